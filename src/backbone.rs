@@ -1,0 +1,158 @@
+//! A replaceable landmark backbone: any ONNX model taking a square RGB crop and emitting either
+//! heatmaps `[N,K,H,W]` or coordinates (`[N,K*2]`, `[N,K*3]`, MediaPipe's `[N,1,1,1404]`).
+
+use std::path::Path;
+
+use crate::crop::{Layout, crop_rgb};
+use crate::error::Result;
+use crate::frame::Frame;
+use crate::geometry::Similarity;
+use crate::model::{OnnxModel, Tensor};
+use crate::runtime::Device;
+
+/// What the backbone's main output holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputKind {
+    /// K heatmaps of `height`x`width`.
+    Heatmaps { points: usize, height: usize, width: usize },
+    /// K points with `dims` (2 or 3) values each, in crop pixels.
+    Coordinates { points: usize, dims: usize },
+}
+
+/// How crop pixels (0..255) become model input: `v * gain + bias`. MediaPipe wants [0,1].
+#[derive(Debug, Clone, Copy)]
+pub struct InputScale {
+    pub gain: f32,
+    pub bias: f32,
+}
+
+impl Default for InputScale {
+    fn default() -> Self {
+        InputScale { gain: 1.0 / 255.0, bias: 0.0 }
+    }
+}
+
+/// One face's backbone result, in crop pixel coordinates (pixel centres at integers).
+#[derive(Debug, Clone)]
+pub struct BackboneOutput {
+    pub points: Vec<[f32; 2]>,
+    /// Per-point confidence in [0,1] (1 for coordinate backbones, which give none).
+    pub confidence: Vec<f32>,
+    /// Face presence probability, when the model has such an output.
+    pub face_score: Option<f32>,
+}
+
+pub struct Backbone {
+    model: OnnxModel,
+    layout: Layout,
+    size: usize,
+    dynamic_batch: bool,
+    pub kind: OutputKind,
+    /// Index of the main output, and of a one-value presence output if there is one.
+    main: usize,
+    presence: Option<usize>,
+    pub input_scale: InputScale,
+}
+
+impl Backbone {
+    pub fn load(path: &Path, device: Device) -> Result<Self> {
+        let model = OnnxModel::load(path, device, 0)?;
+        let input = model.inputs.first().ok_or_else(|| model.shape_error("no input"))?;
+        let (layout, size, batch) = match input.shape.as_slice() {
+            &[b, 3, h, w] if h == w && h > 0 => (Layout::Chw, h as usize, b),
+            &[b, h, w, 3] if h == w && h > 0 => (Layout::Hwc, h as usize, b),
+            other => {
+                return Err(model.shape_error(format!("expected a square RGB image input [N,3,S,S] or [N,S,S,3], got {other:?}")));
+            }
+        };
+        let elements = |s: &[i64]| s.iter().skip(1).map(|&d| d.max(1)).product::<i64>() as usize;
+        let (main, main_info) = model
+            .outputs
+            .iter()
+            .enumerate()
+            .max_by_key(|(_, o)| elements(&o.shape))
+            .ok_or_else(|| model.shape_error("no outputs"))?;
+        let kind = match main_info.shape.as_slice() {
+            &[_, k, h, w] if k > 0 && h > 1 && w > 1 => {
+                OutputKind::Heatmaps { points: k as usize, height: h as usize, width: w as usize }
+            }
+            s => {
+                let n = elements(s);
+                let dims = if n % 3 == 0 { 3 } else if n % 2 == 0 { 2 } else { 0 };
+                if dims == 0 || s.iter().skip(1).any(|&d| d < 1) {
+                    return Err(model.shape_error(format!(
+                        "output {} has shape {s:?}: neither heatmaps [N,K,H,W] nor coordinates [N,K*2|K*3]",
+                        main_info.name
+                    )));
+                }
+                OutputKind::Coordinates { points: n / dims, dims }
+            }
+        };
+        let presence = model.outputs.iter().position(|o| elements(&o.shape) == 1);
+        Ok(Backbone { dynamic_batch: batch < 1, model, layout, size, kind, main, presence, input_scale: InputScale::default() })
+    }
+
+    /// Side of the square input crop in pixels.
+    pub fn input_size(&self) -> usize {
+        self.size
+    }
+
+    pub fn point_count(&self) -> usize {
+        match self.kind {
+            OutputKind::Heatmaps { points, .. } | OutputKind::Coordinates { points, .. } => points,
+        }
+    }
+
+    /// Crops each face (given as crop-to-frame transforms) and runs the backbone on all of them,
+    /// in one batch when the model allows it.
+    pub fn infer(&self, frame: &Frame, crops: &[Similarity]) -> Result<Vec<BackboneOutput>> {
+        let n = self.size;
+        let per = 3 * n * n;
+        let mut input = vec![0f32; per * crops.len()];
+        for (t, out) in crops.iter().zip(input.chunks_exact_mut(per)) {
+            crop_rgb(frame, t, n, self.layout, self.input_scale.gain, self.input_scale.bias, out);
+        }
+        let shape = |b: usize| match self.layout {
+            Layout::Chw => [b, 3, n, n],
+            Layout::Hwc => [b, n, n, 3],
+        };
+        if self.dynamic_batch && !crops.is_empty() {
+            let outputs = self.model.run(&[(&shape(crops.len()), &input)])?;
+            return (0..crops.len()).map(|i| self.decode(&outputs, i, crops.len())).collect();
+        }
+        input
+            .chunks_exact(per)
+            .map(|one| {
+                let outputs = self.model.run(&[(&shape(1), one)])?;
+                self.decode(&outputs, 0, 1)
+            })
+            .collect()
+    }
+
+    /// Face `i` of a batch of `batch` from the raw outputs.
+    fn decode(&self, outputs: &[Tensor], i: usize, batch: usize) -> Result<BackboneOutput> {
+        let main = outputs.get(self.main).ok_or_else(|| self.model.shape_error("missing main output"))?;
+        let per = main.data.len() / batch.max(1);
+        let data = &main.data[i * per..(i + 1) * per];
+        let face_score = self.presence.and_then(|p| outputs.get(p)).and_then(|t| t.data.get(i)).map(|&logit| 1.0 / (1.0 + (-logit).exp()));
+        let (points, confidence) = match self.kind {
+            OutputKind::Coordinates { points, dims } => {
+                // Coordinates are continuous crop positions (pixel i spans [i, i+1]).
+                let pts = (0..points).map(|k| [data[k * dims] - 0.5, data[k * dims + 1] - 0.5]).collect();
+                (pts, vec![1.0; points])
+            }
+            OutputKind::Heatmaps { points, height, width } => {
+                let scale = [self.size as f32 / width as f32, self.size as f32 / height as f32];
+                (0..points)
+                    .map(|k| {
+                        let map = &data[k * height * width..(k + 1) * height * width];
+                        let (idx, &peak) = map.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap_or((0, &0.0));
+                        let (hx, hy) = ((idx % width) as f32, (idx / width) as f32);
+                        ([(hx + 0.5) * scale[0] - 0.5, (hy + 0.5) * scale[1] - 0.5], peak.clamp(0.0, 1.0))
+                    })
+                    .unzip()
+            }
+        };
+        Ok(BackboneOutput { points, confidence, face_score })
+    }
+}

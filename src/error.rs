@@ -1,0 +1,40 @@
+//! One error type for the whole core library; every message names the file or value at fault.
+
+use std::path::PathBuf;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(
+        "ONNX Runtime library (libonnxruntime.so) not found; looked in:\n  {}\n\
+         Run `make setup` (it installs the PyPI `onnxruntime` wheel into .venv), \
+         or set ORT_DYLIB_PATH to the library file",
+        .searched.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join("\n  ")
+    )]
+    OrtNotFound { searched: Vec<PathBuf> },
+
+    #[error("could not load ONNX Runtime from {path}: {reason}")]
+    OrtLoad { path: PathBuf, reason: String },
+
+    #[error("model file {path} does not exist")]
+    ModelMissing { path: PathBuf },
+
+    #[error("model {path} could not be loaded: {reason}")]
+    ModelInvalid { path: PathBuf, reason: String },
+
+    #[error("model {path} has an unexpected shape: {reason}")]
+    ModelShape { path: PathBuf, reason: String },
+
+    #[error("CUDA execution provider unavailable: {0}")]
+    CudaUnavailable(String),
+
+    #[error("inference failed in {model}: {reason}")]
+    Inference { model: String, reason: String },
+
+    #[error("invalid frame: {0}")]
+    Frame(String),
+
+    #[error("{0}")]
+    Other(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

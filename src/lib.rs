@@ -1,0 +1,21 @@
+//! steadyface core: every stage of the facial-landmark pipeline, independent of GStreamer.
+//!
+//! frame -> [`detector`] (BlazeFace) -> [`pipeline::Tracker`] ROIs -> [`crop`] ->
+//! [`backbone`] -> points in frame pixels.
+
+pub mod backbone;
+pub mod crop;
+pub mod detector;
+pub mod draw;
+pub mod error;
+pub mod frame;
+pub mod geometry;
+pub mod metrics;
+pub mod model;
+pub mod models_dir;
+pub mod pipeline;
+pub mod pts;
+pub mod runtime;
+pub mod scheme;
+
+pub use error::{Error, Result};

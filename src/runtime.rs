@@ -1,0 +1,168 @@
+//! ONNX Runtime: finding the shared library, execution providers, and a process-wide session cache.
+//!
+//! The library is loaded dynamically (never at plugin registration), from the first place that has
+//! it: `ORT_DYLIB_PATH`, the install directory baked in at build time, the project's `.venv`
+//! (made by `make setup`), then system and user Python site-packages.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+
+use ort::session::Session;
+
+use crate::error::{Error, Result};
+
+/// Where inference runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Device {
+    /// CUDA when the CUDA provider loads, CPU otherwise (said once in the log).
+    #[default]
+    Auto,
+    Cpu,
+    /// CUDA on the given device id; fails loudly when unavailable.
+    Cuda(i32),
+}
+
+impl Device {
+    /// Parses `auto`, `cpu`, `cuda` (the id comes separately, as in the element's properties).
+    pub fn parse(name: &str, device_id: i32) -> Result<Self> {
+        match name {
+            "auto" => Ok(Device::Auto),
+            "cpu" => Ok(Device::Cpu),
+            "cuda" => Ok(Device::Cuda(device_id)),
+            other => Err(Error::Other(format!("unknown device '{other}' (expected auto, cpu or cuda)"))),
+        }
+    }
+}
+
+/// Candidate locations of `libonnxruntime.so`, in search order.
+pub fn library_candidates() -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = Vec::new();
+    let mut files: Vec<PathBuf> = Vec::new();
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH") {
+        files.push(PathBuf::from(p));
+    }
+    if let Some(dir) = option_env!("STEADYFACE_ORT_DIR") {
+        dirs.push(PathBuf::from(dir));
+    }
+    let source_venv = Path::new(env!("CARGO_MANIFEST_DIR")).join(".venv");
+    dirs.extend(site_packages_dirs(&source_venv.join("lib")));
+    if let Some(venv) = std::env::var_os("VIRTUAL_ENV") {
+        dirs.extend(site_packages_dirs(&Path::new(&venv).join("lib")));
+    }
+    dirs.push(PathBuf::from("/usr/local/lib/steadyface"));
+    dirs.push(PathBuf::from("/usr/lib/steadyface"));
+    for lib in ["/usr/local/lib", "/usr/lib"] {
+        dirs.extend(site_packages_dirs(Path::new(lib)));
+    }
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.extend(site_packages_dirs(&Path::new(&home).join(".local/lib")));
+    }
+    for dir in dirs {
+        let dir = if dir.ends_with("site-packages") || dir.ends_with("dist-packages") {
+            dir.join("onnxruntime/capi")
+        } else {
+            dir
+        };
+        files.push(newest_versioned(&dir).unwrap_or_else(|| dir.join("libonnxruntime.so")));
+    }
+    files
+}
+
+/// `<lib>/python3.*/{site,dist}-packages` directories that exist.
+fn site_packages_dirs(lib: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(lib) else { return Vec::new() };
+    let mut found: Vec<PathBuf> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("python3")))
+        .flat_map(|p| [p.join("site-packages"), p.join("dist-packages")])
+        .filter(|p| p.is_dir())
+        .collect();
+    found.sort();
+    found
+}
+
+/// The wheel ships `libonnxruntime.so.1.31.1` only; pick the highest versioned file in `dir`.
+fn newest_versioned(dir: &Path) -> Option<PathBuf> {
+    let mut libs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
+        .collect();
+    libs.sort();
+    libs.pop()
+}
+
+static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
+
+/// Loads ONNX Runtime once per process; later calls return the same outcome.
+pub fn environment() -> Result<&'static ort::environment::Environment> {
+    let outcome = ENVIRONMENT.get_or_init(|| load_environment().map_err(|e| e.to_string()));
+    outcome.as_ref().map_err(|msg| Error::Other(msg.clone()))
+}
+
+fn load_environment() -> Result<ort::environment::Environment> {
+    let candidates = library_candidates();
+    let Some(path) = candidates.iter().find(|p| p.is_file()) else {
+        return Err(Error::OrtNotFound { searched: candidates });
+    };
+    let builder = ort::init_from(path).map_err(|e| Error::OrtLoad { path: path.clone(), reason: e.to_string() })?;
+    builder
+        .with_name("steadyface")
+        .build()
+        .map_err(|e| Error::OrtLoad { path: path.clone(), reason: e.to_string() })
+}
+
+/// A loaded model shared by every user in the process; `run` needs exclusive access.
+pub type SharedSession = Arc<Mutex<Session>>;
+
+#[derive(Hash, PartialEq, Eq)]
+struct SessionKey {
+    path: PathBuf,
+    device: Device,
+    threads: usize,
+}
+
+static SESSIONS: LazyLock<Mutex<HashMap<SessionKey, SharedSession>>> = LazyLock::new(Default::default);
+static AUTO_FALLBACK_SAID: OnceLock<()> = OnceLock::new();
+
+/// Returns the process-wide session for `path` on `device`, loading it on first use.
+/// `threads` = 0 lets ONNX Runtime choose.
+pub fn session(path: &Path, device: Device, threads: usize) -> Result<SharedSession> {
+    if !path.is_file() {
+        return Err(Error::ModelMissing { path: path.to_path_buf() });
+    }
+    let key = SessionKey { path: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()), device, threads };
+    let mut cache = SESSIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(s) = cache.get(&key) {
+        return Ok(s.clone());
+    }
+    let session = Arc::new(Mutex::new(load_session(&key.path, device, threads)?));
+    cache.insert(key, session.clone());
+    Ok(session)
+}
+
+fn load_session(path: &Path, device: Device, threads: usize) -> Result<Session> {
+    let env = environment()?;
+    let invalid = |e: ort::Error| Error::ModelInvalid { path: path.to_path_buf(), reason: e.to_string() };
+    let mut builder = Session::builder(env).map_err(invalid)?;
+    if threads > 0 {
+        builder = builder.with_intra_threads(threads).map_err(|e| invalid(e.into()))?;
+    }
+    let cuda = |id: i32| ort::ep::CUDA::default().with_device_id(id).build().error_on_failure();
+    builder = match device {
+        Device::Cpu => builder,
+        Device::Cuda(id) => builder.with_execution_providers([cuda(id)]).map_err(|e| {
+            Error::CudaUnavailable(format!("{e} (install the onnxruntime-gpu wheel and its CUDA libraries, see README)"))
+        })?,
+        Device::Auto => builder.with_execution_providers([cuda(0)]).unwrap_or_else(|e| {
+            if AUTO_FALLBACK_SAID.set(()).is_ok() {
+                eprintln!("steadyface: device=auto: CUDA unavailable ({e}); running on CPU");
+            }
+            e.recover()
+        }),
+    };
+    builder.commit_from_file(path).map_err(invalid)
+}

@@ -1,0 +1,42 @@
+//! Helpers shared by the integration tests: test media in ../shared/testdata and default models.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use steadyface::frame::Frame;
+use steadyface::models_dir;
+use steadyface::pipeline::{ModelPaths, Models};
+use steadyface::runtime::Device;
+use steadyface::scheme::Scheme;
+
+pub fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(name)
+}
+
+pub struct Rgb {
+    pub data: Vec<u8>,
+    pub width: usize,
+    pub height: usize,
+}
+
+impl Rgb {
+    pub fn frame(&self) -> Frame<'_> {
+        Frame::rgb(&self.data, self.width, self.height).expect("valid RGB frame")
+    }
+}
+
+pub fn load_rgb(name: &str) -> Rgb {
+    let img = image::open(testdata(name)).unwrap_or_else(|e| panic!("{name}: {e}")).to_rgb8();
+    Rgb { width: img.width() as usize, height: img.height() as usize, data: img.into_raw() }
+}
+
+pub fn default_paths() -> ModelPaths {
+    ModelPaths {
+        detector: models_dir::default_model(models_dir::DETECTOR),
+        backbone: models_dir::default_model(models_dir::BACKBONE),
+    }
+}
+
+pub fn models() -> std::sync::Arc<Models> {
+    Models::load(&default_paths(), Device::Cpu, Scheme::Ibug68).expect("default models load")
+}
