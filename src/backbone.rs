@@ -77,15 +77,20 @@ impl Backbone {
                 OutputKind::Heatmaps { points: k as usize, height: h as usize, width: w as usize }
             }
             s => {
-                let n = elements(s);
-                let dims = if n % 3 == 0 { 3 } else if n % 2 == 0 { 2 } else { 0 };
-                if dims == 0 || s.iter().skip(1).any(|&d| d < 1) {
-                    return Err(model.shape_error(format!(
-                        "output {} has shape {s:?}: neither heatmaps [N,K,H,W] nor coordinates [N,K*2|K*3]",
-                        main_info.name
-                    )));
-                }
-                OutputKind::Coordinates { points: n / dims, dims }
+                // [N,K*D], [N,1,1,K*D], [N,K*D,1,1] (one non-unit dimension) or [N,K,D].
+                let non_unit: Vec<i64> = s.iter().skip(1).copied().filter(|&d| d != 1).collect();
+                let (points, dims) = match non_unit.as_slice() {
+                    &[n] if n > 0 && n % 3 == 0 => (n / 3, 3),
+                    &[n] if n > 0 && n % 2 == 0 => (n / 2, 2),
+                    &[k, d] if k > 0 && (d == 2 || d == 3) => (k, d),
+                    _ => {
+                        return Err(model.shape_error(format!(
+                            "output {} has shape {s:?}: neither heatmaps [N,K,H,W] nor coordinates [N,K*2|K*3]",
+                            main_info.name
+                        )));
+                    }
+                };
+                OutputKind::Coordinates { points: points as usize, dims: dims as usize }
             }
         };
         let presence = model.outputs.iter().position(|o| elements(&o.shape) == 1);

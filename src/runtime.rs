@@ -83,16 +83,20 @@ fn site_packages_dirs(lib: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// The wheel ships `libonnxruntime.so.1.31.1` only; pick the highest versioned file in `dir`.
+/// The wheel ships `libonnxruntime.so.1.31.1` only (no unversioned link); pick the highest
+/// version in `dir`.
 fn newest_versioned(dir: &Path) -> Option<PathBuf> {
-    let mut libs: Vec<PathBuf> = std::fs::read_dir(dir)
+    let version = |p: &PathBuf| -> Option<Vec<u32>> {
+        let rest = p.file_name()?.to_str()?.strip_prefix("libonnxruntime.so")?;
+        rest.split('.').filter(|s| !s.is_empty()).map(|s| s.parse().ok()).collect()
+    };
+    std::fs::read_dir(dir)
         .ok()?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
-        .collect();
-    libs.sort();
-    libs.pop()
+        .filter_map(|p| version(&p).map(|v| (v, p)))
+        .max()
+        .map(|(_, p)| p)
 }
 
 static ENVIRONMENT: OnceLock<Result<ort::environment::Environment, String>> = OnceLock::new();
@@ -104,6 +108,12 @@ pub fn environment() -> Result<&'static ort::environment::Environment> {
 }
 
 fn load_environment() -> Result<ort::environment::Environment> {
+    // An explicit choice is never silently replaced by another library.
+    if let Some(p) = std::env::var_os("ORT_DYLIB_PATH").map(PathBuf::from)
+        && !p.is_file()
+    {
+        return Err(Error::OrtLoad { path: p, reason: "ORT_DYLIB_PATH names a file that does not exist".into() });
+    }
     let candidates = library_candidates();
     let Some(path) = candidates.iter().find(|p| p.is_file()) else {
         return Err(Error::OrtNotFound { searched: candidates });
@@ -165,4 +175,27 @@ fn load_session(path: &Path, device: Device, threads: usize) -> Result<Session> 
         }),
     };
     builder.commit_from_file(path).map_err(invalid)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn picks_the_newest_versioned_library() {
+        let dir = std::env::temp_dir().join(format!("sf-ort-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        for name in ["libonnxruntime.so.1.9.0", "libonnxruntime.so.1.31.1", "other.so"] {
+            std::fs::write(dir.join(name), b"").unwrap();
+        }
+        assert_eq!(newest_versioned(&dir).unwrap().file_name().unwrap(), "libonnxruntime.so.1.31.1");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn not_found_message_lists_every_place() {
+        let e = Error::OrtNotFound { searched: vec!["/a/libonnxruntime.so".into(), "/b/libonnxruntime.so".into()] };
+        let msg = e.to_string();
+        assert!(msg.contains("/a/libonnxruntime.so\n  /b/libonnxruntime.so") && msg.contains("make setup"), "{msg}");
+    }
 }

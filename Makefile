@@ -1,0 +1,28 @@
+# The two commands of the README: `make demo` and `make test`. Both run setup first.
+SHELL := /bin/bash
+PLUGIN_PATH := $(CURDIR)/target/release
+SAMPLE := .cache/sample/WolfgangLanger_Pexels.mp4
+export GST_PLUGIN_PATH := $(PLUGIN_PATH)$(if $(GST_PLUGIN_PATH),:$(GST_PLUGIN_PATH))
+
+.PHONY: setup demo test install
+
+setup:
+	bash scripts/setup.sh
+
+# Landmarks on the demo video: an annotated video and one JSON line per frame.
+demo: setup
+	mkdir -p out
+	gst-launch-1.0 -q filesrc location=$(SAMPLE) ! decodebin ! videoconvert \
+	  ! facelandmarks ! landmarkoverlay ! videoconvert ! x264enc ! mp4mux \
+	  ! filesink location=out/demo.mp4
+	.venv/bin/python examples/print_landmarks.py $(SAMPLE) > out/demo.jsonl.part
+	mv out/demo.jsonl.part out/demo.jsonl
+	@echo "demo: wrote out/demo.mp4 and out/demo.jsonl ($$(wc -l < out/demo.jsonl) frames)"
+
+test: setup
+	cargo test --release --workspace
+
+# System-wide install of the plugin, its models and ONNX Runtime (see README).
+install: setup
+	meson setup build --reconfigure 2>/dev/null || meson setup build
+	meson install -C build

@@ -1,0 +1,170 @@
+//! The elements in real pipelines over ../shared/testdata with the default models.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use gst::prelude::*;
+use gst_video::prelude::*;
+use gststeadyface::meta::{self, ReadFace};
+
+fn init() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        gst::init().expect("gst init");
+        gststeadyface::plugin_register_static().expect("register plugin");
+    });
+}
+
+fn testdata(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata").join(name)
+}
+
+/// Per frame: the faces in the meta leaving the element named `probe`.
+type Frames = Vec<Vec<ReadFace>>;
+
+/// Runs `launch` (which must name a fakesink `sink`) to EOS and returns the faces of each frame
+/// reaching the sink, or the bus error.
+fn run(launch: &str) -> Result<Frames, String> {
+    init();
+    let pipeline = gst::parse::launch(launch).map_err(|e| e.to_string())?;
+    let bin = pipeline.clone().downcast::<gst::Bin>().expect("bin");
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    let sink = bin.by_name("sink").expect("a fakesink named sink");
+    let pad = sink.static_pad("sink").expect("sink pad");
+    let store = frames.clone();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buf) = info.buffer() {
+            let faces = meta::read(buf).map(|(_, f)| f).unwrap_or_default();
+            store.lock().unwrap().push(faces);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    // A failing start() makes the state change fail; the reason is on the bus either way.
+    let _ = pipeline.set_state(gst::State::Playing);
+    let bus = pipeline.bus().expect("bus");
+    let result = match bus.timed_pop_filtered(gst::ClockTime::from_seconds(300), &[gst::MessageType::Eos, gst::MessageType::Error]) {
+        Some(msg) => match msg.view() {
+            gst::MessageView::Error(e) => Err(format!("{} ({:?})", e.error(), e.debug())),
+            _ => Ok(()),
+        },
+        None => Err("timeout".into()),
+    };
+    pipeline.set_state(gst::State::Null).map_err(|e| e.to_string())?;
+    result.map(|_| std::mem::take(&mut *frames.lock().unwrap()))
+}
+
+fn decode(name: &str) -> String {
+    format!("filesrc location={} ! decodebin ! videoconvert", testdata(name).display())
+}
+
+#[test]
+fn single_face_video_has_one_tracked_face_every_frame() {
+    let frames = run(&format!("{} ! facelandmarks ! fakesink name=sink", decode("single_face.mp4"))).unwrap();
+    assert_eq!(frames.len(), 72);
+    for (i, faces) in frames.iter().enumerate() {
+        assert_eq!(faces.len(), 1, "frame {i}");
+        assert_eq!(faces[0].points.len(), 68, "frame {i}");
+        assert_eq!(faces[0].track_id, frames[0][0].track_id, "frame {i}: track id changed");
+    }
+}
+
+#[test]
+fn no_face_video_runs_to_eos_without_faces() {
+    let frames = run(&format!("{} ! facelandmarks ! fakesink name=sink", decode("no_face.mp4"))).unwrap();
+    // Every decoded frame passes (the container holds 96 samples).
+    let decoded = run(&format!("{} ! fakesink name=sink", decode("no_face.mp4"))).unwrap();
+    assert_eq!(frames.len(), decoded.len());
+    assert!(frames.len() > 90);
+    assert!(frames.iter().all(|f| f.is_empty()));
+}
+
+#[test]
+fn i420_frames_are_read_without_conversion() {
+    // Same video, but the element sees the decoder's I420 directly; the face must be found too.
+    let launch = format!("{} ! video/x-raw,format=I420 ! facelandmarks ! fakesink name=sink", decode("single_face.mp4"));
+    let frames = run(&launch).unwrap();
+    assert!(frames.iter().all(|f| f.len() == 1));
+}
+
+#[test]
+fn missing_model_is_an_element_error_naming_the_path() {
+    let launch = format!("{} ! facelandmarks backbone=/nonexistent/model.onnx ! fakesink name=sink", decode("single_face.mp4"));
+    let err = run(&launch).unwrap_err();
+    assert!(err.contains("/nonexistent/model.onnx"), "{err}");
+}
+
+#[test]
+fn overlay_draws_the_points_where_the_meta_says() {
+    // Draw 1-px green points on RGB, then check the pixel under each point is green.
+    init();
+    let launch = format!(
+        "{} ! video/x-raw,format=RGB ! facelandmarks ! landmarkoverlay radius=1 draw-box=false point-color=0xff00ff00 ! fakesink name=sink",
+        decode("single_face.mp4")
+    );
+    let pipeline = gst::parse::launch(&launch).unwrap().downcast::<gst::Bin>().unwrap();
+    let checked = Arc::new(Mutex::new(0usize));
+    let counter = checked.clone();
+    let pad = pipeline.by_name("sink").unwrap().static_pad("sink").unwrap();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let caps = pad.current_caps().unwrap();
+        let vinfo = gst_video::VideoInfo::from_caps(&caps).unwrap();
+        let buf = info.buffer().unwrap();
+        let (_, faces) = meta::read(buf).unwrap();
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, &vinfo).unwrap();
+        let (data, stride) = (frame.plane_data(0).unwrap(), frame.plane_stride()[0] as usize);
+        for p in &faces[0].points {
+            let (x, y) = (p[0].round() as usize, p[1].round() as usize);
+            let px = &data[y * stride + x * 3..][..3];
+            assert_eq!(px, [0, 255, 0], "pixel at {x},{y}");
+        }
+        *counter.lock().unwrap() += 1;
+        gst::PadProbeReturn::Ok
+    });
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(300), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert!(matches!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos)));
+    assert_eq!(*checked.lock().unwrap(), 72);
+}
+
+/// A command that sees the built plugin through GST_PLUGIN_PATH (and a private registry).
+fn with_built_plugin(program: &str) -> std::process::Command {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let dir = target.join("release");
+    assert!(dir.join("libgststeadyface.so").exists(), "build the plugin first (cargo build --release)");
+    let mut cmd = std::process::Command::new(program);
+    cmd.env("GST_PLUGIN_PATH", &dir)
+        .env("GST_REGISTRY", std::env::temp_dir().join(format!("sf-registry-{}-{program}.bin", std::process::id())));
+    cmd
+}
+
+#[test]
+fn python_example_prints_the_landmarks() {
+    let out = with_built_plugin("/usr/bin/python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/print_landmarks.py"))
+        .arg(testdata("single_face.mp4"))
+        .args(["--max-frames", "5"])
+        .output()
+        .expect("python3 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), 5, "{stdout}");
+    for (i, line) in lines.iter().enumerate() {
+        // Each line: {"frame": i, ..., "faces": [{..., "points": [[x, y] x 68], ...}]}
+        assert!(line.starts_with(&format!("{{\"frame\": {i}, ")), "{line}");
+        let points = line.split("\"points\": [").nth(1).expect("points").split("]], ").next().expect("end");
+        assert_eq!(points.matches('[').count(), 68, "{line}");
+    }
+}
+
+#[test]
+fn gst_inspect_lists_the_plugin() {
+    let out = with_built_plugin("gst-inspect-1.0").arg("steadyface").output().expect("gst-inspect-1.0 runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    assert!(stdout.contains("facelandmarks") && stdout.contains("landmarkoverlay"), "{stdout}");
+}
