@@ -62,7 +62,8 @@ impl Backbone {
             &[b, 3, h, w] if h == w && h > 0 => (Layout::Chw, h as usize, b),
             &[b, h, w, 3] if h == w && h > 0 => (Layout::Hwc, h as usize, b),
             other => {
-                return Err(model.shape_error(format!("expected a square RGB image input [N,3,S,S] or [N,S,S,3], got {other:?}")));
+                return Err(model
+                    .shape_error(format!("expected a square RGB image input [N,3,S,S] or [N,S,S,3], got {other:?}")));
             }
         };
         let elements = |s: &[i64]| s.iter().skip(1).map(|&d| d.max(1)).product::<i64>() as usize;
@@ -94,7 +95,16 @@ impl Backbone {
             }
         };
         let presence = model.outputs.iter().position(|o| elements(&o.shape) == 1);
-        Ok(Backbone { dynamic_batch: batch < 1, model, layout, size, kind, main, presence, input_scale: InputScale::default() })
+        Ok(Backbone {
+            dynamic_batch: batch < 1,
+            model,
+            layout,
+            size,
+            kind,
+            main,
+            presence,
+            input_scale: InputScale::default(),
+        })
     }
 
     /// Side of the square input crop in pixels.
@@ -139,7 +149,11 @@ impl Backbone {
         let main = outputs.get(self.main).ok_or_else(|| self.model.shape_error("missing main output"))?;
         let per = main.data.len() / batch.max(1);
         let data = &main.data[i * per..(i + 1) * per];
-        let face_score = self.presence.and_then(|p| outputs.get(p)).and_then(|t| t.data.get(i)).map(|&logit| 1.0 / (1.0 + (-logit).exp()));
+        let face_score = self
+            .presence
+            .and_then(|p| outputs.get(p))
+            .and_then(|t| t.data.get(i))
+            .map(|&logit| 1.0 / (1.0 + (-logit).exp()));
         let (points, confidence) = match self.kind {
             OutputKind::Coordinates { points, dims } => {
                 // Coordinates are continuous crop positions (pixel i spans [i, i+1]).
@@ -151,7 +165,8 @@ impl Backbone {
                 (0..points)
                     .map(|k| {
                         let map = &data[k * height * width..(k + 1) * height * width];
-                        let (idx, &peak) = map.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap_or((0, &0.0));
+                        let (idx, &peak) =
+                            map.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap_or((0, &0.0));
                         let (hx, hy) = ((idx % width) as f32, (idx / width) as f32);
                         ([(hx + 0.5) * scale[0] - 0.5, (hy + 0.5) * scale[1] - 0.5], peak.clamp(0.0, 1.0))
                     })

@@ -163,7 +163,8 @@ impl Detector {
             if !(w > 0.0 && h > 0.0) {
                 continue;
             }
-            let keypoints = std::array::from_fn(|k| to_px(r[4 + 2 * k] / scale + anchor[0], r[5 + 2 * k] / scale + anchor[1]));
+            let keypoints =
+                std::array::from_fn(|k| to_px(r[4 + 2 * k] / scale + anchor[0], r[5 + 2 * k] / scale + anchor[1]));
             found.push(Detection { bbox: [centre[0] - w / 2.0, centre[1] - h / 2.0, w, h], score, keypoints });
         }
         Ok(found)

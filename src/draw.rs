@@ -13,7 +13,13 @@ pub struct Canvas<'a> {
 }
 
 impl<'a> Canvas<'a> {
-    pub fn new(format: PixelFormat, width: usize, height: usize, planes: Vec<&'a mut [u8]>, strides: Vec<usize>) -> Result<Self> {
+    pub fn new(
+        format: PixelFormat,
+        width: usize,
+        height: usize,
+        planes: Vec<&'a mut [u8]>,
+        strides: Vec<usize>,
+    ) -> Result<Self> {
         // Reuse Frame's size checks on a read-only view of the same planes.
         {
             let views: Vec<&[u8]> = planes.iter().map(|p| &**p).collect();
@@ -31,8 +37,12 @@ impl<'a> Canvas<'a> {
         match self.format {
             PixelFormat::Rgb => self.planes[0][y * s[0] + x * 3..][..3].copy_from_slice(&[r, g, b]),
             PixelFormat::Bgr => self.planes[0][y * s[0] + x * 3..][..3].copy_from_slice(&[b, g, r]),
-            PixelFormat::Rgba | PixelFormat::Rgbx => self.planes[0][y * s[0] + x * 4..][..3].copy_from_slice(&[r, g, b]),
-            PixelFormat::Bgra | PixelFormat::Bgrx => self.planes[0][y * s[0] + x * 4..][..3].copy_from_slice(&[b, g, r]),
+            PixelFormat::Rgba | PixelFormat::Rgbx => {
+                self.planes[0][y * s[0] + x * 4..][..3].copy_from_slice(&[r, g, b])
+            }
+            PixelFormat::Bgra | PixelFormat::Bgrx => {
+                self.planes[0][y * s[0] + x * 4..][..3].copy_from_slice(&[b, g, r])
+            }
             PixelFormat::Gray8 => self.planes[0][y * s[0] + x] = rgb_to_yuv([r, g, b])[0],
             PixelFormat::I420 | PixelFormat::Nv12 => {
                 let [yy, u, v] = rgb_to_yuv([r, g, b]);

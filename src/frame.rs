@@ -117,10 +117,9 @@ impl<'a> Frame<'a> {
         }
         let luma = self.planes[0][y * self.strides[0] + x] as f32;
         let (u, v) = match self.format {
-            PixelFormat::I420 => (
-                self.planes[1][(y / 2) * self.strides[1] + x / 2],
-                self.planes[2][(y / 2) * self.strides[2] + x / 2],
-            ),
+            PixelFormat::I420 => {
+                (self.planes[1][(y / 2) * self.strides[1] + x / 2], self.planes[2][(y / 2) * self.strides[2] + x / 2])
+            }
             _ => {
                 let i = (y / 2) * self.strides[1] + (x / 2) * 2;
                 (self.planes[1][i], self.planes[1][i + 1])

@@ -119,10 +119,7 @@ fn load_environment() -> Result<ort::environment::Environment> {
         return Err(Error::OrtNotFound { searched: candidates });
     };
     let builder = ort::init_from(path).map_err(|e| Error::OrtLoad { path: path.clone(), reason: e.to_string() })?;
-    builder
-        .with_name("steadyface")
-        .build()
-        .map_err(|e| Error::OrtLoad { path: path.clone(), reason: e.to_string() })
+    builder.with_name("steadyface").build().map_err(|e| Error::OrtLoad { path: path.clone(), reason: e.to_string() })
 }
 
 /// A loaded model shared by every user in the process; `run` needs exclusive access.
@@ -165,7 +162,9 @@ fn load_session(path: &Path, device: Device, threads: usize) -> Result<Session> 
     builder = match device {
         Device::Cpu => builder,
         Device::Cuda(id) => builder.with_execution_providers([cuda(id)]).map_err(|e| {
-            Error::CudaUnavailable(format!("{e} (install the onnxruntime-gpu wheel and its CUDA libraries, see README)"))
+            Error::CudaUnavailable(format!(
+                "{e} (install the onnxruntime-gpu wheel and its CUDA libraries, see README)"
+            ))
         })?,
         Device::Auto => builder.with_execution_providers([cuda(0)]).unwrap_or_else(|e| {
             if AUTO_FALLBACK_SAID.set(()).is_ok() {

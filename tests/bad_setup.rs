@@ -44,7 +44,12 @@ fn corrupt_model_names_the_path() {
 fn detector_given_as_backbone_is_a_shape_error() {
     let paths = ModelPaths { backbone: default_paths().detector, ..default_paths() };
     let msg = load_error(&paths);
-    assert!(msg.contains("unexpected shape") && msg.contains("neither heatmaps") && msg.contains("face_detection_front_128.onnx"), "{msg}");
+    assert!(
+        msg.contains("unexpected shape")
+            && msg.contains("neither heatmaps")
+            && msg.contains("face_detection_front_128.onnx"),
+        "{msg}"
+    );
 }
 
 #[test]

@@ -109,7 +109,9 @@ pub fn read(buf: &gst::BufferRef) -> Option<((u32, u32), Vec<ReadFace>)> {
         .filter_map(|v| v.get::<gst::Structure>().ok())
         .filter_map(|f| {
             let list = |name: &str| -> Vec<f64> {
-                f.get::<gst::Array>(name).map(|a| a.iter().filter_map(|v| v.get::<f64>().ok()).collect()).unwrap_or_default()
+                f.get::<gst::Array>(name)
+                    .map(|a| a.iter().filter_map(|v| v.get::<f64>().ok()).collect())
+                    .unwrap_or_default()
             };
             let flat = list("points");
             Some(ReadFace {

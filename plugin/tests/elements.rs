@@ -42,7 +42,9 @@ fn run(launch: &str) -> Result<Frames, String> {
     // A failing start() makes the state change fail; the reason is on the bus either way.
     let _ = pipeline.set_state(gst::State::Playing);
     let bus = pipeline.bus().expect("bus");
-    let result = match bus.timed_pop_filtered(gst::ClockTime::from_seconds(300), &[gst::MessageType::Eos, gst::MessageType::Error]) {
+    let result = match bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(300), &[gst::MessageType::Eos, gst::MessageType::Error])
+    {
         Some(msg) => match msg.view() {
             gst::MessageView::Error(e) => Err(format!("{} ({:?})", e.error(), e.debug())),
             _ => Ok(()),
@@ -81,14 +83,16 @@ fn no_face_video_runs_to_eos_without_faces() {
 #[test]
 fn i420_frames_are_read_without_conversion() {
     // Same video, but the element sees the decoder's I420 directly; the face must be found too.
-    let launch = format!("{} ! video/x-raw,format=I420 ! facelandmarks ! fakesink name=sink", decode("single_face.mp4"));
+    let launch =
+        format!("{} ! video/x-raw,format=I420 ! facelandmarks ! fakesink name=sink", decode("single_face.mp4"));
     let frames = run(&launch).unwrap();
     assert!(frames.iter().all(|f| f.len() == 1));
 }
 
 #[test]
 fn missing_model_is_an_element_error_naming_the_path() {
-    let launch = format!("{} ! facelandmarks backbone=/nonexistent/model.onnx ! fakesink name=sink", decode("single_face.mp4"));
+    let launch =
+        format!("{} ! facelandmarks backbone=/nonexistent/model.onnx ! fakesink name=sink", decode("single_face.mp4"));
     let err = run(&launch).unwrap_err();
     assert!(err.contains("/nonexistent/model.onnx"), "{err}");
 }
@@ -122,7 +126,8 @@ fn overlay_draws_the_points_where_the_meta_says() {
     });
     pipeline.set_state(gst::State::Playing).unwrap();
     let bus = pipeline.bus().unwrap();
-    let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(300), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    let msg =
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(300), &[gst::MessageType::Eos, gst::MessageType::Error]);
     pipeline.set_state(gst::State::Null).unwrap();
     assert!(matches!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos)));
     assert_eq!(*checked.lock().unwrap(), 72);

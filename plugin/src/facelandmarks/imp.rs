@@ -176,7 +176,9 @@ impl ObjectImpl for FaceLandmarks {
             "max-faces" => s.max_faces = value.get().unwrap_or(DEFAULT_MAX_FACES),
             "detect-interval" => s.detect_interval = value.get().unwrap_or(DEFAULT_DETECT_INTERVAL),
             "min-face-score" => s.min_face_score = value.get().unwrap_or(DEFAULT_MIN_FACE_SCORE),
-            "device" => s.device = value.get::<Option<String>>().ok().flatten().unwrap_or_else(|| DEFAULT_DEVICE.into()),
+            "device" => {
+                s.device = value.get::<Option<String>>().ok().flatten().unwrap_or_else(|| DEFAULT_DEVICE.into())
+            }
             "device-id" => s.device_id = value.get().unwrap_or(DEFAULT_DEVICE_ID),
             "post-messages" => s.post_messages = value.get().unwrap_or(false),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
@@ -225,8 +227,10 @@ impl ElementImpl for FaceLandmarks {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = video::caps();
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).expect("src template"),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).expect("sink template"),
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
+                    .expect("src template"),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
+                    .expect("sink template"),
             ]
         });
         TEMPLATES.as_ref()
@@ -264,7 +268,8 @@ impl BaseTransformImpl for FaceLandmarks {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
+        let info =
+            gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = guard.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
         state.tracker.reset();
@@ -319,11 +324,8 @@ impl BaseTransformImpl for FaceLandmarks {
         drop(guard);
         meta::attach(buf, &structure, &faces);
         if post_messages {
-            let running_time = self
-                .obj()
-                .segment()
-                .downcast_ref::<gst::ClockTime>()
-                .and_then(|seg| seg.to_running_time(buf.pts()));
+            let running_time =
+                self.obj().segment().downcast_ref::<gst::ClockTime>().and_then(|seg| seg.to_running_time(buf.pts()));
             let mut s = structure;
             s.set_name("steadyface-landmarks");
             s.set("timestamp", buf.pts());

@@ -11,8 +11,9 @@ use gst_video::subclass::prelude::*;
 
 use crate::{meta, video};
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("landmarkoverlay", gst::DebugColorFlags::empty(), Some("Landmark overlay")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("landmarkoverlay", gst::DebugColorFlags::empty(), Some("Landmark overlay"))
+});
 
 const DEFAULT_POINT_COLOR: u32 = 0xff00ff00;
 const DEFAULT_BOX_COLOR: u32 = 0xffffa000;
@@ -149,8 +150,10 @@ impl ElementImpl for LandmarkOverlay {
         static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = video::caps();
             vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).expect("src template"),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).expect("sink template"),
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
+                    .expect("src template"),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
+                    .expect("sink template"),
             ]
         });
         TEMPLATES.as_ref()
@@ -164,7 +167,10 @@ impl BaseTransformImpl for LandmarkOverlay {
 }
 
 impl VideoFilterImpl for LandmarkOverlay {
-    fn transform_frame_ip(&self, vf: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn transform_frame_ip(
+        &self,
+        vf: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let Some(((mw, mh), faces)) = meta::read(vf.buffer()) else {
             return Ok(gst::FlowSuccess::Ok);
         };
@@ -179,7 +185,11 @@ impl VideoFilterImpl for LandmarkOverlay {
             let [x, y, w, h] = face.bbox;
             if s.draw_box {
                 let thickness = ((w * sx).max(h * sy) / 100.0).ceil().max(1.0) as usize;
-                canvas.rectangle([(x * sx) as f32, (y * sy) as f32, (w * sx) as f32, (h * sy) as f32], thickness, rgb(s.box_color));
+                canvas.rectangle(
+                    [(x * sx) as f32, (y * sy) as f32, (w * sx) as f32, (h * sy) as f32],
+                    thickness,
+                    rgb(s.box_color),
+                );
             }
             let radius = if s.radius > 0.0 { s.radius } else { ((w * sx).max(h * sy) / 80.0).max(1.0) };
             for (i, p) in face.points.iter().enumerate() {
