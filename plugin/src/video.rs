@@ -18,8 +18,17 @@ pub const FORMATS: &[VideoFormat] = &[
     VideoFormat::Gray8,
 ];
 
-pub fn caps() -> gst::Caps {
+fn caps() -> gst::Caps {
     gst_video::VideoCapsBuilder::new().format_list(FORMATS.iter().copied()).build()
+}
+
+/// Always-present src and sink pads with the same raw video caps (both elements work in place).
+pub fn pad_templates() -> Vec<gst::PadTemplate> {
+    let caps = caps();
+    [("src", gst::PadDirection::Src), ("sink", gst::PadDirection::Sink)]
+        .into_iter()
+        .map(|(name, dir)| gst::PadTemplate::new(name, dir, gst::PadPresence::Always, &caps).expect("valid template"))
+        .collect()
 }
 
 fn pixel_format(f: VideoFormat) -> Option<PixelFormat> {

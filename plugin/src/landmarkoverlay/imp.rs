@@ -147,15 +147,7 @@ impl ElementImpl for LandmarkOverlay {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = video::caps();
-            vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps)
-                    .expect("src template"),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps)
-                    .expect("sink template"),
-            ]
-        });
+        static TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(video::pad_templates);
         TEMPLATES.as_ref()
     }
 }
