@@ -80,10 +80,10 @@ impl Backbone {
             s => {
                 // [N,K*D], [N,1,1,K*D], [N,K*D,1,1] (one non-unit dimension) or [N,K,D].
                 let non_unit: Vec<i64> = s.iter().skip(1).copied().filter(|&d| d != 1).collect();
-                let (points, dims) = match non_unit.as_slice() {
-                    &[n] if n > 0 && n % 3 == 0 => (n / 3, 3),
-                    &[n] if n > 0 && n % 2 == 0 => (n / 2, 2),
-                    &[k, d] if k > 0 && (d == 2 || d == 3) => (k, d),
+                let (points, dims) = match *non_unit.as_slice() {
+                    [n] if n > 0 && n % 3 == 0 => (n / 3, 3),
+                    [n] if n > 0 && n % 2 == 0 => (n / 2, 2),
+                    [k, d] if k > 0 && (d == 2 || d == 3) => (k, d),
                     _ => {
                         return Err(model.shape_error(format!(
                             "output {} has shape {s:?}: neither heatmaps [N,K,H,W] nor coordinates [N,K*2|K*3]",

@@ -151,7 +151,7 @@ impl Detector {
         let mut found = Vec::new();
         for (i, anchor) in self.anchors.iter().enumerate() {
             let score = sigmoid(scores[i].clamp(-100.0, 100.0));
-            if !(score >= self.config.min_score) {
+            if score.is_nan() || score < self.config.min_score {
                 continue;
             }
             let r = &boxes[i * VALUES_PER_ANCHOR..(i + 1) * VALUES_PER_ANCHOR];

@@ -48,7 +48,7 @@ impl<'a> Canvas<'a> {
                 let [yy, u, v] = rgb_to_yuv([r, g, b]);
                 self.planes[0][y * s[0] + x] = yy;
                 // Chroma is shared by a 2x2 block; write it from the block's top-left pixel only.
-                if x % 2 == 0 && y % 2 == 0 {
+                if x.is_multiple_of(2) && y.is_multiple_of(2) {
                     if self.format == PixelFormat::I420 {
                         self.planes[1][(y / 2) * s[1] + x / 2] = u;
                         self.planes[2][(y / 2) * s[2] + x / 2] = v;

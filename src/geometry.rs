@@ -76,7 +76,7 @@ impl Roi {
         }
         let (mu, mv) = ((lo[0] + hi[0]) / 2.0, (lo[1] + hi[1]) / 2.0);
         let side = (hi[0] - lo[0]).max(hi[1] - lo[1]) * scale;
-        if !(side > 0.0) {
+        if side.is_nan() || side <= 0.0 {
             return None;
         }
         Some(Roi { cx: c * mu - s * mv, cy: s * mu + c * mv, width: side, height: side, angle })

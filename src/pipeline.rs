@@ -118,7 +118,7 @@ impl Tracker {
     /// are replaced by these boxes.
     pub fn process(&mut self, frame: &Frame, given: Option<&[Detection]>) -> Result<Vec<Face>> {
         let cfg = self.config.clone();
-        let due = cfg.detect_interval > 0 && self.frame_index % cfg.detect_interval == 0;
+        let due = cfg.detect_interval > 0 && self.frame_index.is_multiple_of(cfg.detect_interval);
         self.frame_index += 1;
         let mut fresh: Vec<Track> = Vec::new();
         let detections = match given {
