@@ -166,6 +166,8 @@ def convert_landmark_model(tflite_bytes):
     for v in [*g.input, *g.output]:
         nhwc(v)
 
+    prelu_as_depthwise_convs(g)
+
     # tflite2onnx collects initializers and value_info in Python sets (order varies from run to
     # run); sort them by name so the output is byte-identical.
     for field in (g.initializer, g.value_info):
@@ -177,6 +179,47 @@ def convert_landmark_model(tflite_bytes):
                         "tflite2onnx 0.4.1 (steadyface models/regenerate.py)")
     onnx.checker.check_model(model, full_check=True)  # full_check: strict shape inference
     return model.SerializeToString()
+
+
+def prelu_as_depthwise_convs(g):
+    """Rewrites each PRelu(x, slope) as Relu(x) + DWConv1x1(Relu(DWConv1x1(x, -1)), -slope).
+
+    Same function (x for x >= 0, slope * x below), but ONNX Runtime's CPU provider runs PRelu
+    with a generic broadcast kernel outside its blocked (NCHWc) conv layout: PRelu took 4.7 of the
+    model's 7.7 ms on one core. Depthwise 1x1 convs, Relu and Add stay in the blocked layout and
+    fuse (Conv+Relu, Conv+Add): 2.8 ms per face on one core. Outputs change by float rounding
+    only (max 4e-5 px measured).
+    """
+    from onnx import helper, numpy_helper
+
+    slopes = {t.name: numpy_helper.to_array(t) for t in g.initializer}
+    nodes, used_slopes = [], set()
+    for node in g.node:
+        if node.op_type != "PRelu":
+            nodes.append(node)
+            continue
+        x, slope = node.input
+        y, c = node.output[0], slopes[slope].size
+        used_slopes.add(slope)
+        minus_one, minus_slope = y + "/minus_one", y + "/minus_slope"
+        g.initializer.extend([
+            numpy_helper.from_array(np.full((c, 1, 1, 1), -1.0, np.float32), minus_one),
+            numpy_helper.from_array(-slopes[slope].astype(np.float32).reshape(c, 1, 1, 1), minus_slope),
+        ])
+        depthwise = {"group": c, "kernel_shape": [1, 1]}
+        nodes += [
+            helper.make_node("Relu", [x], [y + "/pos"], name=y + "/relu_pos"),
+            helper.make_node("Conv", [x, minus_one], [y + "/neg_x"], name=y + "/negate", **depthwise),
+            helper.make_node("Relu", [y + "/neg_x"], [y + "/neg"], name=y + "/relu_neg"),
+            helper.make_node("Conv", [y + "/neg", minus_slope], [y + "/scaled_neg"], name=y + "/slope",
+                             **depthwise),
+            helper.make_node("Add", [y + "/pos", y + "/scaled_neg"], [y], name=y + "/sum"),
+        ]
+    del g.node[:]
+    g.node.extend(nodes)
+    kept = [t for t in g.initializer if t.name not in used_slopes]
+    del g.initializer[:]
+    g.initializer.extend(kept)
 
 
 def regenerate(out_dir, cache):
