@@ -167,6 +167,13 @@ def convert_landmark_model(tflite_bytes):
         nhwc(v)
 
     prelu_as_depthwise_convs(g)
+    # The graph has no reshape tied to the batch: a symbolic batch lets every face of a frame
+    # go through one call (outputs identical to one call per face).
+    for v in [*g.input, *g.output, *g.value_info]:
+        dims = v.type.tensor_type.shape.dim
+        if dims:
+            dims[0].ClearField("dim_value")
+            dims[0].dim_param = "N"
 
     # tflite2onnx collects initializers and value_info in Python sets (order varies from run to
     # run); sort them by name so the output is byte-identical.
