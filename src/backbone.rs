@@ -32,12 +32,20 @@ impl Default for InputScale {
     }
 }
 
-/// One face's backbone result, in crop pixel coordinates (pixel centres at integers).
+/// What the backbone said about one face.
+#[derive(Debug, Clone)]
+pub enum Landmarks {
+    /// K points in crop pixels (pixel centres at integers).
+    Points(Vec<[f32; 2]>),
+    /// K maps of `size` x `size` heatmap pixels (see [`crate::heatmap`] for the mapping to crop
+    /// pixels).
+    Heatmaps { maps: Vec<f32>, size: usize },
+}
+
+/// One face's backbone result.
 #[derive(Debug, Clone)]
 pub struct BackboneOutput {
-    pub points: Vec<[f32; 2]>,
-    /// Per-point confidence in [0,1] (1 for coordinate backbones, which give none).
-    pub confidence: Vec<f32>,
+    pub landmarks: Landmarks,
     /// Face presence probability, when the model has such an output.
     pub face_score: Option<f32>,
 }
@@ -56,7 +64,9 @@ pub struct Backbone {
 
 impl Backbone {
     pub fn load(path: &Path, device: Device) -> Result<Self> {
-        let model = OnnxModel::load(path, device, 0)?;
+        // One thread: the default backbone runs faster on one core than on two (2.8 vs 4.0 ms,
+        // models/MODELS.md), and the other core is left to other faces and streams.
+        let model = OnnxModel::load(path, device, 1)?;
         let input = model.inputs.first().ok_or_else(|| model.shape_error("no input"))?;
         let (layout, size, batch) = match input.shape.as_slice() {
             &[b, 3, h, w] if h == w && h > 0 => (Layout::Chw, h as usize, b),
@@ -75,6 +85,9 @@ impl Backbone {
             .ok_or_else(|| model.shape_error("no outputs"))?;
         let kind = match main_info.shape.as_slice() {
             &[_, k, h, w] if k > 0 && h > 1 && w > 1 => {
+                if h != w {
+                    return Err(model.shape_error(format!("heatmaps must be square, got {h}x{w}")));
+                }
                 OutputKind::Heatmaps { points: k as usize, height: h as usize, width: w as usize }
             }
             s => {
@@ -112,31 +125,48 @@ impl Backbone {
         self.size
     }
 
+    /// Side of the heatmaps, for a heatmap backbone.
+    pub fn heatmap_size(&self) -> Option<usize> {
+        match self.kind {
+            OutputKind::Heatmaps { height, .. } => Some(height),
+            OutputKind::Coordinates { .. } => None,
+        }
+    }
+
     pub fn point_count(&self) -> usize {
         match self.kind {
             OutputKind::Heatmaps { points, .. } | OutputKind::Coordinates { points, .. } => points,
         }
     }
 
-    /// Crops each face (given as crop-to-frame transforms) and runs the backbone on all of them,
-    /// in one batch when the model allows it.
-    pub fn infer(&self, frame: &Frame, crops: &[Similarity]) -> Result<Vec<BackboneOutput>> {
+    /// The model input for each face (given as crop-to-frame transforms), concatenated.
+    pub fn crop_batch(&self, frame: &Frame, crops: &[Similarity]) -> Vec<f32> {
         let n = self.size;
         let per = 3 * n * n;
         let mut input = vec![0f32; per * crops.len()];
         for (t, out) in crops.iter().zip(input.chunks_exact_mut(per)) {
             crop_rgb(frame, t, n, self.layout, self.input_scale.gain, self.input_scale.bias, out);
         }
+        input
+    }
+
+    /// Runs the backbone on `faces` crops made by [`Backbone::crop_batch`]: one call when the
+    /// model's batch is symbolic, one per face otherwise.
+    pub fn run_batch(&self, input: &[f32], faces: usize) -> Result<Vec<BackboneOutput>> {
+        let n = self.size;
         let shape = |b: usize| match self.layout {
             Layout::Chw => [b, 3, n, n],
             Layout::Hwc => [b, n, n, 3],
         };
-        if self.dynamic_batch && !crops.is_empty() {
-            let outputs = self.model.run(&[(&shape(crops.len()), &input)])?;
-            return (0..crops.len()).map(|i| self.decode(&outputs, i, crops.len())).collect();
+        if faces == 0 {
+            return Ok(Vec::new());
+        }
+        if self.dynamic_batch {
+            let outputs = self.model.run(&[(&shape(faces), input)])?;
+            return (0..faces).map(|i| self.decode(&outputs, i, faces)).collect();
         }
         input
-            .chunks_exact(per)
+            .chunks_exact(3 * n * n)
             .map(|one| {
                 let outputs = self.model.run(&[(&shape(1), one)])?;
                 self.decode(&outputs, 0, 1)
@@ -154,25 +184,13 @@ impl Backbone {
             .and_then(|p| outputs.get(p))
             .and_then(|t| t.data.get(i))
             .map(|&logit| 1.0 / (1.0 + (-logit).exp()));
-        let (points, confidence) = match self.kind {
+        let landmarks = match self.kind {
+            // Coordinates are continuous crop positions (pixel i spans [i, i+1]).
             OutputKind::Coordinates { points, dims } => {
-                // Coordinates are continuous crop positions (pixel i spans [i, i+1]).
-                let pts = (0..points).map(|k| [data[k * dims] - 0.5, data[k * dims + 1] - 0.5]).collect();
-                (pts, vec![1.0; points])
+                Landmarks::Points((0..points).map(|k| [data[k * dims] - 0.5, data[k * dims + 1] - 0.5]).collect())
             }
-            OutputKind::Heatmaps { points, height, width } => {
-                let scale = [self.size as f32 / width as f32, self.size as f32 / height as f32];
-                (0..points)
-                    .map(|k| {
-                        let map = &data[k * height * width..(k + 1) * height * width];
-                        let (idx, &peak) =
-                            map.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).unwrap_or((0, &0.0));
-                        let (hx, hy) = ((idx % width) as f32, (idx / width) as f32);
-                        ([(hx + 0.5) * scale[0] - 0.5, (hy + 0.5) * scale[1] - 0.5], peak.clamp(0.0, 1.0))
-                    })
-                    .unzip()
-            }
+            OutputKind::Heatmaps { height, .. } => Landmarks::Heatmaps { maps: data.to_vec(), size: height },
         };
-        Ok(BackboneOutput { points, confidence, face_score })
+        Ok(BackboneOutput { landmarks, face_score })
     }
 }

@@ -22,6 +22,17 @@ impl Similarity {
         Similarity { a, b, tx: -(a * self.tx - b * self.ty), ty: -(b * self.tx + a * self.ty) }
     }
 
+    /// The transform that applies `self`, then `next`.
+    pub fn then(&self, next: &Similarity) -> Similarity {
+        // Complex form: z -> s z + t; next(self(z)) = (n s) z + (n t + u).
+        Similarity {
+            a: next.a * self.a - next.b * self.b,
+            b: next.a * self.b + next.b * self.a,
+            tx: next.a * self.tx - next.b * self.ty + next.tx,
+            ty: next.b * self.tx + next.a * self.ty + next.ty,
+        }
+    }
+
     /// Scale factor (crop-to-frame pixel size ratio for a crop transform).
     pub fn scale(&self) -> f32 {
         self.a.hypot(self.b)
@@ -120,6 +131,18 @@ mod tests {
         let centre = t.apply([95.5, 95.5]);
         assert!((centre[0] - 312.7).abs() < 1e-3 && (centre[1] - 201.3).abs() < 1e-3);
         assert!((t.scale() * 192.0 - 187.0).abs() < 1e-3);
+    }
+
+    #[test]
+    fn composition_applies_in_order() {
+        let r = Similarity { a: 0.0, b: 2.0, tx: 1.0, ty: -1.0 }; // rotate 90 degrees, scale 2
+        let t = Similarity { a: 1.0, b: 0.0, tx: 5.0, ty: 7.0 }; // translate
+        let p = [3.0, 4.0];
+        let expect = t.apply(r.apply(p));
+        let got = r.then(&t).apply(p);
+        assert!((got[0] - expect[0]).abs() < 1e-5 && (got[1] - expect[1]).abs() < 1e-5);
+        // By hand: r(3,4) = (0*3 - 2*4 + 1, 2*3 + 0*4 - 1) = (-7, 5); then + (5, 7) = (-2, 12).
+        assert_eq!(expect, [-2.0, 12.0]);
     }
 
     #[test]

@@ -5,17 +5,22 @@
 
 pub mod backbone;
 pub mod crop;
+pub mod decode;
 pub mod detector;
 pub mod draw;
 pub mod error;
 pub mod frame;
 pub mod geometry;
+pub mod heatmap;
 pub mod metrics;
 pub mod model;
 pub mod models_dir;
+pub mod onnx;
 pub mod pipeline;
 pub mod pts;
 pub mod runtime;
 pub mod scheme;
+pub mod smoothing;
+pub mod stabilizer;
 
 pub use error::{Error, Result};

@@ -31,6 +31,9 @@ struct ModelArgs {
     device: String,
     #[arg(long, default_value_t = 0)]
     device_id: i32,
+    /// ConvLSTM stabilizer (ONNX); none by default.
+    #[arg(long)]
+    stabilizer: Option<PathBuf>,
     /// Report every backbone point instead of the iBUG 68 scheme.
     #[arg(long)]
     full_scheme: bool,
@@ -80,7 +83,11 @@ fn info() -> anyhow::Result<()> {
 }
 
 fn load_models(args: &ModelArgs) -> anyhow::Result<std::sync::Arc<Models>> {
-    let paths = ModelPaths { detector: args.detector.clone(), backbone: args.backbone.clone() };
+    let paths = ModelPaths {
+        detector: args.detector.clone(),
+        backbone: args.backbone.clone(),
+        stabilizer: args.stabilizer.clone(),
+    };
     let scheme = if args.full_scheme { Scheme::Full } else { Scheme::Ibug68 };
     Ok(Models::load(&paths, Device::parse(&args.device, args.device_id)?, scheme)?)
 }
@@ -93,7 +100,7 @@ fn detect(images: &[PathBuf], args: &ModelArgs) -> anyhow::Result<()> {
         let frame = Frame::rgb(img.as_raw(), w, h)?;
         let detections = models.detector.detect(&frame)?;
         let mut tracker = Tracker::new(models.clone(), TrackerConfig::default());
-        let faces = tracker.process(&frame, None)?;
+        let faces = tracker.process(&frame, None, None)?;
         let json = serde_json::json!({
             "image": path.display().to_string(),
             "detections": detections.iter().map(|d| serde_json::json!({"bbox": d.bbox, "score": d.score, "keypoints": d.keypoints})).collect::<Vec<_>>(),

@@ -1,22 +1,29 @@
-//! The per-frame landmark pipeline: detect (every N frames or when a track is lost), track each
-//! face by cropping the next frame around this frame's landmarks, run the backbone, map points
-//! back to the frame.
+//! The per-frame landmark pipeline: detect (every N frames or when no face is tracked), track each
+//! face by cropping the next frame around this frame's landmarks, run the backbone on all faces
+//! at once, stabilize the heatmaps with the ConvLSTM (state per face), decode, smooth, and map the
+//! points back to the frame.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crate::backbone::Backbone;
+use crate::backbone::{Backbone, Landmarks};
+use crate::decode::Decoder;
 use crate::detector::{Detection, Detector, DetectorConfig};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::geometry::{Roi, eye_angle};
+use crate::geometry::{Roi, Similarity, eye_angle};
+use crate::heatmap::{crop_to_heatmap, heatmap_to_crop, render};
 use crate::runtime::Device;
 use crate::scheme::{self, Scheme};
+use crate::smoothing::{OneEuroParams, PointsSmoother, object_scale};
+use crate::stabilizer::{HiddenState, Stabilizer};
 
 /// Models shared by every stream in the process.
 pub struct Models {
     pub detector: Detector,
     pub backbone: Backbone,
+    pub stabilizer: Option<Stabilizer>,
     /// Backbone point indices reported for the chosen scheme.
     selection: Vec<usize>,
     /// The two points (backbone indices) whose line gives the face's rotation.
@@ -28,6 +35,8 @@ pub struct Models {
 pub struct ModelPaths {
     pub detector: PathBuf,
     pub backbone: PathBuf,
+    /// None: no stabilizer (the backbone's points pass through).
+    pub stabilizer: Option<PathBuf>,
 }
 
 impl Models {
@@ -44,7 +53,29 @@ impl Models {
             68 => scheme::IBUG_OUTER_EYE,
             _ => (0, 0),
         };
-        Ok(Arc::new(Models { detector, backbone, selection, eye_pair, scheme }))
+        let stabilizer = match &paths.stabilizer {
+            Some(path) => {
+                let s = Stabilizer::load(path, device)?;
+                let mismatch = |reason: String| Error::ModelShape { path: path.clone(), reason };
+                if s.points != selection.len() {
+                    return Err(mismatch(format!(
+                        "the stabilizer takes {} heatmaps but {} points are reported ({} scheme)",
+                        s.points,
+                        selection.len(),
+                        scheme.name(k)
+                    )));
+                }
+                if let Some(size) = backbone.heatmap_size().filter(|&size| size != s.heatmap.size) {
+                    return Err(mismatch(format!(
+                        "the backbone emits {size}x{size} heatmaps, the stabilizer expects {}x{}",
+                        s.heatmap.size, s.heatmap.size
+                    )));
+                }
+                Some(s)
+            }
+            None => None,
+        };
+        Ok(Arc::new(Models { detector, backbone, stabilizer, selection, eye_pair, scheme }))
     }
 
     pub fn scheme_name(&self) -> String {
@@ -55,8 +86,8 @@ impl Models {
 #[derive(Debug, Clone)]
 pub struct TrackerConfig {
     pub max_faces: usize,
-    /// Run the detector every this many frames (and whenever fewer than `max_faces` are tracked
-    /// and no face is tracked at all). 0 = only when no face is tracked.
+    /// Run the detector every this many frames while fewer than `max_faces` are tracked (it also
+    /// runs whenever no face is tracked). 0 = only when no face is tracked.
     pub detect_interval: u64,
     /// Drop a track when the backbone's face-presence score falls below this.
     pub min_face_score: f32,
@@ -64,11 +95,30 @@ pub struct TrackerConfig {
     pub roi_scale: f32,
     /// Re-crops of a new track's first frame around its own landmarks (at most).
     pub refine_iterations: usize,
+    /// Keep the previous crop while the face's new crop differs from it by less than this
+    /// fraction of its size (centre shift, size change) or this many radians; 0 = the crop
+    /// follows the face every frame.
+    pub hold_tolerance: f32,
+    /// Heatmaps -> points (stabilized or heatmap-backbone output). Default: PDC with continuous
+    /// weights (`pdc-soft`): the paper's hard cut biases a Gaussian's centre by up to 0.09 px and
+    /// makes points jump when a pixel crosses the cut; the soft form stays within 0.02 px.
+    pub decoder: Decoder,
+    /// One Euro smoothing of the final points, after the stabilizer.
+    pub smoothing: Option<OneEuroParams>,
 }
 
 impl Default for TrackerConfig {
     fn default() -> Self {
-        TrackerConfig { max_faces: 5, detect_interval: 10, min_face_score: 0.5, roi_scale: 1.5, refine_iterations: 3 }
+        TrackerConfig {
+            max_faces: 5,
+            detect_interval: 10,
+            min_face_score: 0.5,
+            roi_scale: 1.5,
+            refine_iterations: 3,
+            hold_tolerance: 0.0,
+            decoder: Decoder::PdcSoft { threshold: crate::decode::DEFAULT_PDC_THRESHOLD },
+            smoothing: None,
+        }
     }
 }
 
@@ -78,7 +128,7 @@ pub struct Face {
     pub track_id: u64,
     /// x, y, width, height.
     pub bbox: [f32; 4],
-    /// Detector score at the track's last detection, or the landmark model's presence score.
+    /// Detector score on the track's first frame, then the landmark model's presence score.
     pub score: f32,
     pub points: Vec<[f32; 2]>,
     pub confidence: Vec<f32>,
@@ -87,11 +137,40 @@ pub struct Face {
     pub stabilized: bool,
 }
 
+/// Wall time spent in each stage since the tracker was made (see [`Tracker::times`]).
+#[derive(Debug, Clone, Default)]
+pub struct StageTimes {
+    pub frames: u64,
+    /// Faces through the backbone (refinement passes included).
+    pub faces: u64,
+    pub detector_runs: u64,
+    pub detector: Duration,
+    pub crop: Duration,
+    pub backbone: Duration,
+    /// Heatmap rendering, hidden-state warping and the ConvLSTM.
+    pub stabilizer: Duration,
+    /// Heatmap decoding, mapping to the frame, smoothing, the next crop.
+    pub decode: Duration,
+    pub total: Duration,
+}
+
 struct Track {
     id: u64,
     roi: Roi,
     score: f32,
     age: u64,
+    state: Option<HiddenState>,
+    smoother: Option<PointsSmoother>,
+}
+
+/// One face's result before the track bookkeeping.
+struct FaceResult {
+    /// The crop for the next frame, from the backbone's full point set.
+    next_roi: Roi,
+    points: Vec<[f32; 2]>,
+    confidence: Vec<f32>,
+    presence: f32,
+    state: Option<HiddenState>,
 }
 
 /// Per-stream tracking state. Never shared between streams.
@@ -101,53 +180,71 @@ pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u64,
     frame_index: u64,
+    pub times: StageTimes,
 }
 
 impl Tracker {
     pub fn new(models: Arc<Models>, config: TrackerConfig) -> Self {
-        Tracker { models, config, tracks: Vec::new(), next_id: 1, frame_index: 0 }
+        Tracker { models, config, tracks: Vec::new(), next_id: 1, frame_index: 0, times: StageTimes::default() }
     }
 
-    /// Forgets every track (on flush, seek, stream start, discontinuity).
+    /// Forgets every track, and with them the stabilizer and smoother states (on flush, seek,
+    /// stream start, discontinuity, caps change). Track ids keep counting up.
     pub fn reset(&mut self) {
         self.tracks.clear();
         self.frame_index = 0;
     }
 
-    /// Faces for `detections` given upstream instead of running the detector: existing tracks
-    /// are replaced by these boxes.
-    pub fn process(&mut self, frame: &Frame, given: Option<&[Detection]>) -> Result<Vec<Face>> {
+    /// The faces in `frame`. `timestamp_s` (the frame's time, for smoothing) defaults to the frame
+    /// count at 30 fps. `given`: face boxes from upstream, used instead of the detector (the
+    /// tracks are then replaced by these faces every frame).
+    pub fn process(
+        &mut self,
+        frame: &Frame,
+        timestamp_s: Option<f64>,
+        given: Option<&[Detection]>,
+    ) -> Result<Vec<Face>> {
+        let start = Instant::now();
         let cfg = self.config.clone();
         let due = cfg.detect_interval > 0 && self.frame_index.is_multiple_of(cfg.detect_interval);
+        let timestamp = timestamp_s.unwrap_or(self.frame_index as f64 / 30.0);
         self.frame_index += 1;
-        let mut fresh: Vec<Track> = Vec::new();
         let detections = match given {
             Some(d) => {
                 self.tracks.clear();
                 Some(d.to_vec())
             }
             None if self.tracks.is_empty() || (due && self.tracks.len() < cfg.max_faces) => {
-                Some(self.models.detector.detect(frame)?)
+                let t = Instant::now();
+                let found = self.models.detector.detect(frame)?;
+                self.times.detector += t.elapsed();
+                self.times.detector_runs += 1;
+                Some(found)
             }
             None => None,
         };
+        let mut fresh: Vec<Track> = Vec::new();
         for det in detections.into_iter().flatten() {
             let roi = det.roi();
             let overlaps = self.tracks.iter().chain(&fresh).any(|t| t.roi.iou(&roi) > 0.3);
             if !overlaps && self.tracks.len() + fresh.len() < cfg.max_faces {
-                fresh.push(Track { id: self.next_id, roi, score: det.score, age: 0 });
+                fresh.push(Track { id: self.next_id, roi, score: det.score, age: 0, state: None, smoother: None });
                 self.next_id += 1;
             }
         }
         // A new track's first crop comes from the detector's coarse box; re-crop the same frame
         // around its own landmarks until the ROI settles, so the track does not start with a jump.
         for _ in 0..cfg.refine_iterations {
-            let refined = self.landmarks(frame, &fresh)?;
+            if fresh.is_empty() {
+                break;
+            }
+            let rois: Vec<Roi> = fresh.iter().map(|t| t.roi).collect();
+            let refined = self.landmarks(frame, &rois, None)?;
             let mut moved = false;
             for (t, r) in fresh.iter_mut().zip(refined) {
-                if let Some((roi, ..)) = r {
-                    moved |= (roi.cx - t.roi.cx).hypot(roi.cy - t.roi.cy) > 0.01 * roi.width;
-                    t.roi = roi;
+                if let Some(r) = r {
+                    moved |= (r.next_roi.cx - t.roi.cx).hypot(r.next_roi.cy - t.roi.cy) > 0.01 * r.next_roi.width;
+                    t.roi = r.next_roi;
                 }
             }
             if !moved {
@@ -155,58 +252,158 @@ impl Tracker {
             }
         }
         self.tracks.extend(fresh);
-        let results = self.landmarks(frame, &self.tracks)?;
+
+        let tracks = std::mem::take(&mut self.tracks);
+        let rois: Vec<Roi> = tracks.iter().map(|t| t.roi).collect();
+        let results = self.landmarks(frame, &rois, Some(&tracks))?;
         let mut faces = Vec::new();
-        let mut kept = Vec::new();
-        for (mut track, result) in std::mem::take(&mut self.tracks).into_iter().zip(results) {
-            let Some((next_roi, points, confidence, presence)) = result else { continue };
-            if presence < cfg.min_face_score {
+        let mut kept: Vec<Track> = Vec::new();
+        let t = Instant::now();
+        for (mut track, result) in tracks.into_iter().zip(results) {
+            let Some(mut r) = result else { continue };
+            if r.presence < cfg.min_face_score {
                 continue;
             }
             // Two tracks that converged on one face: keep the older.
-            if kept.iter().any(|k: &Track| k.roi.iou(&next_roi) > 0.5) {
+            if kept.iter().any(|k| k.roi.iou(&r.next_roi) > 0.5) {
                 continue;
+            }
+            if let Some(params) = cfg.smoothing {
+                let scale = object_scale(&r.points);
+                track.smoother.get_or_insert_with(|| PointsSmoother::new(params)).smooth(
+                    &mut r.points,
+                    timestamp,
+                    scale,
+                );
             }
             faces.push(Face {
                 track_id: track.id,
-                bbox: points_bbox(&points),
-                score: if track.age == 0 { track.score } else { presence },
-                points,
-                confidence,
+                bbox: points_bbox(&r.points),
+                score: if track.age == 0 { track.score } else { r.presence },
                 new_track: track.age == 0,
-                stabilized: false,
+                stabilized: r.state.is_some(),
+                points: r.points,
+                confidence: r.confidence,
             });
-            track.roi = next_roi;
+            if !holds(&track.roi, &r.next_roi, cfg.hold_tolerance) {
+                track.roi = r.next_roi;
+            }
+            track.state = r.state;
             track.age += 1;
             kept.push(track);
         }
+        self.times.decode += t.elapsed();
         self.tracks = kept;
+        self.times.frames += 1;
+        self.times.total += start.elapsed();
         Ok(faces)
     }
 
-    /// Runs the backbone on each track's ROI. Per track: the ROI for the next frame, the reported
-    /// points and confidences in frame pixels, and the face-presence score; `None` when the
-    /// model's output is unusable (NaN) for that face.
-    #[allow(clippy::type_complexity)]
-    fn landmarks(&self, frame: &Frame, tracks: &[Track]) -> Result<Vec<Option<(Roi, Vec<[f32; 2]>, Vec<f32>, f32)>>> {
-        let m = &self.models;
+    /// Crops, runs the backbone (one batch), and, when `tracks` are given and a stabilizer is
+    /// loaded, stabilizes with their states. `None` for a face whose output is unusable (NaN).
+    fn landmarks(&mut self, frame: &Frame, rois: &[Roi], tracks: Option<&[Track]>) -> Result<Vec<Option<FaceResult>>> {
+        let models = self.models.clone();
+        let m = &*models;
         let size = m.backbone.input_size();
-        let crops: Vec<_> = tracks.iter().map(|t| t.roi.crop_to_frame(size)).collect();
-        let outputs = m.backbone.infer(frame, &crops)?;
-        Ok(outputs
-            .into_iter()
-            .zip(&crops)
-            .map(|(out, to_frame)| {
-                let all: Vec<[f32; 2]> = out.points.iter().map(|&p| to_frame.apply(p)).collect();
+        let crops: Vec<Similarity> = rois.iter().map(|r| r.crop_to_frame(size)).collect();
+        let t = Instant::now();
+        let input = m.backbone.crop_batch(frame, &crops);
+        self.times.crop += t.elapsed();
+        let t = Instant::now();
+        let outputs = m.backbone.run_batch(&input, crops.len())?;
+        self.times.backbone += t.elapsed();
+        self.times.faces += crops.len() as u64;
+
+        let t = Instant::now();
+        let decoder = self.config.decoder;
+        // Every backbone point in crop pixels (for the next crop) and the reported points' raw
+        // form (points, or heatmaps of the reported points).
+        let mut full: Vec<Vec<[f32; 2]>> = Vec::with_capacity(outputs.len());
+        let mut reported: Vec<(Vec<[f32; 2]>, Vec<f32>)> = Vec::with_capacity(outputs.len());
+        for out in &outputs {
+            let (all, conf) = match &out.landmarks {
+                Landmarks::Points(p) => (p.clone(), vec![1.0; p.len()]),
+                Landmarks::Heatmaps { maps, size: n } => {
+                    let (pts, conf) = decoder.decode(maps, maps.len() / (n * n), *n, *n);
+                    (pts.iter().map(|&p| heatmap_to_crop(p, size, *n)).collect(), conf)
+                }
+            };
+            reported
+                .push((m.selection.iter().map(|&i| all[i]).collect(), m.selection.iter().map(|&i| conf[i]).collect()));
+            full.push(all);
+        }
+        self.times.decode += t.elapsed();
+
+        let mut states: Vec<Option<HiddenState>> = vec![None; crops.len()];
+        if let (Some(stab), Some(tracks)) = (&m.stabilizer, tracks) {
+            let t = Instant::now();
+            let n = stab.heatmap.size;
+            let per = stab.points * n * n;
+            let mut maps = vec![0f32; per * crops.len()];
+            for (i, out) in outputs.iter().enumerate() {
+                let dst = &mut maps[i * per..(i + 1) * per];
+                match &out.landmarks {
+                    Landmarks::Heatmaps { maps: src, .. } => {
+                        for (j, &k) in m.selection.iter().enumerate() {
+                            dst[j * n * n..(j + 1) * n * n].copy_from_slice(&src[k * n * n..(k + 1) * n * n]);
+                        }
+                    }
+                    Landmarks::Points(_) => {
+                        let pts: Vec<[f32; 2]> = reported[i].0.iter().map(|&p| crop_to_heatmap(p, size, n)).collect();
+                        render(&pts, &stab.heatmap, dst);
+                    }
+                }
+            }
+            let prev: Vec<Option<&HiddenState>> = tracks.iter().map(|t| t.state.as_ref()).collect();
+            let (stabilized, next) = stab.step(&maps, &prev, &crops, size)?;
+            self.times.stabilizer += t.elapsed();
+            let t = Instant::now();
+            let decoder = match (decoder, stab.pdc_threshold) {
+                (Decoder::Pdc { .. }, Some(threshold)) => Decoder::Pdc { threshold },
+                (Decoder::PdcSoft { .. }, Some(threshold)) => Decoder::PdcSoft { threshold },
+                (d, _) => d,
+            };
+            for (i, state) in next.into_iter().enumerate() {
+                let (pts, conf) = decoder.decode(&stabilized[i * per..(i + 1) * per], stab.points, n, n);
+                reported[i] = (pts.iter().map(|&p| heatmap_to_crop(p, size, n)).collect(), conf);
+                states[i] = Some(state);
+            }
+            self.times.decode += t.elapsed();
+        }
+
+        let t = Instant::now();
+        let results = outputs
+            .iter()
+            .zip(full)
+            .zip(reported)
+            .zip(crops.iter().zip(states))
+            .map(|(((out, all), (points, confidence)), (to_frame, state))| {
+                let all: Vec<[f32; 2]> = all.iter().map(|&p| to_frame.apply(p)).collect();
+                let points: Vec<[f32; 2]> = points.iter().map(|&p| to_frame.apply(p)).collect();
+                if points.iter().any(|p| !p[0].is_finite() || !p[1].is_finite()) {
+                    return None;
+                }
                 let (a, b) = m.eye_pair;
                 let angle = eye_angle(*all.get(a)?, *all.get(b)?);
-                let roi = Roi::around_points(&all, angle, self.config.roi_scale)?;
-                let points = m.selection.iter().map(|&i| all[i]).collect();
-                let confidence = m.selection.iter().map(|&i| out.confidence[i]).collect();
-                Some((roi, points, confidence, out.face_score.unwrap_or(1.0)))
+                let next_roi = Roi::around_points(&all, angle, self.config.roi_scale)?;
+                Some(FaceResult { next_roi, points, confidence, presence: out.face_score.unwrap_or(1.0), state })
             })
-            .collect())
+            .collect();
+        self.times.decode += t.elapsed();
+        Ok(results)
     }
+}
+
+/// Whether the crop `current` may stay in place of `next` (see `TrackerConfig::hold_tolerance`).
+fn holds(current: &Roi, next: &Roi, tolerance: f32) -> bool {
+    if tolerance <= 0.0 {
+        return false;
+    }
+    let size = current.width.max(current.height);
+    let shift = (next.cx - current.cx).hypot(next.cy - current.cy) / size;
+    let scale = (next.width.max(next.height) / size).ln().abs();
+    let turn = (next.angle - current.angle).sin().abs();
+    shift < tolerance && scale < tolerance && turn < tolerance
 }
 
 fn points_bbox(points: &[[f32; 2]]) -> [f32; 4] {

@@ -25,7 +25,7 @@ fn inner49_nme(name: &str, pts: &str) -> f32 {
     let img = load_rgb(name);
     let gt = read_pts(&testdata(pts)).expect("annotation");
     let mut tracker = Tracker::new(models(), TrackerConfig::default());
-    let faces = tracker.process(&img.frame(), None).expect("pipeline runs");
+    let faces = tracker.process(&img.frame(), None, None).expect("pipeline runs");
     assert_eq!(faces.len(), 1, "{name}: faces");
     assert_eq!(faces[0].points.len(), 68);
     nme(&faces[0].points, &gt, &inner49())

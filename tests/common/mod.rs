@@ -34,6 +34,7 @@ pub fn default_paths() -> ModelPaths {
     ModelPaths {
         detector: models_dir::default_model(models_dir::DETECTOR),
         backbone: models_dir::default_model(models_dir::BACKBONE),
+        stabilizer: None,
     }
 }
 

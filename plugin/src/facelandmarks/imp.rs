@@ -9,10 +9,12 @@ use gst::prelude::*;
 use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
+use steadyface::decode::{DEFAULT_PDC_THRESHOLD, Decoder};
 use steadyface::models_dir;
 use steadyface::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
+use steadyface::smoothing::OneEuroParams;
 
 use crate::{meta, video};
 
@@ -25,11 +27,19 @@ const DEFAULT_MIN_FACE_SCORE: f32 = 0.5;
 const DEFAULT_DEVICE: &str = "auto";
 const DEFAULT_DEVICE_ID: i32 = 0;
 const DEFAULT_POST_MESSAGES: bool = false;
+const DEFAULT_DECODER: &str = "pdc-soft";
+const DEFAULT_SMOOTHING: &str = "none";
 
 #[derive(Debug, Clone)]
 struct Settings {
     backbone: PathBuf,
     detector: PathBuf,
+    /// Empty: no stabilizer.
+    stabilizer: PathBuf,
+    decoder: String,
+    pdc_threshold: f32,
+    smoothing: String,
+    one_euro: OneEuroParams,
     full_scheme: bool,
     max_faces: u32,
     detect_interval: u32,
@@ -44,6 +54,11 @@ impl Default for Settings {
         Settings {
             backbone: models_dir::default_model(models_dir::BACKBONE),
             detector: models_dir::default_model(models_dir::DETECTOR),
+            stabilizer: PathBuf::new(),
+            decoder: DEFAULT_DECODER.into(),
+            pdc_threshold: DEFAULT_PDC_THRESHOLD,
+            smoothing: DEFAULT_SMOOTHING.into(),
+            one_euro: OneEuroParams::default(),
             full_scheme: false,
             max_faces: DEFAULT_MAX_FACES,
             detect_interval: DEFAULT_DETECT_INTERVAL,
@@ -56,12 +71,16 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The tracker's configuration; the string settings were validated when they were set.
     fn tracker_config(&self) -> TrackerConfig {
+        let defaults = TrackerConfig::default();
         TrackerConfig {
             max_faces: self.max_faces as usize,
             detect_interval: self.detect_interval as u64,
             min_face_score: self.min_face_score,
-            ..TrackerConfig::default()
+            decoder: Decoder::parse(&self.decoder, self.pdc_threshold).unwrap_or(defaults.decoder),
+            smoothing: (self.smoothing == "one-euro").then_some(self.one_euro),
+            ..defaults
         }
     }
 }
@@ -113,6 +132,53 @@ impl ObjectImpl for FaceLandmarks {
                     .blurb("BlazeFace ONNX model (default: the 128x128 front-camera model installed with the plugin)")
                     .default_value(Some(detector.as_ref()))
                     .flags(ready_only)
+                    .build(),
+                glib::ParamSpecString::builder("stabilizer")
+                    .nick("Stabilizer")
+                    .blurb("ConvLSTM stabilizer ONNX (inputs heatmaps, h, c; outputs s, h_out, c_out; sidecar .json beside it); empty = none")
+                    .default_value(Some(""))
+                    .flags(ready_only)
+                    .build(),
+                glib::ParamSpecString::builder("decoder")
+                    .nick("Heatmap decoder")
+                    .blurb("How heatmaps become points: pdc (Probability Density Centralization), pdc-soft, argmax, subpixel")
+                    .default_value(Some(DEFAULT_DECODER))
+                    .flags(playing)
+                    .build(),
+                glib::ParamSpecFloat::builder("pdc-threshold")
+                    .nick("PDC threshold")
+                    .blurb("PDC ignores heatmap values below this fraction of each map's peak (the paper's 0.2 for peak-1 maps); a stabilizer's sidecar value takes precedence")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_PDC_THRESHOLD)
+                    .flags(playing)
+                    .build(),
+                glib::ParamSpecString::builder("smoothing")
+                    .nick("Smoothing")
+                    .blurb("Point smoothing after the stabilizer: none, one-euro")
+                    .default_value(Some(DEFAULT_SMOOTHING))
+                    .flags(playing)
+                    .build(),
+                glib::ParamSpecFloat::builder("one-euro-min-cutoff")
+                    .nick("One Euro minimum cutoff")
+                    .blurb("Cutoff frequency in Hz when still: lower = steadier, more lag (default: MediaPipe FaceLandmarker video mode)")
+                    .minimum(0.0)
+                    .default_value(OneEuroParams::default().min_cutoff)
+                    .flags(playing)
+                    .build(),
+                glib::ParamSpecFloat::builder("one-euro-beta")
+                    .nick("One Euro beta")
+                    .blurb("How fast the cutoff opens with speed (speed measured in face sizes per second): higher = less lag")
+                    .minimum(0.0)
+                    .default_value(OneEuroParams::default().beta)
+                    .flags(playing)
+                    .build(),
+                glib::ParamSpecFloat::builder("one-euro-derivative-cutoff")
+                    .nick("One Euro derivative cutoff")
+                    .blurb("Cutoff frequency in Hz of the speed estimate")
+                    .minimum(0.0)
+                    .default_value(OneEuroParams::default().derivative_cutoff)
+                    .flags(playing)
                     .build(),
                 glib::ParamSpecBoolean::builder("full-scheme")
                     .nick("Full point set")
@@ -172,6 +238,29 @@ impl ObjectImpl for FaceLandmarks {
         match pspec.name() {
             "backbone" => s.backbone = path(value),
             "detector" => s.detector = path(value),
+            "stabilizer" => s.stabilizer = path(value),
+            "decoder" => {
+                let name = value.get::<Option<String>>().ok().flatten().unwrap_or_default();
+                match Decoder::parse(&name, s.pdc_threshold) {
+                    Ok(_) => s.decoder = name,
+                    Err(e) => gst::error!(CAT, imp = self, "decoder not changed: {e}"),
+                }
+            }
+            "pdc-threshold" => s.pdc_threshold = value.get().unwrap_or(DEFAULT_PDC_THRESHOLD),
+            "smoothing" => {
+                let name = value.get::<Option<String>>().ok().flatten().unwrap_or_default();
+                match name.as_str() {
+                    "none" | "one-euro" => s.smoothing = name,
+                    other => {
+                        gst::error!(CAT, imp = self, "smoothing not changed: unknown value '{other}' (none, one-euro)")
+                    }
+                }
+            }
+            "one-euro-min-cutoff" => s.one_euro.min_cutoff = value.get().unwrap_or(s.one_euro.min_cutoff),
+            "one-euro-beta" => s.one_euro.beta = value.get().unwrap_or(s.one_euro.beta),
+            "one-euro-derivative-cutoff" => {
+                s.one_euro.derivative_cutoff = value.get().unwrap_or(s.one_euro.derivative_cutoff)
+            }
             "full-scheme" => s.full_scheme = value.get().unwrap_or(false),
             "max-faces" => s.max_faces = value.get().unwrap_or(DEFAULT_MAX_FACES),
             "detect-interval" => s.detect_interval = value.get().unwrap_or(DEFAULT_DETECT_INTERVAL),
@@ -196,6 +285,13 @@ impl ObjectImpl for FaceLandmarks {
         match pspec.name() {
             "backbone" => s.backbone.to_string_lossy().to_value(),
             "detector" => s.detector.to_string_lossy().to_value(),
+            "stabilizer" => s.stabilizer.to_string_lossy().to_value(),
+            "decoder" => s.decoder.to_value(),
+            "pdc-threshold" => s.pdc_threshold.to_value(),
+            "smoothing" => s.smoothing.to_value(),
+            "one-euro-min-cutoff" => s.one_euro.min_cutoff.to_value(),
+            "one-euro-beta" => s.one_euro.beta.to_value(),
+            "one-euro-derivative-cutoff" => s.one_euro.derivative_cutoff.to_value(),
             "full-scheme" => s.full_scheme.to_value(),
             "max-faces" => s.max_faces.to_value(),
             "detect-interval" => s.detect_interval.to_value(),
@@ -242,7 +338,11 @@ impl BaseTransformImpl for FaceLandmarks {
         let device = Device::parse(&settings.device, settings.device_id)
             .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{e}"]))?;
         let scheme = if settings.full_scheme { Scheme::Full } else { Scheme::Ibug68 };
-        let paths = ModelPaths { detector: settings.detector.clone(), backbone: settings.backbone.clone() };
+        let paths = ModelPaths {
+            detector: settings.detector.clone(),
+            backbone: settings.backbone.clone(),
+            stabilizer: (!settings.stabilizer.as_os_str().is_empty()).then(|| settings.stabilizer.clone()),
+        };
         let models = Models::load(&paths, device, scheme).map_err(|e| match e {
             steadyface::Error::ModelMissing { .. } => gst::error_msg!(gst::ResourceError::NotFound, ["{e}"]),
             _ => gst::error_msg!(gst::LibraryError::Init, ["{e}"]),
@@ -302,7 +402,8 @@ impl BaseTransformImpl for FaceLandmarks {
                 gst::element_imp_error!(self, gst::StreamError::Format, ["{e}"]);
                 gst::FlowError::Error
             })?;
-            match state.tracker.process(&frame, None) {
+            let timestamp = buf.pts().map(|t| t.nseconds() as f64 / 1e9);
+            match state.tracker.process(&frame, timestamp, None) {
                 Ok(faces) => faces,
                 Err(e) => {
                     // A failed inference loses this frame's faces, not the stream.

@@ -1,0 +1,249 @@
+//! The ConvLSTM stabilizer written by `steadyface::onnx` is a valid ONNX model that computes what
+//! the Rust reference forward pass computes: checked with Python onnx/onnxruntime plus an
+//! independent numpy cell (scripts/convlstm_reference.py), and with the crate's own ORT wrapper.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use steadyface::model::OnnxModel;
+use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
+use steadyface::runtime::Device;
+
+const SPEC: ConvLstmSpec = ConvLstmSpec { points: 5, hidden: 3, kernel: 3 };
+/// Batch 2 and a non-square map exercise the symbolic N, H, W.
+const N: usize = 2;
+const HEIGHT: usize = 6;
+const WIDTH: usize = 7;
+const STEPS: usize = 3;
+const TOLERANCE: f32 = 1e-5;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn python() -> PathBuf {
+    let python = root().join(".venv/bin/python");
+    assert!(python.exists(), "{} missing: run make setup", python.display());
+    python
+}
+
+/// A fresh directory under cargo's per-test scratch space.
+fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("convlstm_onnx-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+/// Deterministic inputs in [lo, hi).
+fn random(len: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
+    let mut state = seed.wrapping_mul(0x2545_F491_4F6C_DD1D) | 1;
+    (0..len)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            lo + (hi - lo) * ((state >> 40) as f32 / (1u64 << 24) as f32)
+        })
+        .collect()
+}
+
+/// A 3-step sequence: heatmaps per step, and non-zero initial states so that `f * c` matters.
+struct Sequence {
+    heatmaps: Vec<Vec<f32>>,
+    h: Vec<f32>,
+    c: Vec<f32>,
+}
+
+impl Sequence {
+    fn new(seed: u64) -> Self {
+        let heat_len = SPEC.heatmaps_shape(N, HEIGHT, WIDTH).iter().product();
+        let state_len = SPEC.state_shape(N, HEIGHT, WIDTH).iter().product();
+        Sequence {
+            heatmaps: (0..STEPS).map(|t| random(heat_len, seed + 10 + t as u64, 0.0, 1.0)).collect(),
+            h: random(state_len, seed + 1, -0.5, 0.5),
+            c: random(state_len, seed + 2, -1.0, 1.0),
+        }
+    }
+}
+
+/// `(s, h_out, c_out)` per step.
+type Steps = Vec<[Vec<f32>; 3]>;
+
+fn rust_reference(weights: &ConvLstmWeights, seq: &Sequence) -> Steps {
+    let (mut h, mut c) = (seq.h.clone(), seq.c.clone());
+    let mut steps = Vec::new();
+    for heat in &seq.heatmaps {
+        let (s, h2, c2) = weights.forward(heat, &h, &c, N, HEIGHT, WIDTH).expect("reference forward");
+        (h, c) = (h2.clone(), c2.clone());
+        steps.push([s, h2, c2]);
+    }
+    steps
+}
+
+/// The model through `steadyface::model::OnnxModel`, carrying its own h and c like a live stabilizer.
+fn crate_ort(path: &Path, seq: &Sequence) -> Steps {
+    let model = OnnxModel::load(path, Device::Cpu, 1).expect("crate ORT loads the model");
+    let names = |v: &[steadyface::model::TensorInfo]| v.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(&model.inputs), ["heatmaps", "h", "c"]);
+    assert_eq!(names(&model.outputs), ["s", "h_out", "c_out"]);
+    assert_eq!(model.inputs[0].shape, [-1, SPEC.points as i64, -1, -1]);
+    let heat_shape = SPEC.heatmaps_shape(N, HEIGHT, WIDTH);
+    let state_shape = SPEC.state_shape(N, HEIGHT, WIDTH);
+    let (mut h, mut c) = (seq.h.clone(), seq.c.clone());
+    let mut steps = Vec::new();
+    for heat in &seq.heatmaps {
+        let out = model
+            .run(&[(&heat_shape[..], &heat[..]), (&state_shape[..], &h[..]), (&state_shape[..], &c[..])])
+            .expect("crate ORT runs");
+        assert_eq!(out.len(), 3);
+        assert_eq!(out[0].shape, heat_shape);
+        assert_eq!(out[1].shape, state_shape);
+        assert_eq!(out[2].shape, state_shape);
+        (h, c) = (out[1].data.clone(), out[2].data.clone());
+        steps.push([out[0].data.clone(), h.clone(), c.clone()]);
+    }
+    steps
+}
+
+/// Runs scripts/convlstm_reference.py (checker, Python ORT, numpy) and reads back its ORT outputs.
+fn python_ort(model: &Path, seq: &Sequence, dir: &Path) -> Steps {
+    let (inputs, outputs) = (dir.join("inputs"), dir.join("outputs"));
+    std::fs::create_dir_all(&inputs).expect("create inputs dir");
+    let heat_shape = SPEC.heatmaps_shape(N, HEIGHT, WIDTH);
+    let state_shape = SPEC.state_shape(N, HEIGHT, WIDTH);
+    for (t, heat) in seq.heatmaps.iter().enumerate() {
+        write_npy(&inputs.join(format!("heatmaps_{t}.npy")), &heat_shape, heat);
+    }
+    write_npy(&inputs.join("h.npy"), &state_shape, &seq.h);
+    write_npy(&inputs.join("c.npy"), &state_shape, &seq.c);
+    let out = Command::new(python())
+        .arg(root().join("scripts/convlstm_reference.py"))
+        .args([model, &inputs, &outputs])
+        .output()
+        .expect("run convlstm_reference.py");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "convlstm_reference.py failed ({}):\n{stdout}\n{stderr}", out.status);
+    eprintln!("convlstm_reference.py: {}", stdout.trim());
+    (0..STEPS)
+        .map(|t| {
+            let read = |name: &str, shape: &[usize]| {
+                let (got_shape, data) = read_npy(&outputs.join(format!("{name}_{t}.npy")));
+                assert_eq!(got_shape, shape, "{name}_{t}.npy");
+                data
+            };
+            [read("s", &heat_shape), read("h", &state_shape), read("c", &state_shape)]
+        })
+        .collect()
+}
+
+/// Largest |a - b| over all steps and outputs, with the worst (step, output) for the message.
+fn max_diff(a: &Steps, b: &Steps) -> (f32, usize, &'static str) {
+    assert_eq!(a.len(), b.len());
+    let mut worst = (0.0f32, 0, "s");
+    for (t, (x, y)) in a.iter().zip(b).enumerate() {
+        for ((name, u), v) in ["s", "h_out", "c_out"].into_iter().zip(x).zip(y) {
+            assert_eq!(u.len(), v.len(), "{name} length at step {t}");
+            let d = u.iter().zip(v).map(|(p, q)| (p - q).abs()).fold(0.0f32, f32::max);
+            assert!(d.is_finite(), "{name} at step {t} is not finite");
+            if d >= worst.0 {
+                worst = (d, t, name);
+            }
+        }
+    }
+    worst
+}
+
+fn write_npy(path: &Path, shape: &[usize], data: &[f32]) {
+    let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
+    let tuple = if dims.len() == 1 { format!("({},)", dims[0]) } else { format!("({})", dims.join(", ")) };
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {tuple}, }}");
+    // Magic (6) + version (2) + length (2) + header, padded with spaces to a multiple of 64, ending in \n.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend((header.len() as u16).to_le_bytes());
+    bytes.extend(header.as_bytes());
+    bytes.extend(data.iter().flat_map(|v| v.to_le_bytes()));
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// Reads a little-endian float32, C-order .npy (what numpy writes for the script's outputs).
+fn read_npy(path: &Path) -> (Vec<usize>, Vec<f32>) {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert!(bytes.starts_with(b"\x93NUMPY"), "{}: not .npy", path.display());
+    let (len, start) = match bytes[6] {
+        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
+        _ => (u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize, 12),
+    };
+    let header = std::str::from_utf8(&bytes[start..start + len]).expect("utf-8 .npy header");
+    assert!(header.contains("'descr': '<f4'") && header.contains("'fortran_order': False"), "{header}");
+    let shape_text = header.split("'shape': (").nth(1).and_then(|s| s.split(')').next()).expect("shape in header");
+    let shape: Vec<usize> = shape_text.split(',').filter_map(|d| d.trim().parse().ok()).collect();
+    let data: Vec<f32> =
+        bytes[start + len..].chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])).collect();
+    assert_eq!(data.len(), shape.iter().product::<usize>(), "{}", path.display());
+    (shape, data)
+}
+
+/// Builds the model and writes it atomically (no `.tmp` left behind).
+fn write(weights: &ConvLstmWeights, dir: &Path) -> PathBuf {
+    let path = dir.join("convlstm.onnx");
+    write_model(&path, &convlstm_model(weights).expect("build model")).expect("write model");
+    assert!(path.is_file());
+    assert!(!dir.join("convlstm.onnx.tmp").exists(), "temporary file left behind");
+    path
+}
+
+#[test]
+fn seeded_convlstm_matches_the_rust_reference_in_python_and_crate_ort() {
+    let dir = scratch("seeded");
+    let weights = ConvLstmWeights::seeded(SPEC, 7, 0.3);
+    let path = write(&weights, &dir);
+    let seq = Sequence::new(100);
+    let reference = rust_reference(&weights, &seq);
+    // The cell must change the heatmaps noticeably, or agreement would prove little.
+    let moved = (reference.iter().zip(&seq.heatmaps))
+        .flat_map(|(step, heat)| step[0].iter().zip(heat).map(|(s, o)| (s - o).abs()))
+        .fold(0.0f32, f32::max);
+    assert!(moved > 0.05, "seeded cell is nearly the identity: max |s - heatmaps| = {moved}");
+
+    let py = python_ort(&path, &seq, &dir);
+    let (d_py, t_py, o_py) = max_diff(&py, &reference);
+    let ours = crate_ort(&path, &seq);
+    let (d_ort, t_ort, o_ort) = max_diff(&ours, &reference);
+    eprintln!(
+        "max |python ORT - rust| = {d_py:.3e} ({o_py}, step {t_py}); \
+         max |crate ORT - rust| = {d_ort:.3e} ({o_ort}, step {t_ort})"
+    );
+    assert!(d_py <= TOLERANCE, "python ORT vs rust reference: {d_py} at step {t_py} in {o_py}");
+    assert!(d_ort <= TOLERANCE, "crate ORT vs rust reference: {d_ort} at step {t_ort} in {o_ort}");
+    // Kept on failure, for a look at the model and the .npy files.
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn identity_convlstm_returns_its_heatmaps() {
+    let dir = scratch("identity");
+    let weights = ConvLstmWeights::identity(SPEC);
+    let path = write(&weights, &dir);
+    let seq = Sequence::new(200);
+    let reference = rust_reference(&weights, &seq);
+    let py = python_ort(&path, &seq, &dir);
+    let ours = crate_ort(&path, &seq);
+    let mut worst = 0.0f32;
+    for (t, heat) in seq.heatmaps.iter().enumerate() {
+        for (who, s) in [("rust", &reference[t][0]), ("python ORT", &py[t][0]), ("crate ORT", &ours[t][0])] {
+            let d = s.iter().zip(heat).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(d <= 1e-7, "{who}: identity s differs from heatmaps by {d} at step {t}");
+            worst = worst.max(d);
+        }
+    }
+    eprintln!("identity: max |s - heatmaps| = {worst:.3e}");
+    let (d, t, o) = max_diff(&ours, &reference);
+    assert!(d <= TOLERANCE, "identity states, crate ORT vs rust: {d} at step {t} in {o}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
