@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use steadyface::geometry::Similarity;
 use steadyface::model::OnnxModel;
 use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
 use steadyface::runtime::Device;
+use steadyface::stabilizer::{HiddenState, Stabilizer};
 
 const SPEC: ConvLstmSpec = ConvLstmSpec { points: 5, hidden: 3, kernel: 3 };
 /// Batch 2 and a non-square map exercise the symbolic N, H, W.
@@ -48,22 +50,41 @@ fn random(len: usize, seed: u64, lo: f32, hi: f32) -> Vec<f32> {
         .collect()
 }
 
-/// A 3-step sequence: heatmaps per step, and non-zero initial states so that `f * c` matters.
+/// A 3-step sequence: heatmaps per step, and initial states.
 struct Sequence {
+    n: usize,
+    height: usize,
+    width: usize,
     heatmaps: Vec<Vec<f32>>,
     h: Vec<f32>,
     c: Vec<f32>,
 }
 
 impl Sequence {
+    /// Batch N of HEIGHT x WIDTH maps with non-zero initial states, so that `f * c` matters.
     fn new(seed: u64) -> Self {
-        let heat_len = SPEC.heatmaps_shape(N, HEIGHT, WIDTH).iter().product();
-        let state_len = SPEC.state_shape(N, HEIGHT, WIDTH).iter().product();
+        let mut seq = Sequence::zero_state(seed, N, HEIGHT, WIDTH);
+        seq.h = random(seq.h.len(), seed + 1, -0.5, 0.5);
+        seq.c = random(seq.c.len(), seed + 2, -1.0, 1.0);
+        seq
+    }
+
+    /// Zero initial states, as a fresh face track starts.
+    fn zero_state(seed: u64, n: usize, height: usize, width: usize) -> Self {
+        let heat_len = SPEC.heatmaps_shape(n, height, width).iter().product();
+        let state_len = SPEC.state_shape(n, height, width).iter().product();
         Sequence {
+            n,
+            height,
+            width,
             heatmaps: (0..STEPS).map(|t| random(heat_len, seed + 10 + t as u64, 0.0, 1.0)).collect(),
-            h: random(state_len, seed + 1, -0.5, 0.5),
-            c: random(state_len, seed + 2, -1.0, 1.0),
+            h: vec![0.0; state_len],
+            c: vec![0.0; state_len],
         }
+    }
+
+    fn shapes(&self) -> ([usize; 4], [usize; 4]) {
+        (SPEC.heatmaps_shape(self.n, self.height, self.width), SPEC.state_shape(self.n, self.height, self.width))
     }
 }
 
@@ -74,7 +95,7 @@ fn rust_reference(weights: &ConvLstmWeights, seq: &Sequence) -> Steps {
     let (mut h, mut c) = (seq.h.clone(), seq.c.clone());
     let mut steps = Vec::new();
     for heat in &seq.heatmaps {
-        let (s, h2, c2) = weights.forward(heat, &h, &c, N, HEIGHT, WIDTH).expect("reference forward");
+        let (s, h2, c2) = weights.forward(heat, &h, &c, seq.n, seq.height, seq.width).expect("reference forward");
         (h, c) = (h2.clone(), c2.clone());
         steps.push([s, h2, c2]);
     }
@@ -88,8 +109,7 @@ fn crate_ort(path: &Path, seq: &Sequence) -> Steps {
     assert_eq!(names(&model.inputs), ["heatmaps", "h", "c"]);
     assert_eq!(names(&model.outputs), ["s", "h_out", "c_out"]);
     assert_eq!(model.inputs[0].shape, [-1, SPEC.points as i64, -1, -1]);
-    let heat_shape = SPEC.heatmaps_shape(N, HEIGHT, WIDTH);
-    let state_shape = SPEC.state_shape(N, HEIGHT, WIDTH);
+    let (heat_shape, state_shape) = seq.shapes();
     let (mut h, mut c) = (seq.h.clone(), seq.c.clone());
     let mut steps = Vec::new();
     for heat in &seq.heatmaps {
@@ -110,8 +130,7 @@ fn crate_ort(path: &Path, seq: &Sequence) -> Steps {
 fn python_ort(model: &Path, seq: &Sequence, dir: &Path) -> Steps {
     let (inputs, outputs) = (dir.join("inputs"), dir.join("outputs"));
     std::fs::create_dir_all(&inputs).expect("create inputs dir");
-    let heat_shape = SPEC.heatmaps_shape(N, HEIGHT, WIDTH);
-    let state_shape = SPEC.state_shape(N, HEIGHT, WIDTH);
+    let (heat_shape, state_shape) = seq.shapes();
     for (t, heat) in seq.heatmaps.iter().enumerate() {
         write_npy(&inputs.join(format!("heatmaps_{t}.npy")), &heat_shape, heat);
     }
@@ -245,5 +264,35 @@ fn identity_convlstm_returns_its_heatmaps() {
     eprintln!("identity: max |s - heatmaps| = {worst:.3e}");
     let (d, t, o) = max_diff(&ours, &reference);
     assert!(d <= TOLERANCE, "identity states, crate ORT vs rust: {d} at step {t} in {o}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The stabilizer runtime (`steadyface::stabilizer`), which keeps each face's h and c itself, over
+/// a sequence whose crops stay put: the same numbers as Python ONNX Runtime carrying h and c.
+#[test]
+fn stabilizer_runtime_matches_python_ort() {
+    let dir = scratch("runtime");
+    let weights = ConvLstmWeights::seeded(SPEC, 11, 0.3);
+    let path = write(&weights, &dir);
+    let size = 6;
+    std::fs::write(dir.join("convlstm.json"), format!(r#"{{"points": {}, "heatmap_size": {size}}}"#, SPEC.points))
+        .expect("write sidecar");
+    let seq = Sequence::zero_state(300, N, size, size);
+    let py = python_ort(&path, &seq, &dir);
+
+    let stabilizer = Stabilizer::load(&path, Device::Cpu).expect("stabilizer loads");
+    assert_eq!((stabilizer.points, stabilizer.hidden, stabilizer.heatmap.size), (SPEC.points, SPEC.hidden, size));
+    let crops = vec![Similarity { a: 2.0, b: 0.5, tx: 30.0, ty: 40.0 }; N];
+    let mut states: Vec<Option<HiddenState>> = vec![None; N];
+    let mut worst = 0.0f32;
+    for (t, heat) in seq.heatmaps.iter().enumerate() {
+        let prev: Vec<Option<&HiddenState>> = states.iter().map(Option::as_ref).collect();
+        let (s, next) = stabilizer.step(heat, &prev, &crops, 12).expect("stabilizer step");
+        let d = s.iter().zip(&py[t][0]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        assert!(d <= TOLERANCE, "step {t}: stabilized heatmaps differ from Python ORT by {d}");
+        worst = worst.max(d);
+        states = next.into_iter().map(Some).collect();
+    }
+    eprintln!("stabilizer runtime vs python ORT: max |s| difference {worst:.3e}");
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -44,3 +44,55 @@ fn einstein_inner49_nme_below_10_percent() {
     eprintln!("einstein inner-49 NME {:.2}%", e * 100.0);
     assert!(e < 0.10, "einstein NME {e}");
 }
+
+/// With an identity ConvLSTM the stabilized path (render heatmaps, stabilizer, soft-PDC decode)
+/// gives back the backbone's points: the heatmap round trip loses well under a pixel.
+#[test]
+fn identity_stabilizer_keeps_the_backbone_points() {
+    use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
+    use steadyface::pipeline::Models;
+    use steadyface::runtime::Device;
+    use steadyface::scheme::Scheme;
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("identity-stab-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("identity.onnx");
+    let weights = ConvLstmWeights::identity(ConvLstmSpec { points: 68, hidden: 4, kernel: 3 });
+    write_model(&path, &convlstm_model(&weights).unwrap()).unwrap();
+    let paths = steadyface::pipeline::ModelPaths { stabilizer: Some(path), ..common::default_paths() };
+    let stabilized = Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("models with stabilizer");
+
+    let img = load_rgb("takeo.ppm");
+    let plain = Tracker::new(models(), TrackerConfig::default()).process(&img.frame(), None, None).unwrap();
+    let with = Tracker::new(stabilized, TrackerConfig::default()).process(&img.frame(), None, None).unwrap();
+    assert!(with[0].stabilized && !plain[0].stabilized);
+    let worst =
+        plain[0].points.iter().zip(&with[0].points).map(|(a, b)| (a[0] - b[0]).hypot(a[1] - b[1])).fold(0.0, f32::max);
+    eprintln!("identity stabilizer: max point difference {worst:.3} px");
+    assert!(worst < 0.3, "identity stabilizer moved a point by {worst} px");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn pipeline_tracks_all_five_faces_and_respects_the_cap() {
+    let img = load_rgb("multi_face.jpg");
+    let faces = Tracker::new(models(), TrackerConfig::default()).process(&img.frame(), None, None).unwrap();
+    assert_eq!(faces.len(), 5);
+    let mut ids: Vec<u64> = faces.iter().map(|f| f.track_id).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 5, "distinct track ids");
+    assert!(faces.iter().all(|f| f.points.len() == 68 && f.new_track));
+    let capped = TrackerConfig { max_faces: 2, ..TrackerConfig::default() };
+    assert_eq!(Tracker::new(models(), capped).process(&img.frame(), None, None).unwrap().len(), 2);
+}
+
+#[test]
+fn tiny_and_faceless_frames_give_no_faces() {
+    let mut tracker = Tracker::new(models(), TrackerConfig::default());
+    for (w, h) in [(1, 1), (2, 3), (7, 5)] {
+        let data = vec![128u8; w * h * 3];
+        let frame = steadyface::frame::Frame::rgb(&data, w, h).unwrap();
+        assert!(tracker.process(&frame, None, None).unwrap().is_empty(), "{w}x{h}");
+    }
+}
