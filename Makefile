@@ -4,7 +4,7 @@ PLUGIN_PATH := $(CURDIR)/target/release
 SAMPLE := .cache/sample/WolfgangLanger_Pexels.mp4
 export GST_PLUGIN_PATH := $(PLUGIN_PATH)$(if $(GST_PLUGIN_PATH),:$(GST_PLUGIN_PATH))
 
-.PHONY: setup demo test install
+.PHONY: setup demo test bench install
 
 setup:
 	bash scripts/setup.sh
@@ -21,6 +21,11 @@ demo: setup
 
 test: setup
 	cargo test --release --workspace
+
+# Per-stage timings and fps against the Python reference (needs OpenCV for the reference only).
+bench: setup
+	.venv/bin/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
+	cargo bench --bench pipeline
 
 # System-wide install of the plugin, its models and ONNX Runtime (see README).
 install: setup

@@ -5,7 +5,8 @@ Tracks one face through raw RGB frames the way MediaPipe does: BlazeFace on the 
 (whole frame, letterboxed to 128x128), then every frame a 192x192 crop around the previous
 frame's landmarks (rotation from landmarks 33/263, 1.5x the landmarks' box), rotated and resampled
 with OpenCV's warpAffine, the landmark model, and the next crop from its points. One ONNX Runtime
-thread per model. Prints one JSON line with the median milliseconds per frame (decode excluded).
+thread per model. Prints one JSON line with the mean milliseconds per frame over the video, the
+first frame's detection included (decode excluded), the median of `--repeat` runs of it.
 
     python bench/python_reference.py FRAMES.rgb WIDTH HEIGHT [--models models/] [--repeat 5]
 """
@@ -112,7 +113,7 @@ def main():
     det = session(Path(args.models) / "face_detection_front_128.onnx")
     lm = session(Path(args.models) / "face_landmark.onnx")
     track(det, lm, raw[:5])  # warm-up
-    per_run = [np.median(track(det, lm, raw)) * 1000 for _ in range(args.repeat)]
+    per_run = [np.mean(track(det, lm, raw)) * 1000 for _ in range(args.repeat)]
     print(json.dumps({"frames": len(raw), "ms_per_frame": float(np.median(per_run))}))
 
 

@@ -1,6 +1,6 @@
 //! Resampling a similarity-aligned region of a frame into a model's input tensor.
 
-use crate::frame::Frame;
+use crate::frame::{Frame, FrameVisitor, PixelSource};
 use crate::geometry::Similarity;
 
 /// Memory layout of an image tensor (batch dimension excluded).
@@ -14,7 +14,7 @@ pub enum Layout {
 
 /// Fills `out` (3 * size * size floats) with the RGB crop whose pixel (u, v) comes from frame
 /// position `crop_to_frame(u, v)`, each channel value v in 0..255 written as `v * gain + bias`.
-/// When a crop pixel covers several frame pixels it averages a grid of bilinear samples, so
+/// When a crop pixel covers two or more frame pixels it averages a grid of bilinear samples, so
 /// downscaling a large frame does not alias.
 pub fn crop_rgb(
     frame: &Frame,
@@ -26,31 +26,134 @@ pub fn crop_rgb(
     out: &mut [f32],
 ) {
     assert_eq!(out.len(), 3 * size * size, "crop buffer size");
-    let taps = (crop_to_frame.scale().ceil() as usize).clamp(1, 4);
-    let step = 1.0 / taps as f32;
-    let offset = 0.5 * step - 0.5;
-    let norm = gain / (taps * taps) as f32;
-    let plane = size * size;
-    for v in 0..size {
-        for u in 0..size {
-            let mut acc = [0f32; 3];
+    frame.visit(Crop { t: crop_to_frame, size, layout, gain, bias, out });
+}
+
+struct Crop<'a> {
+    t: &'a Similarity,
+    size: usize,
+    layout: Layout,
+    gain: f32,
+    bias: f32,
+    out: &'a mut [f32],
+}
+
+impl FrameVisitor for Crop<'_> {
+    type Output = ();
+
+    fn visit<S: PixelSource>(self, src: &S) {
+        let Crop { t, size, layout, gain, bias, out } = self;
+        let (w, h) = src.size();
+        // One bilinear sample per crop pixel up to a 2x downscale (as OpenCV and MediaPipe do),
+        // then a grid of them so that large downscales average instead of aliasing.
+        let taps = (t.scale().floor() as usize).clamp(1, 4);
+        let step = 1.0 / taps as f32;
+        let offset = 0.5 * step - 0.5;
+        // Bilinear weights in 8-bit fixed point: each tap adds texel * weight (<= 255 * 65536),
+        // at most 16 taps, so a u32 accumulator cannot overflow.
+        let norm = gain / (taps * taps * 65536) as f32;
+        let plane = size * size;
+        let mut row = vec![[0u32; 3]; size];
+        for v in 0..size {
+            row.fill([0; 3]);
             for j in 0..taps {
                 for i in 0..taps {
-                    let p = [u as f32 + offset + i as f32 * step, v as f32 + offset + j as f32 * step];
-                    let [x, y] = crop_to_frame.apply(p);
-                    let rgb = frame.sample(x, y);
-                    for k in 0..3 {
-                        acc[k] += rgb[k];
+                    let first = [offset + i as f32 * step, v as f32 + offset + j as f32 * step];
+                    add_tap_row(src, t, first, &mut row, (w, h));
+                }
+            }
+            for (u, acc) in row.iter().enumerate() {
+                let pixel = v * size + u;
+                for k in 0..3 {
+                    let value = acc[k] as f32 * norm + bias;
+                    match layout {
+                        Layout::Hwc => out[pixel * 3 + k] = value,
+                        Layout::Chw => out[k * plane + pixel] = value,
                     }
                 }
             }
-            for (k, a) in acc.iter().enumerate() {
-                let idx = match layout {
-                    Layout::Hwc => (v * size + u) * 3 + k,
-                    Layout::Chw => k * plane + v * size + u,
-                };
-                out[idx] = a * norm + bias;
+        }
+    }
+}
+
+/// Adds, for u = 0..row.len(), the bilinear sample at crop position `first + (u, 0)` (65536 times
+/// the value). Positions step along a straight line, so the samples inside the frame form one run:
+/// that run steps in 16.16 fixed point with no clamping, the rest clamp each sample to the frame
+/// (the border repeats).
+fn add_tap_row<S: PixelSource>(src: &S, t: &Similarity, first: [f32; 2], row: &mut [[u32; 3]], (w, h): (usize, usize)) {
+    let n = row.len();
+    let start = t.apply(first);
+    let (inside_from, inside_to) =
+        if w > 1 && h > 1 { inside_run(start, [t.a, t.b], [(w - 1) as f32, (h - 1) as f32], n) } else { (n, n) };
+    add_clamped(src, t, first, &mut row[..inside_from], 0, (w, h));
+    if inside_from < inside_to {
+        const ONE: f32 = 65536.0;
+        let p = t.apply([first[0] + inside_from as f32, first[1]]);
+        let (mut x, mut y) = ((p[0] * ONE) as i64, (p[1] * ONE) as i64);
+        let (dx, dy) = ((t.a * ONE) as i64, (t.b * ONE) as i64);
+        for acc in &mut row[inside_from..inside_to] {
+            // The run keeps a margin from the border, so fixed-point rounding stays inside.
+            let (x0, y0) = (((x >> 16) as usize).min(w - 2), ((y >> 16) as usize).min(h - 2));
+            let rgb = src.bilinear(x0, y0, ((x >> 8) & 0xff) as u32, ((y >> 8) & 0xff) as u32);
+            for k in 0..3 {
+                acc[k] += rgb[k];
             }
+            x += dx;
+            y += dy;
+        }
+    }
+    let tail = inside_to.max(inside_from);
+    add_clamped(src, t, first, &mut row[tail..], tail, (w, h));
+}
+
+/// The run of u in 0..n for which `start + u * step` lies in [0, max) on both axes (with a
+/// small margin), as a half-open range; empty when there is none.
+fn inside_run(start: [f32; 2], step: [f32; 2], max: [f32; 2], n: usize) -> (usize, usize) {
+    const MARGIN: f32 = 1e-3;
+    let (mut lo, mut hi) = (0.0f32, n as f32 - 1.0);
+    for k in 0..2 {
+        let (a, b) = (MARGIN, max[k] - MARGIN);
+        if step[k].abs() < 1e-9 {
+            if !(start[k] >= a && start[k] <= b) {
+                return (n, n);
+            }
+            continue;
+        }
+        let (u1, u2) = ((a - start[k]) / step[k], (b - start[k]) / step[k]);
+        lo = lo.max(u1.min(u2));
+        hi = hi.min(u1.max(u2));
+    }
+    if lo.is_nan() || hi.is_nan() || lo > hi {
+        return (n, n);
+    }
+    let (from, to) = (lo.ceil() as usize, hi.floor() as usize + 1);
+    if from >= to.min(n) { (n, n) } else { (from, to.min(n)) }
+}
+
+/// Adds clamped bilinear samples for `row[i]` at crop position `first + (offset + i, 0)`.
+fn add_clamped<S: PixelSource>(
+    src: &S,
+    t: &Similarity,
+    first: [f32; 2],
+    row: &mut [[u32; 3]],
+    offset: usize,
+    (w, h): (usize, usize),
+) {
+    let (max_x, max_y) = ((w - 1) as f32, (h - 1) as f32);
+    for (i, acc) in row.iter_mut().enumerate() {
+        let [x, y] = t.apply([first[0] + (offset + i) as f32, first[1]]);
+        // NaN reads the top-left pixel. x0 stops one short of the last column (weight 1 on it
+        // instead), so (x0 + 1, y0 + 1) is inside; a one-pixel-wide frame reads per pixel.
+        let x = if x.is_finite() { x.clamp(0.0, max_x) } else { 0.0 };
+        let y = if y.is_finite() { y.clamp(0.0, max_y) } else { 0.0 };
+        let rgb = if w > 1 && h > 1 {
+            let (x0, y0) = ((x as usize).min(w - 2), (y as usize).min(h - 2));
+            src.bilinear(x0, y0, ((x - x0 as f32) * 256.0) as u32, ((y - y0 as f32) * 256.0) as u32)
+        } else {
+            src.texel(x as usize, y as usize).map(|c| c * 65536)
+        };
+        for k in 0..3 {
+            acc[k] += rgb[k];
         }
     }
 }
@@ -72,6 +175,44 @@ mod tests {
             assert!((out[i] - data[i * 3] as f32).abs() < 1e-4);
             assert!((out[32 + i] - data[i * 3 + 2] as f32).abs() < 1e-4);
         }
+    }
+
+    #[test]
+    fn matches_float_bilinear_inside_and_across_the_border() {
+        // A 37x23 RGB gradient with texture; ROIs inside, straddling the border and rotated.
+        let (w, h) = (37, 23);
+        let data: Vec<u8> = (0..w * h * 3).map(|i| ((i * 37) % 251) as u8).collect();
+        let frame = Frame::rgb(&data, w, h).unwrap();
+        for roi in [
+            Roi { cx: 18.0, cy: 11.0, width: 12.0, height: 12.0, angle: 0.3 },
+            Roi { cx: 2.0, cy: 20.0, width: 16.0, height: 16.0, angle: -0.7 },
+            Roi { cx: 36.5, cy: 0.2, width: 10.0, height: 10.0, angle: 2.0 },
+        ] {
+            let size = 16;
+            let t = roi.crop_to_frame(size);
+            assert!(t.scale() < 2.0, "one tap per pixel in this test");
+            let mut out = vec![0f32; 3 * size * size];
+            crop_rgb(&frame, &t, size, Layout::Hwc, 1.0, 0.0, &mut out);
+            for v in 0..size {
+                for u in 0..size {
+                    let [x, y] = t.apply([u as f32, v as f32]);
+                    let want = frame.sample(x, y);
+                    for k in 0..3 {
+                        let got = out[(v * size + u) * 3 + k];
+                        // 8-bit fixed-point weights: within 1 level of the float result.
+                        assert!((got - want[k]).abs() <= 1.0, "{roi:?} ({u},{v}) ch {k}: {got} vs {}", want[k]);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn inside_run_is_exactly_the_inside_samples() {
+        // x = -2.5 + 0.5 u on a frame 10 wide: inside [0, 9) for u in 6..=22 (with the margin).
+        let (from, to) = inside_run([-2.5, 3.0], [0.5, 0.0], [9.0, 9.0], 40);
+        assert_eq!((from, to), (6, 23));
+        assert_eq!(inside_run([-5.0, 3.0], [0.0, 0.1], [9.0, 9.0], 40), (40, 40));
     }
 
     #[test]

@@ -109,19 +109,39 @@ impl Detector {
 
     /// All faces in the frame, best first.
     pub fn detect(&self, frame: &Frame) -> Result<Vec<Detection>> {
-        let long = frame.width().max(frame.height()) as f32;
-        let mut found = Vec::new();
+        self.detect_regions(frame, &self.regions(frame.width(), frame.height()), usize::MAX)
+    }
+
+    /// The regions one full detection runs the model on: the whole frame first, then the tiles of
+    /// the finer levels of the pyramid.
+    pub fn regions(&self, width: usize, height: usize) -> Vec<Roi> {
+        let long = width.max(height) as f32;
+        let mut regions = Vec::new();
         for level in 0..self.config.levels.max(1) {
             let tile = long / (1 << level) as f32;
             if level > 0 && tile < self.size as f32 {
                 break;
             }
-            for (cx, cy) in tile_centres(frame.width() as f32, frame.height() as f32, tile) {
-                let roi = Roi { cx, cy, width: tile, height: tile, angle: 0.0 };
-                found.extend(self.detect_in(frame, &roi)?);
+            for (cx, cy) in tile_centres(width as f32, height as f32, tile) {
+                regions.push(Roi { cx, cy, width: tile, height: tile, angle: 0.0 });
             }
         }
-        Ok(drop_nested(weighted_nms(found, self.config.nms_iou)))
+        regions
+    }
+
+    /// Faces found in the given regions (see [`Detector::regions`]), merged across regions;
+    /// stops after the region that brings the count to `enough` (no need to search for faces
+    /// that could not be tracked).
+    pub fn detect_regions(&self, frame: &Frame, regions: &[Roi], enough: usize) -> Result<Vec<Detection>> {
+        let mut found = Vec::new();
+        for roi in regions {
+            found.extend(self.detect_in(frame, roi)?);
+            found = drop_nested(weighted_nms(found, self.config.nms_iou));
+            if found.len() >= enough {
+                break;
+            }
+        }
+        Ok(found)
     }
 
     /// Runs the model once on a square, unrotated region of the frame.

@@ -108,43 +108,173 @@ impl<'a> Frame<'a> {
     }
 
     /// RGB of the pixel at integer coordinates (which must be inside the frame), 0..255.
-    #[inline]
     pub fn pixel(&self, x: usize, y: usize) -> [f32; 3] {
-        if let Some((bpp, [r, g, b])) = self.format.packed_layout() {
-            let i = y * self.strides[0] + x * bpp;
-            let px = &self.planes[0][i..i + bpp];
-            return [px[r] as f32, px[g] as f32, px[b] as f32];
+        struct At(usize, usize);
+        impl FrameVisitor for At {
+            type Output = [f32; 3];
+            fn visit<S: PixelSource>(self, src: &S) -> [f32; 3] {
+                src.rgb(self.0, self.1)
+            }
         }
-        let luma = self.planes[0][y * self.strides[0] + x] as f32;
-        let (u, v) = match self.format {
-            PixelFormat::I420 => {
-                (self.planes[1][(y / 2) * self.strides[1] + x / 2], self.planes[2][(y / 2) * self.strides[2] + x / 2])
-            }
-            _ => {
-                let i = (y / 2) * self.strides[1] + (x / 2) * 2;
-                (self.planes[1][i], self.planes[1][i + 1])
-            }
-        };
-        yuv_to_rgb(luma, u as f32, v as f32)
+        self.visit(At(x, y))
     }
 
     /// Bilinear RGB at a sub-pixel position (pixel centres at integers); outside the frame the
     /// border pixels repeat.
-    #[inline]
     pub fn sample(&self, x: f32, y: f32) -> [f32; 3] {
-        let max_x = (self.width - 1) as f32;
-        let max_y = (self.height - 1) as f32;
-        let x = if x.is_finite() { x.clamp(0.0, max_x) } else { 0.0 };
-        let y = if y.is_finite() { y.clamp(0.0, max_y) } else { 0.0 };
-        let (x0, y0) = (x.floor() as usize, y.floor() as usize);
-        let (x1, y1) = ((x0 + 1).min(self.width - 1), (y0 + 1).min(self.height - 1));
+        struct Sample(f32, f32);
+        impl FrameVisitor for Sample {
+            type Output = [f32; 3];
+            fn visit<S: PixelSource>(self, src: &S) -> [f32; 3] {
+                src.sample(self.0, self.1)
+            }
+        }
+        self.visit(Sample(x, y))
+    }
+
+    /// Calls `visitor` with a reader specialised for this frame's layout, so that a loop over
+    /// many pixels is compiled once per layout instead of deciding the layout at every pixel.
+    pub fn visit<V: FrameVisitor>(&self, visitor: V) -> V::Output {
+        let (w, h) = (self.width, self.height);
+        let [p0, p1, p2] = self.planes;
+        let [s0, s1, s2] = self.strides;
+        match self.format {
+            PixelFormat::Rgb => visitor.visit(&Packed::<3, 0, 1, 2> { data: p0, stride: s0, w, h }),
+            PixelFormat::Bgr => visitor.visit(&Packed::<3, 2, 1, 0> { data: p0, stride: s0, w, h }),
+            PixelFormat::Rgba | PixelFormat::Rgbx => {
+                visitor.visit(&Packed::<4, 0, 1, 2> { data: p0, stride: s0, w, h })
+            }
+            PixelFormat::Bgra | PixelFormat::Bgrx => {
+                visitor.visit(&Packed::<4, 2, 1, 0> { data: p0, stride: s0, w, h })
+            }
+            PixelFormat::Gray8 => visitor.visit(&Packed::<1, 0, 0, 0> { data: p0, stride: s0, w, h }),
+            PixelFormat::I420 => {
+                visitor.visit(&Yuv420 { luma: (p0, s0), u: (p1, s1), v: (p2, s2), chroma_step: 1, w, h })
+            }
+            PixelFormat::Nv12 => visitor.visit(&Yuv420 {
+                luma: (p0, s0),
+                u: (p1, s1),
+                v: (&p1[1.min(p1.len())..], s1),
+                chroma_step: 2,
+                w,
+                h,
+            }),
+        }
+    }
+}
+
+/// Work done over a frame's pixels, given a reader specialised for the frame's layout.
+pub trait FrameVisitor {
+    type Output;
+    fn visit<S: PixelSource>(self, src: &S) -> Self::Output;
+}
+
+/// RGB reads from one pixel layout. Positions are checked against the frame size by `Frame::new`.
+pub trait PixelSource {
+    fn size(&self) -> (usize, usize);
+
+    /// RGB (0..255) of the pixel at integer coordinates inside the frame.
+    fn rgb(&self, x: usize, y: usize) -> [f32; 3];
+
+    /// The same as integers, for fixed-point resampling.
+    fn texel(&self, x: usize, y: usize) -> [u32; 3];
+
+    /// Fixed-point bilinear RGB between pixels (x0, y0) and (x0 + 1, y0 + 1), which must both be
+    /// inside the frame, with weights `fx`, `fy` in 0..=256: the result is 65536 times the value.
+    #[inline(always)]
+    fn bilinear(&self, x0: usize, y0: usize, fx: u32, fy: u32) -> [u32; 3] {
+        let w = [(256 - fx) * (256 - fy), fx * (256 - fy), (256 - fx) * fy, fx * fy];
+        let t = [self.texel(x0, y0), self.texel(x0 + 1, y0), self.texel(x0, y0 + 1), self.texel(x0 + 1, y0 + 1)];
+        std::array::from_fn(|k| t[0][k] * w[0] + t[1][k] * w[1] + t[2][k] * w[2] + t[3][k] * w[3])
+    }
+
+    /// Bilinear RGB at a sub-pixel position (pixel centres at integers); outside the frame the
+    /// border pixels repeat, and a non-finite position reads the top-left pixel.
+    #[inline(always)]
+    fn sample(&self, x: f32, y: f32) -> [f32; 3] {
+        let (w, h) = self.size();
+        let x = if x.is_finite() { x.clamp(0.0, (w - 1) as f32) } else { 0.0 };
+        let y = if y.is_finite() { y.clamp(0.0, (h - 1) as f32) } else { 0.0 };
+        let (x0, y0) = (x as usize, y as usize);
+        let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
         let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-        let (a, b, c, d) = (self.pixel(x0, y0), self.pixel(x1, y0), self.pixel(x0, y1), self.pixel(x1, y1));
+        let (a, b, c, d) = (self.rgb(x0, y0), self.rgb(x1, y0), self.rgb(x0, y1), self.rgb(x1, y1));
         std::array::from_fn(|k| {
             let top = a[k] + (b[k] - a[k]) * fx;
             let bottom = c[k] + (d[k] - c[k]) * fx;
             top + (bottom - top) * fy
         })
+    }
+}
+
+/// Interleaved 8-bit pixels of `BPP` bytes with R, G, B at the given byte offsets.
+struct Packed<'a, const BPP: usize, const R: usize, const G: usize, const B: usize> {
+    data: &'a [u8],
+    stride: usize,
+    w: usize,
+    h: usize,
+}
+
+impl<const BPP: usize, const R: usize, const G: usize, const B: usize> PixelSource for Packed<'_, BPP, R, G, B> {
+    #[inline(always)]
+    fn size(&self) -> (usize, usize) {
+        (self.w, self.h)
+    }
+
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [f32; 3] {
+        self.texel(x, y).map(|v| v as f32)
+    }
+
+    #[inline(always)]
+    fn texel(&self, x: usize, y: usize) -> [u32; 3] {
+        let px = &self.data[y * self.stride + x * BPP..][..BPP];
+        [px[R] as u32, px[G] as u32, px[B] as u32]
+    }
+
+    /// Reads the two pixel pairs as two slices (two bounds checks instead of eight).
+    #[inline(always)]
+    fn bilinear(&self, x0: usize, y0: usize, fx: u32, fy: u32) -> [u32; 3] {
+        let start = y0 * self.stride + x0 * BPP;
+        let top = &self.data[start..start + 2 * BPP];
+        let bottom = &self.data[start + self.stride..start + self.stride + 2 * BPP];
+        let (w00, w10, w01, w11) = ((256 - fx) * (256 - fy), fx * (256 - fy), (256 - fx) * fy, fx * fy);
+        let at = |c: usize| {
+            top[c] as u32 * w00 + top[BPP + c] as u32 * w10 + bottom[c] as u32 * w01 + bottom[BPP + c] as u32 * w11
+        };
+        [at(R), at(G), at(B)]
+    }
+}
+
+/// 4:2:0 YUV: a full-size luma plane and half-size chroma, planar (I420, step 1) or interleaved
+/// (NV12, step 2, with `v` starting one byte after `u`).
+struct Yuv420<'a> {
+    luma: (&'a [u8], usize),
+    u: (&'a [u8], usize),
+    v: (&'a [u8], usize),
+    chroma_step: usize,
+    w: usize,
+    h: usize,
+}
+
+impl PixelSource for Yuv420<'_> {
+    #[inline(always)]
+    fn size(&self) -> (usize, usize) {
+        (self.w, self.h)
+    }
+
+    #[inline(always)]
+    fn rgb(&self, x: usize, y: usize) -> [f32; 3] {
+        let luma = self.luma.0[y * self.luma.1 + x] as f32;
+        let (cx, cy) = ((x / 2) * self.chroma_step, y / 2);
+        let u = self.u.0[cy * self.u.1 + cx] as f32;
+        let v = self.v.0[cy * self.v.1 + cx] as f32;
+        yuv_to_rgb(luma, u, v)
+    }
+
+    #[inline(always)]
+    fn texel(&self, x: usize, y: usize) -> [u32; 3] {
+        self.rgb(x, y).map(|v| (v + 0.5) as u32)
     }
 }
 

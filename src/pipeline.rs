@@ -180,12 +180,22 @@ pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u64,
     frame_index: u64,
+    /// The tile searched next for new faces while tracking (see `process`).
+    tile_cursor: usize,
     pub times: StageTimes,
 }
 
 impl Tracker {
     pub fn new(models: Arc<Models>, config: TrackerConfig) -> Self {
-        Tracker { models, config, tracks: Vec::new(), next_id: 1, frame_index: 0, times: StageTimes::default() }
+        Tracker {
+            models,
+            config,
+            tracks: Vec::new(),
+            next_id: 1,
+            frame_index: 0,
+            tile_cursor: 0,
+            times: StageTimes::default(),
+        }
     }
 
     /// Forgets every track, and with them the stabilizer and smoother states (on flush, seek,
@@ -216,7 +226,18 @@ impl Tracker {
             }
             None if self.tracks.is_empty() || (due && self.tracks.len() < cfg.max_faces) => {
                 let t = Instant::now();
-                let found = self.models.detector.detect(frame)?;
+                let detector = &self.models.detector;
+                let regions = detector.regions(frame.width(), frame.height());
+                // With no face tracked, search everywhere. While tracking, a search for new faces
+                // covers the whole frame and one tile, the tiles in turn: small new faces are
+                // found within a few searches, and no frame pays for the whole pyramid.
+                let wanted = cfg.max_faces - self.tracks.len();
+                let found = if self.tracks.is_empty() || regions.len() <= 2 {
+                    detector.detect_regions(frame, &regions, wanted)?
+                } else {
+                    self.tile_cursor = self.tile_cursor % (regions.len() - 1) + 1;
+                    detector.detect_regions(frame, &[regions[0], regions[self.tile_cursor]], usize::MAX)?
+                };
                 self.times.detector += t.elapsed();
                 self.times.detector_runs += 1;
                 Some(found)

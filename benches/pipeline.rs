@@ -1,0 +1,163 @@
+//! Per-stage time per face and end-to-end frames per second of the core pipeline on
+//! `../shared/testdata/single_face.mp4`, next to the Python reference (the same MediaPipe models
+//! driven from Python with ONNX Runtime and OpenCV, `bench/python_reference.py`) in the same run.
+//!
+//!     make bench        (or: cargo bench --bench pipeline)
+//!
+//! Stabilizer shapes to time: `STEADYFACE_BENCH_STABILIZERS="8x3@32,16x3@32"` (hidden x kernel @
+//! heatmap size), seeded weights (timing does not depend on their values).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+use steadyface::frame::Frame;
+use steadyface::models_dir;
+use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
+use steadyface::pipeline::{ModelPaths, Models, StageTimes, Tracker, TrackerConfig};
+use steadyface::runtime::Device;
+use steadyface::scheme::Scheme;
+
+const WIDTH: usize = 640;
+const HEIGHT: usize = 360;
+const PASSES: usize = 5;
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn scratch() -> PathBuf {
+    let dir = root().join("target/bench");
+    std::fs::create_dir_all(&dir).expect("target/bench");
+    dir
+}
+
+/// The video's frames as packed RGB, decoded once with GStreamer.
+fn frames() -> (PathBuf, Vec<u8>) {
+    let path = scratch().join("single_face.rgb");
+    if !path.exists() {
+        let video = root().join("../shared/testdata/single_face.mp4");
+        let status = Command::new("gst-launch-1.0")
+            .args(["-q", "filesrc", &format!("location={}", video.display()), "!", "decodebin", "!", "videoconvert"])
+            .args(["!", "video/x-raw,format=RGB", "!", "filesink", &format!("location={}", path.display())])
+            .status()
+            .expect("gst-launch-1.0 runs");
+        assert!(status.success(), "decoding {} failed", video.display());
+    }
+    let data = std::fs::read(&path).expect("decoded frames");
+    (path, data)
+}
+
+fn stabilizer(hidden: usize, kernel: usize, heatmap: usize) -> PathBuf {
+    let path = scratch().join(format!("stabilizer-{hidden}x{kernel}@{heatmap}.onnx"));
+    let weights = ConvLstmWeights::seeded(ConvLstmSpec { points: 68, hidden, kernel }, 1, 0.1);
+    write_model(&path, &convlstm_model(&weights).expect("model")).expect("write stabilizer");
+    std::fs::write(path.with_extension("json"), format!(r#"{{"points": 68, "heatmap_size": {heatmap}}}"#))
+        .expect("sidecar");
+    path
+}
+
+/// Runs the pipeline over every frame `PASSES` times (a fresh tracker each pass).
+fn run(models: &std::sync::Arc<Models>, data: &[u8], config: &TrackerConfig) -> (StageTimes, f64) {
+    let frame_bytes = WIDTH * HEIGHT * 3;
+    let mut times = StageTimes::default();
+    let start = Instant::now();
+    for _ in 0..PASSES {
+        let mut tracker = Tracker::new(models.clone(), config.clone());
+        for (i, raw) in data.chunks_exact(frame_bytes).enumerate() {
+            let frame = Frame::rgb(raw, WIDTH, HEIGHT).expect("frame");
+            let faces = tracker.process(&frame, Some(i as f64 / 30.0), None).expect("pipeline");
+            assert_eq!(faces.len(), 1, "frame {i}");
+        }
+        let t = &tracker.times;
+        times.frames += t.frames;
+        times.faces += t.faces;
+        times.detector_runs += t.detector_runs;
+        times.detector += t.detector;
+        times.crop += t.crop;
+        times.backbone += t.backbone;
+        times.stabilizer += t.stabilizer;
+        times.decode += t.decode;
+        times.total += t.total;
+    }
+    (times, start.elapsed().as_secs_f64())
+}
+
+fn ms(d: std::time::Duration, n: u64) -> f64 {
+    d.as_secs_f64() * 1000.0 / n.max(1) as f64
+}
+
+fn python_reference(frames: &Path) -> Option<f64> {
+    let out = Command::new(root().join(".venv/bin/python"))
+        .arg(root().join("bench/python_reference.py"))
+        .arg(frames)
+        .args([WIDTH.to_string(), HEIGHT.to_string()])
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!("python reference failed (make bench installs OpenCV): {}", String::from_utf8_lossy(&out.stderr));
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let value: serde_json::Value = serde_json::from_str(text.trim()).ok()?;
+    value["ms_per_frame"].as_f64()
+}
+
+fn main() {
+    let (frames_path, data) = frames();
+    let n_frames = data.len() / (WIDTH * HEIGHT * 3);
+    let shapes = std::env::var("STEADYFACE_BENCH_STABILIZERS").unwrap_or_else(|_| "8x3@32,16x3@32,8x3@64".into());
+    let mut configs: Vec<(String, Option<PathBuf>)> = vec![("none".into(), None)];
+    // The default searches for new faces every 10 frames (up to 5 faces); with max-faces 1 the
+    // pipeline does what the Python reference does: detect once, then track.
+    let settings = [
+        ("default", TrackerConfig::default()),
+        ("max-faces 1", TrackerConfig { max_faces: 1, ..TrackerConfig::default() }),
+    ];
+    for shape in shapes.split(',').filter(|s| !s.is_empty()) {
+        let parse = || -> Option<(usize, usize, usize)> {
+            let (hk, size) = shape.split_once('@')?;
+            let (h, k) = hk.split_once('x')?;
+            Some((h.parse().ok()?, k.parse().ok()?, size.parse().ok()?))
+        };
+        let (hidden, kernel, size) = parse().unwrap_or_else(|| panic!("bad stabilizer shape '{shape}'"));
+        configs.push((format!("{hidden}x{kernel}@{size}"), Some(stabilizer(hidden, kernel, size))));
+    }
+    let python = python_reference(&frames_path);
+
+    println!("single_face.mp4, {n_frames} frames x {PASSES} passes, CPU, one face tracked");
+    println!();
+    println!(
+        "| stabilizer (hidden x kernel @ heatmap) | tracker | detector ms/run | crop ms/face | backbone ms/face | stabilizer ms/face | decode ms/face | tracked frame ms/face | pipeline ms/frame | fps | Python ms/frame / ours |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for (name, stab) in configs {
+        let paths = ModelPaths {
+            detector: models_dir::default_model(models_dir::DETECTOR),
+            backbone: models_dir::default_model(models_dir::BACKBONE),
+            stabilizer: stab,
+        };
+        let models = Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("models");
+        for (setting, config) in &settings {
+            run(&models, &data[..WIDTH * HEIGHT * 3 * 5], config); // warm-up
+            let (t, wall) = run(&models, &data, config);
+            let per_face = |d| ms(d, t.faces);
+            let tracked = per_face(t.crop) + per_face(t.backbone) + per_face(t.stabilizer) + per_face(t.decode);
+            let per_frame = wall * 1000.0 / t.frames as f64;
+            let ratio = python.map(|p| format!("{:.2}", p / per_frame)).unwrap_or_else(|| "-".into());
+            println!(
+                "| {name} | {setting} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {tracked:.2} | {per_frame:.2} | {:.0} | {ratio} |",
+                ms(t.detector, t.detector_runs),
+                per_face(t.crop),
+                per_face(t.backbone),
+                per_face(t.stabilizer),
+                per_face(t.decode),
+                1000.0 / per_frame
+            );
+        }
+    }
+    match python {
+        Some(p) => println!("\nPython reference (bench/python_reference.py, same frames, one thread): {p:.2} ms/frame"),
+        None => println!("\nPython reference not run"),
+    }
+}
