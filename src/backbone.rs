@@ -64,8 +64,8 @@ pub struct Backbone {
 
 impl Backbone {
     pub fn load(path: &Path, device: Device) -> Result<Self> {
-        // One thread: the default backbone runs faster on one core than on two (2.8 vs 4.0 ms,
-        // models/MODELS.md), and the other core is left to other faces and streams.
+        // One thread: the default backbone is no faster on two cores than on one (models/MODELS.md),
+        // and the other core is left to other faces and streams.
         let model = OnnxModel::load(path, device, 1)?;
         let input = model.inputs.first().ok_or_else(|| model.shape_error("no input"))?;
         let (layout, size, batch) = match input.shape.as_slice() {

@@ -188,6 +188,12 @@ pub trait PixelSource {
         std::array::from_fn(|k| t[0][k] * w[0] + t[1][k] * w[1] + t[2][k] * w[2] + t[3][k] * w[3])
     }
 
+    /// [`PixelSource::sample`] at a point.
+    #[inline(always)]
+    fn sample_at(&self, [x, y]: [f32; 2]) -> [f32; 3] {
+        self.sample(x, y)
+    }
+
     /// Bilinear RGB at a sub-pixel position (pixel centres at integers); outside the frame the
     /// border pixels repeat, and a non-finite position reads the top-left pixel.
     #[inline(always)]

@@ -22,5 +22,6 @@ pub mod runtime;
 pub mod scheme;
 pub mod smoothing;
 pub mod stabilizer;
+pub mod synth;
 
 pub use error::{Error, Result};

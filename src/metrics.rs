@@ -19,6 +19,31 @@ pub fn nme(pred: &[[f32; 2]], gt: &[[f32; 2]], indices: &[usize]) -> f32 {
     sum / indices.len() as f32 / inter_ocular(gt)
 }
 
+/// Normalised mean jitter (docs/DESIGN.md): RMS over consecutive frame pairs of the RMS over
+/// points of `|(gt_t - pred_t) - (gt_{t+1} - pred_{t+1})|`, divided by the inter-ocular distance
+/// of `gt_t`, x100. It measures jitter relative to the true motion, so a filter cannot lower it by
+/// lagging. `None` with fewer than two frames.
+pub fn nmj(pred: &[Vec<[f32; 2]>], gt: &[Vec<[f32; 2]>]) -> Option<f32> {
+    let n = pred.len().min(gt.len());
+    if n < 2 {
+        return None;
+    }
+    let mut sum = 0.0f64;
+    for t in 0..n - 1 {
+        let points = gt[t].len();
+        let ms: f64 = (0..points)
+            .map(|i| {
+                let e0 = [gt[t][i][0] - pred[t][i][0], gt[t][i][1] - pred[t][i][1]];
+                let e1 = [gt[t + 1][i][0] - pred[t + 1][i][0], gt[t + 1][i][1] - pred[t + 1][i][1]];
+                ((e0[0] - e1[0]) as f64).powi(2) + ((e0[1] - e1[1]) as f64).powi(2)
+            })
+            .sum::<f64>()
+            / points as f64;
+        sum += ms / (inter_ocular(&gt[t]) as f64).powi(2);
+    }
+    Some(((sum / (n - 1) as f64).sqrt() * 100.0) as f32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +58,23 @@ mod tests {
         gt[45] = [10.0, 0.0];
         let pred: Vec<[f32; 2]> = gt.iter().map(|p| [p[0] + 3.0, p[1] + 4.0]).collect();
         assert!((nme(&pred, &gt, &inner) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn nmj_by_hand() {
+        // Eyes 10 px apart. The prediction follows the truth with a constant offset on frames
+        // 0-1 (no jitter), then every point jumps by (3, 4) = 5 px on frame 2: over the two pairs
+        // the RMS is sqrt((0 + 25) / 2) px = 3.5355 px = 35.355% of 10 px.
+        let mut gt0 = vec![[0.0f32, 0.0]; 68];
+        gt0[45] = [10.0, 0.0];
+        let moved = |d: f32| -> Vec<[f32; 2]> { gt0.iter().map(|p| [p[0] + d, p[1]]).collect() };
+        let gt = vec![moved(0.0), moved(1.0), moved(2.0)];
+        let mut pred: Vec<Vec<[f32; 2]>> = gt.iter().map(|f| f.iter().map(|p| [p[0] + 1.0, p[1]]).collect()).collect();
+        for p in &mut pred[2] {
+            p[0] += 3.0;
+            p[1] += 4.0;
+        }
+        assert!((nmj(&pred, &gt).unwrap() - 35.355).abs() < 1e-2);
+        assert!(nmj(&pred[..1], &gt[..1]).is_none());
     }
 }
