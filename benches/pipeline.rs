@@ -149,7 +149,8 @@ fn main() {
             let (t, per_frame) = run(&models, &data, config);
             let per_face = |d| ms(d, t.faces);
             let tracked = per_face(t.crop) + per_face(t.backbone) + per_face(t.stabilizer) + per_face(t.decode);
-            let ratio = python.map(|p| format!("{p:.2} / {per_frame:.2} = {:.2}", p / per_frame)).unwrap_or_else(|| "-".into());
+            let ratio =
+                python.map(|p| format!("{p:.2} / {per_frame:.2} = {:.2}", p / per_frame)).unwrap_or_else(|| "-".into());
             println!(
                 "| {name} | {setting} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {tracked:.2} | {per_frame:.2} | {:.0} | {ratio} |",
                 ms(t.detector, t.detector_runs),

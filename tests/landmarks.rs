@@ -96,3 +96,54 @@ fn tiny_and_faceless_frames_give_no_faces() {
         assert!(tracker.process(&frame, None, None).unwrap().is_empty(), "{w}x{h}");
     }
 }
+
+/// A backbone that answers NaN for every point (built here: a zero convolution divided by zero)
+/// loses the face for that frame; nothing panics and the tracker keeps working.
+#[test]
+fn nan_from_the_backbone_drops_the_face() {
+    use steadyface::onnx::{Dim, GraphBuilder, OPSET, model, write_model};
+    use steadyface::pipeline::{ModelPaths, Models};
+    use steadyface::runtime::Device;
+    use steadyface::scheme::Scheme;
+
+    let size = 16;
+    let mut g = GraphBuilder::new("nan_backbone");
+    g.input("image", &[Dim::param("N"), 3.into(), size.into(), size.into()])
+        .output("points", &[Dim::param("N"), 1404.into(), 1.into(), 1.into()])
+        .initializer("w", &[1404, 3, size, size], &vec![0.0; 1404 * 3 * size * size])
+        .initializer("zero", &[1], &[0.0])
+        .node("Conv", &["image", "w"], &["zeros"], vec![])
+        .node("Div", &["zeros", "zero"], &["points"], vec![]);
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("nan-backbone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nan.onnx");
+    write_model(&path, &model(g.build().unwrap(), OPSET)).unwrap();
+
+    let paths = ModelPaths { backbone: path, ..common::default_paths() };
+    let models = Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("a NaN backbone still loads");
+    let mut tracker = Tracker::new(models, TrackerConfig::default());
+    let img = load_rgb("takeo.ppm");
+    for _ in 0..3 {
+        assert!(tracker.process(&img.frame(), None, None).unwrap().is_empty());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Half of the face outside the frame: the crop repeats the border, the pipeline still answers.
+#[test]
+fn face_at_the_border_is_handled() {
+    let img = load_rgb("single_face.jpg");
+    // The face spans x = 188..377 (steadyface detect): cut at x = 250, a third of it is gone.
+    let keep = img.width - 250;
+    let data: Vec<u8> = (0..img.height)
+        .flat_map(|y| img.data[(y * img.width + img.width - keep) * 3..(y * img.width + img.width) * 3].to_vec())
+        .collect();
+    let frame = steadyface::frame::Frame::rgb(&data, keep, img.height).unwrap();
+    let faces = Tracker::new(models(), TrackerConfig::default()).process(&frame, None, None).unwrap();
+    assert_eq!(faces.len(), 1, "the cut face is still found");
+    let points = &faces[0].points;
+    assert!(points.iter().all(|p| p[0].is_finite() && p[1].is_finite()));
+    let leftmost = points.iter().map(|p| p[0]).fold(f32::MAX, f32::min);
+    eprintln!("cut face: leftmost point at x = {leftmost:.1}");
+    assert!(leftmost < 10.0, "the landmarks reach the cut edge (leftmost x = {leftmost})");
+}

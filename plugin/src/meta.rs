@@ -93,6 +93,8 @@ pub fn attach(buf: &mut gst::BufferRef, structure: &gst::Structure, faces: &[Fac
 #[derive(Debug, Clone)]
 pub struct ReadFace {
     pub track_id: u64,
+    pub new_track: bool,
+    pub stabilized: bool,
     pub bbox: [f64; 4],
     pub points: Vec<[f64; 2]>,
     pub confidence: Vec<f64>,
@@ -116,6 +118,8 @@ pub fn read(buf: &gst::BufferRef) -> Option<((u32, u32), Vec<ReadFace>)> {
             let flat = list("points");
             Some(ReadFace {
                 track_id: f.get("track-id").ok()?,
+                new_track: f.get("new-track").ok()?,
+                stabilized: f.get("stabilized").ok()?,
                 bbox: [f.get("x").ok()?, f.get("y").ok()?, f.get("width").ok()?, f.get("height").ok()?],
                 points: flat.chunks_exact(2).map(|c| [c[0], c[1]]).collect(),
                 confidence: list("confidence"),

@@ -71,6 +71,87 @@ fn single_face_video_has_one_tracked_face_every_frame() {
 }
 
 #[test]
+fn a_lost_face_ends_its_track_and_a_new_one_starts_fresh() {
+    // face_noface.mov shows the face for 72 frames, then none; played twice in a row (concat),
+    // the face comes back in the second part.
+    let clip = testdata("face_noface.mov");
+    let launch = format!(
+        "concat name=c ! videoconvert ! facelandmarks ! fakesink name=sink \
+         filesrc location={0} ! decodebin ! c. filesrc location={0} ! decodebin ! c.",
+        clip.display()
+    );
+    let frames = run(&launch).unwrap();
+    let presence: String = frames.iter().map(|f| if f.is_empty() { '.' } else { 'F' }).collect();
+    let (first, second) = presence.split_at(frames.len() / 2);
+    assert!(first.starts_with(&"F".repeat(60)) && first.ends_with(&".".repeat(60)), "{presence}");
+    assert!(second.starts_with(&"F".repeat(60)), "{presence}");
+    let ids = |part: &[Vec<ReadFace>]| -> Vec<u64> {
+        let mut ids: Vec<u64> = part.iter().flatten().map(|f| f.track_id).collect();
+        ids.dedup();
+        ids
+    };
+    let (a, b) = frames.split_at(frames.len() / 2);
+    assert_eq!(ids(a).len(), 1, "one track while the face is visible");
+    assert_eq!(ids(b).len(), 1);
+    assert!(ids(b)[0] > ids(a)[0], "the returning face gets a new track id");
+    let first_of_b = b.iter().flatten().next().expect("a face in the second part");
+    assert!(first_of_b.new_track, "the new track starts fresh");
+    assert!(b.iter().flatten().skip(1).all(|f| !f.new_track));
+}
+
+#[test]
+fn five_faces_in_a_still_image() {
+    let launch = format!(
+        "filesrc location={} ! decodebin ! imagefreeze num-buffers=3 ! videoconvert ! facelandmarks ! fakesink name=sink",
+        testdata("multi_face.jpg").display()
+    );
+    let frames = run(&launch).unwrap();
+    assert_eq!(frames.len(), 3);
+    assert!(frames.iter().all(|f| f.len() == 5 && f.iter().all(|face| face.points.len() == 68)));
+}
+
+#[test]
+fn a_seek_starts_new_tracks() {
+    init();
+    let launch = format!("{} ! facelandmarks ! fakesink name=sink sync=false", decode("single_face.mp4"));
+    let pipeline = gst::parse::launch(&launch).unwrap().downcast::<gst::Bin>().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::<Vec<ReadFace>>::new()));
+    let store = seen.clone();
+    pipeline.by_name("sink").unwrap().static_pad("sink").unwrap().add_probe(
+        gst::PadProbeType::BUFFER,
+        move |_, info| {
+            if let Some(buf) = info.buffer() {
+                store.lock().unwrap().push(meta::read(buf).map(|(_, f)| f).unwrap_or_default());
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let _ = bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::AsyncDone]);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    // Let some frames through, then seek back to the start (flushing).
+    while seen.lock().unwrap().len() < 30 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let before = seen.lock().unwrap().len();
+    pipeline.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, gst::ClockTime::ZERO).expect("seek");
+    let msg =
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos));
+    let frames = seen.lock().unwrap();
+    let first_id = frames[0][0].track_id;
+    // After the seek a frame with a new track (higher id, new-track set) follows.
+    let restart = frames[before.min(frames.len())..]
+        .iter()
+        .flatten()
+        .find(|f| f.track_id != first_id)
+        .expect("a new track after the seek");
+    assert!(restart.track_id > first_id && restart.new_track);
+}
+
+#[test]
 fn no_face_video_runs_to_eos_without_faces() {
     let frames = run(&format!("{} ! facelandmarks ! fakesink name=sink", decode("no_face.mp4"))).unwrap();
     // Every decoded frame passes (the container holds 96 samples).
