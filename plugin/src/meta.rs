@@ -2,9 +2,10 @@
 //!
 //! One `GstCustomMeta` named `SteadyFaceLandmarks` per buffer whose structure
 //! `steadyface/landmarks` holds:
-//! - `width`, `height` (int): the frame size the coordinates refer to. An element downstream
-//!   that rescales the video copies the meta unchanged, so a reader scales the points by
-//!   its own frame size over these.
+//! - `width`, `height` (int): the frame size the coordinates refer to. The meta is registered
+//!   with the `video` and `size` tags and a transform function, so `videoscale` (and
+//!   `videoconvertscale`) rescale the points, boxes and these two fields along with the pixels;
+//!   `videoconvert` and other elements copy it unchanged.
 //! - `scheme` (string): `ibug68`, or the backbone's own layout.
 //! - `faces` (array of `face` structures), each with `track-id` (uint64), `x`, `y`, `width`,
 //!   `height` (double, frame pixels), `score` (double), `new-track` and `stabilized`
@@ -17,26 +18,107 @@
 use std::sync::Once;
 
 use gst::meta::CustomMeta;
+use gst::prelude::*;
 use steadyface::pipeline::Face;
 
 pub const META_NAME: &str = "SteadyFaceLandmarks";
+/// [`META_NAME`] for the C API.
+const META_NAME_C: &std::ffi::CStr = c"SteadyFaceLandmarks";
 pub const STRUCTURE_NAME: &str = "steadyface/landmarks";
 
 /// Registers the custom meta once per process (a second registration is a GLib critical).
 pub fn register() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if !CustomMeta::is_registered(META_NAME) {
-            CustomMeta::register(META_NAME, &[]);
+        if CustomMeta::is_registered(META_NAME) {
+            return;
+        }
+        // gstreamer-rs's register_with_transform does not pass the transform's data (the video
+        // infos of a scale), so the registration goes through the C API.
+        let tags = [c"video".as_ptr(), c"size".as_ptr(), std::ptr::null()];
+        // SAFETY: NUL-terminated name and tag list (copied by GStreamer); the transform function
+        // has the C signature GStreamer expects and needs no user data.
+        unsafe {
+            gst::ffi::gst_meta_register_custom(
+                META_NAME_C.as_ptr(),
+                tags.as_ptr() as *mut _,
+                Some(transform),
+                std::ptr::null_mut(),
+                None,
+            );
         }
     });
+}
+
+/// Copies the meta to `dest` on a buffer copy, or rescales it on a video scale; other
+/// transforms drop it (returns FALSE).
+unsafe extern "C" fn transform(
+    dest: *mut gst::ffi::GstBuffer,
+    meta: *mut gst::ffi::GstCustomMeta,
+    _src: *mut gst::ffi::GstBuffer,
+    kind: gst::glib::ffi::GQuark,
+    data: gst::glib::ffi::gpointer,
+    _user_data: gst::glib::ffi::gpointer,
+) -> gst::glib::ffi::gboolean {
+    use gst::glib::translate::{FromGlib, IntoGlib};
+    // SAFETY: GStreamer calls this with a valid custom meta of ours, a writable destination
+    // buffer, and for the scale transform a GstVideoMetaTransform as data.
+    unsafe {
+        let source = gst::StructureRef::from_glib_borrow(gst::ffi::gst_custom_meta_get_structure(meta));
+        let kind = gst::glib::Quark::from_glib(kind);
+        let result = if kind == gst::glib::Quark::from_str("gst-copy") {
+            Some(source.to_owned())
+        } else if kind.into_glib() == gst_video::ffi::gst_video_meta_transform_scale_get_quark() && !data.is_null() {
+            let t = &*(data as *const gst_video::ffi::GstVideoMetaTransform);
+            let (from, to) = (&*t.in_info, &*t.out_info);
+            Some(scaled(source, (from.width as u32, from.height as u32), (to.width as u32, to.height as u32)))
+        } else {
+            None
+        };
+        let Some(structure) = result else { return false.into_glib() };
+        let copy = gst::ffi::gst_buffer_add_custom_meta(dest, META_NAME_C.as_ptr());
+        if copy.is_null() {
+            return false.into_glib();
+        }
+        let target = gst::StructureRef::from_glib_borrow_mut(gst::ffi::gst_custom_meta_get_structure(copy));
+        for (name, value) in structure.iter() {
+            target.set_value(name, value.clone());
+        }
+        true.into_glib()
+    }
+}
+
+/// The landmarks structure of a `from`-sized frame, for the same frame scaled to `to`: points and
+/// boxes scaled about pixel centres, `width` and `height` set to `to`.
+pub fn scaled(s: &gst::StructureRef, from: (u32, u32), to: (u32, u32)) -> gst::Structure {
+    let (sx, sy) = (to.0 as f64 / from.0.max(1) as f64, to.1 as f64 / from.1.max(1) as f64);
+    let (px, py) = (|x: f64| (x + 0.5) * sx - 0.5, |y: f64| (y + 0.5) * sy - 0.5);
+    let mut out = s.to_owned();
+    out.set("width", to.0 as i32);
+    out.set("height", to.1 as i32);
+    let Ok(faces) = s.get::<gst::Array>("faces") else { return out };
+    let faces = faces.iter().filter_map(|v| v.get::<gst::Structure>().ok()).map(|mut face| {
+        let get = |name: &str| face.get::<f64>(name).unwrap_or(0.0);
+        let (x, y, w, h) = (get("x"), get("y"), get("width"), get("height"));
+        face.set("x", px(x));
+        face.set("y", py(y));
+        face.set("width", w * sx);
+        face.set("height", h * sy);
+        if let Ok(points) = face.get::<gst::Array>("points") {
+            let flat: Vec<f64> = points.iter().filter_map(|v| v.get::<f64>().ok()).collect();
+            let moved = flat.chunks_exact(2).flat_map(|p| [px(p[0]), py(p[1])]);
+            face.set("points", doubles(moved));
+        }
+        face.to_send_value()
+    });
+    out.set("faces", gst::Array::new(faces));
+    out
 }
 
 fn doubles(values: impl IntoIterator<Item = f64>) -> gst::Array {
     gst::Array::new(values.into_iter().map(|v| v.to_send_value()))
 }
 
-use gst::prelude::*;
 
 /// The structure describing one face (named `name`).
 pub fn face_structure(name: &str, face: &Face) -> gst::Structure {
@@ -127,4 +209,38 @@ pub fn read(buf: &gst::BufferRef) -> Option<((u32, u32), Vec<ReadFace>)> {
         })
         .collect();
     Some((size, faces))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_agree() {
+        assert_eq!(META_NAME_C.to_str().unwrap(), META_NAME);
+    }
+
+    #[test]
+    fn scaling_moves_points_about_pixel_centres() {
+        gst::init().unwrap();
+        let face = Face {
+            track_id: 7,
+            bbox: [9.5, 19.5, 40.0, 20.0],
+            score: 0.9,
+            points: vec![[-0.5, -0.5], [99.5, 49.5]],
+            confidence: vec![1.0, 0.5],
+            new_track: false,
+            stabilized: true,
+        };
+        let s = landmarks_structure(100, 50, "ibug68", &[face]);
+        let half = scaled(&s, (100, 50), (50, 25));
+        assert_eq!((half.get::<i32>("width").unwrap(), half.get::<i32>("height").unwrap()), (50, 25));
+        let faces = half.get::<gst::Array>("faces").unwrap();
+        let f = faces.first().unwrap().get::<gst::Structure>().unwrap();
+        let points: Vec<f64> = f.get::<gst::Array>("points").unwrap().iter().map(|v| v.get::<f64>().unwrap()).collect();
+        // The frame's outer edges (-0.5 and 99.5 / 49.5 in pixel-centre coordinates) stay edges.
+        assert_eq!(points, vec![-0.5, -0.5, 49.5, 24.5]);
+        assert_eq!((f.get::<f64>("x").unwrap(), f.get::<f64>("width").unwrap()), (4.5, 20.0));
+        assert_eq!(f.get::<u64>("track-id").unwrap(), 7);
+    }
 }

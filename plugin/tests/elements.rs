@@ -100,6 +100,29 @@ fn a_lost_face_ends_its_track_and_a_new_one_starts_fresh() {
 }
 
 #[test]
+fn meta_survives_videoscale_and_videoconvert_with_scaled_coordinates() {
+    let full = run(&format!("{} ! facelandmarks ! fakesink name=sink", decode("single_face.mp4"))).unwrap();
+    let half = run(&format!(
+        "{} ! facelandmarks ! videoconvert ! video/x-raw,format=I420 ! videoscale \
+         ! video/x-raw,width=320,height=180 ! videoconvert ! video/x-raw,format=RGB ! fakesink name=sink",
+        decode("single_face.mp4")
+    ))
+    .unwrap();
+    assert_eq!(full.len(), half.len());
+    let mut worst = 0.0f64;
+    for (a, b) in full.iter().zip(&half) {
+        assert_eq!(a.len(), 1);
+        assert_eq!(b.len(), 1, "the meta made it through");
+        for (p, q) in a[0].points.iter().zip(&b[0].points) {
+            // Pixel centres: x_half = (x + 0.5) / 2 - 0.5.
+            let want = [(p[0] + 0.5) / 2.0 - 0.5, (p[1] + 0.5) / 2.0 - 0.5];
+            worst = worst.max((want[0] - q[0]).abs().max((want[1] - q[1]).abs()));
+        }
+    }
+    assert!(worst < 1e-6, "points off by {worst} px after scaling");
+}
+
+#[test]
 fn five_faces_in_a_still_image() {
     let launch = format!(
         "filesrc location={} ! decodebin ! imagefreeze num-buffers=3 ! videoconvert ! facelandmarks ! fakesink name=sink",
