@@ -24,6 +24,15 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// A face known only by its box (an upstream ROI): keypoints placed as on an upright face,
+    /// so its crop is unrotated until the landmarks say otherwise.
+    pub fn from_box(bbox: [f32; 4], score: f32) -> Detection {
+        let [x, y, w, h] = bbox;
+        let at = |u: f32, v: f32| [x + u * w, y + v * h];
+        let keypoints = [at(0.3, 0.4), at(0.7, 0.4), at(0.5, 0.6), at(0.5, 0.8), at(0.05, 0.45), at(0.95, 0.45)];
+        Detection { bbox, score, keypoints }
+    }
+
     /// The region MediaPipe crops for the landmark model: the box centre, rotated so the eyes are
     /// level, square on the long side, scaled by 1.5.
     pub fn roi(&self) -> Roi {

@@ -209,8 +209,8 @@ impl Tracker {
     }
 
     /// The faces in `frame`. `timestamp_s` (the frame's time, for smoothing) defaults to the frame
-    /// count at 30 fps. `given`: face boxes from upstream, used instead of the detector (the
-    /// tracks are then replaced by these faces every frame).
+    /// count at 30 fps. `given`: face boxes from upstream, used instead of the detector: a track
+    /// continues while a given box overlaps it, and ends when none does.
     pub fn process(
         &mut self,
         frame: &Frame,
@@ -224,7 +224,9 @@ impl Tracker {
         self.frame_index += 1;
         let detections = match given {
             Some(d) => {
-                self.tracks.clear();
+                // Upstream knows where the faces are: a track lives while a given box overlaps
+                // it; boxes that overlap no track start new ones (below).
+                self.tracks.retain(|t| d.iter().any(|det| t.roi.iou(&det.roi()) > 0.3));
                 Some(d.to_vec())
             }
             None if self.tracks.is_empty() || (due && self.tracks.len() < cfg.max_faces) => {

@@ -119,7 +119,6 @@ fn doubles(values: impl IntoIterator<Item = f64>) -> gst::Array {
     gst::Array::new(values.into_iter().map(|v| v.to_send_value()))
 }
 
-
 /// The structure describing one face (named `name`).
 pub fn face_structure(name: &str, face: &Face) -> gst::Structure {
     gst::Structure::builder(name)
@@ -168,6 +167,20 @@ pub fn attach(buf: &mut gst::BufferRef, structure: &gst::Structure, faces: &[Fac
         roi.set_id(face.track_id.min(i32::MAX as u64) as i32);
         roi.add_param(face_structure("landmarks", face));
     }
+}
+
+/// Face boxes an upstream element attached as `GstVideoRegionOfInterestMeta` of type `face`
+/// (ours, which carry a `landmarks` parameter, are skipped); `None` when there are none.
+pub fn upstream_faces(buf: &gst::BufferRef) -> Option<Vec<steadyface::detector::Detection>> {
+    let faces: Vec<_> = buf
+        .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+        .filter(|roi| roi.roi_type() == "face" && !roi.params().any(|p| p.name() == "landmarks"))
+        .map(|roi| {
+            let (x, y, w, h) = roi.rect();
+            steadyface::detector::Detection::from_box([x as f32, y as f32, w as f32, h as f32], 1.0)
+        })
+        .collect();
+    (!faces.is_empty()).then_some(faces)
 }
 
 /// One face as read back from the meta: box, points and per-point confidence in the meta's

@@ -122,6 +122,124 @@ fn meta_survives_videoscale_and_videoconvert_with_scaled_coordinates() {
     assert!(worst < 1e-6, "points off by {worst} px after scaling");
 }
 
+/// Runs einstein.jpg (3 frames) through facelandmarks with an upstream face ROI meta of `rect`
+/// added to every buffer; returns the faces of each frame.
+fn with_upstream_roi(rect: (u32, u32, u32, u32)) -> Frames {
+    init();
+    let launch = format!(
+        "filesrc location={} ! jpegdec ! imagefreeze num-buffers=3 ! videoconvert ! identity name=roi \
+         ! facelandmarks ! fakesink name=sink",
+        testdata("einstein.jpg").display()
+    );
+    let frames = Arc::new(Mutex::new(Vec::new()));
+    let pipeline = gst::parse::launch(&launch).unwrap().downcast::<gst::Bin>().unwrap();
+    pipeline.by_name("roi").unwrap().static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
+            gst_video::VideoRegionOfInterestMeta::add(buffer.make_mut(), "face", rect);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let store = frames.clone();
+    pipeline.by_name("sink").unwrap().static_pad("sink").unwrap().add_probe(
+        gst::PadProbeType::BUFFER,
+        move |_, info| {
+            if let Some(buf) = info.buffer() {
+                store.lock().unwrap().push(meta::read(buf).map(|(_, f)| f).unwrap_or_default());
+            }
+            gst::PadProbeReturn::Ok
+        },
+    );
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let msg = pipeline
+        .bus()
+        .unwrap()
+        .timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error]);
+    pipeline.set_state(gst::State::Null).unwrap();
+    assert_eq!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos));
+    std::mem::take(&mut *frames.lock().unwrap())
+}
+
+#[test]
+fn upstream_face_rois_replace_the_detector() {
+    // The box of einstein.pts' 68 points (1-based, so -1), grown by 10%: an upstream tracker's box.
+    let pts = steadyface::pts::read_pts(&testdata("einstein.pts")).unwrap();
+    let (lo, hi) = pts.iter().fold(([f32::MAX; 2], [f32::MIN; 2]), |(lo, hi), p| {
+        ([lo[0].min(p[0]), lo[1].min(p[1])], [hi[0].max(p[0]), hi[1].max(p[1])])
+    });
+    let (w, h) = ((hi[0] - lo[0]) * 1.1, (hi[1] - lo[1]) * 1.1);
+    let rect = ((lo[0] - w * 0.05) as u32, (lo[1] - h * 0.05) as u32, w as u32, h as u32);
+    let frames = with_upstream_roi(rect);
+    assert_eq!(frames.len(), 3);
+    for faces in &frames {
+        assert_eq!(faces.len(), 1);
+        let pred: Vec<[f32; 2]> = faces[0].points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect();
+        let e = steadyface::metrics::nme(&pred, &pts, &steadyface::metrics::inner49());
+        assert!(e < 0.10, "inner-49 NME {e} from the upstream box");
+    }
+    // The same track all along: the upstream box keeps it alive.
+    assert!(frames.iter().all(|f| f[0].track_id == frames[0][0].track_id));
+    // A box on the empty top-left corner: the landmark model finds no face there, and the
+    // detector (which would find Einstein) is not run.
+    let empty = with_upstream_roi((0, 0, 150, 150));
+    assert!(empty.iter().all(|f| f.is_empty()), "{:?}", empty.iter().map(|f| f.len()).collect::<Vec<_>>());
+}
+
+#[test]
+fn two_streams_in_one_pipeline_keep_their_own_faces_and_messages_carry_running_time() {
+    init();
+    // Two facelandmarks side by side: a one-face video and a five-face photo.
+    let launch = format!(
+        "{} ! facelandmarks name=a post-messages=true ! fakesink name=sink \
+         filesrc location={} ! jpegdec ! imagefreeze num-buffers=10 ! videoconvert ! facelandmarks name=b ! fakesink",
+        decode("single_face.mp4"),
+        testdata("multi_face.jpg").display()
+    );
+    let pipeline = gst::parse::launch(&launch).unwrap().downcast::<gst::Bin>().unwrap();
+    let counts = Arc::new(Mutex::new((Vec::new(), Vec::new())));
+    for (name, first) in [("a", true), ("b", false)] {
+        let store = counts.clone();
+        let pad = pipeline.by_name(name).unwrap().static_pad("src").unwrap();
+        pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+            let n = info.buffer().and_then(|b| meta::read(b)).map(|(_, f)| f.len()).unwrap_or(usize::MAX);
+            let mut c = store.lock().unwrap();
+            if first {
+                c.0.push(n)
+            } else {
+                c.1.push(n)
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let mut messages = 0;
+    loop {
+        let msg = bus
+            .timed_pop_filtered(
+                gst::ClockTime::from_seconds(120),
+                &[gst::MessageType::Eos, gst::MessageType::Error, gst::MessageType::Element],
+            )
+            .expect("a message");
+        match msg.view() {
+            gst::MessageView::Element(e) => {
+                let s = e.structure().unwrap();
+                if s.name() == "steadyface-landmarks" {
+                    assert!(s.get::<Option<gst::ClockTime>>("running-time").unwrap().is_some());
+                    assert_eq!(s.get::<gst::Array>("faces").unwrap().len(), 1);
+                    messages += 1;
+                }
+            }
+            gst::MessageView::Eos(_) => break,
+            _ => panic!("error: {msg:?}"),
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let (a, b) = counts.lock().unwrap().clone();
+    assert_eq!(messages, 72, "one message per frame of stream a");
+    assert!(a.len() == 72 && a.iter().all(|&n| n == 1), "{a:?}");
+    assert!(b.len() == 10 && b.iter().all(|&n| n == 5), "{b:?}");
+}
+
 #[test]
 fn five_faces_in_a_still_image() {
     let launch = format!(

@@ -393,6 +393,8 @@ impl BaseTransformImpl for FaceLandmarks {
         if buf.flags().contains(gst::BufferFlags::DISCONT) {
             state.tracker.reset();
         }
+        // Faces found upstream (ROI metas of type "face") replace the detector.
+        let upstream = meta::upstream_faces(buf);
         let faces = {
             let vf = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
                 gst::element_imp_error!(self, gst::StreamError::Failed, ["could not map the frame readable"]);
@@ -403,7 +405,7 @@ impl BaseTransformImpl for FaceLandmarks {
                 gst::FlowError::Error
             })?;
             let timestamp = buf.pts().map(|t| t.nseconds() as f64 / 1e9);
-            match state.tracker.process(&frame, timestamp, None) {
+            match state.tracker.process(&frame, timestamp, upstream.as_deref()) {
                 Ok(faces) => faces,
                 Err(e) => {
                     // A failed inference loses this frame's faces, not the stream.
