@@ -108,6 +108,50 @@ impl<'a> Canvas<'a> {
     }
 }
 
+/// 3x5 bitmaps of the digits 0-9, one row per entry, the high bit of 3 on the left.
+const DIGITS: [[u8; 5]; 10] = [
+    [0b111, 0b101, 0b101, 0b101, 0b111],
+    [0b010, 0b110, 0b010, 0b010, 0b111],
+    [0b111, 0b001, 0b111, 0b100, 0b111],
+    [0b111, 0b001, 0b111, 0b001, 0b111],
+    [0b101, 0b101, 0b111, 0b001, 0b001],
+    [0b111, 0b100, 0b111, 0b001, 0b111],
+    [0b111, 0b100, 0b111, 0b101, 0b111],
+    [0b111, 0b001, 0b001, 0b001, 0b001],
+    [0b111, 0b101, 0b111, 0b101, 0b111],
+    [0b111, 0b101, 0b111, 0b001, 0b111],
+];
+
+impl Canvas<'_> {
+    /// Writes the decimal `number` with its top-left corner at (x, y), each font pixel `scale`
+    /// pixels square; clipped to the frame.
+    pub fn number(&mut self, x: f32, y: f32, number: u64, scale: usize, color: [u8; 3]) {
+        if !(x.is_finite() && y.is_finite()) || scale == 0 {
+            return;
+        }
+        let (x0, y0) = (x.round() as i64, y.round() as i64);
+        for (i, ch) in number.to_string().bytes().enumerate() {
+            let glyph = DIGITS[(ch - b'0') as usize];
+            let left = x0 + (i * 4 * scale) as i64;
+            for (row, bits) in glyph.iter().enumerate() {
+                for col in 0..3 {
+                    if bits & (0b100 >> col) == 0 {
+                        continue;
+                    }
+                    for dy in 0..scale {
+                        for dx in 0..scale {
+                            let (px, py) = (left + (col * scale + dx) as i64, y0 + (row * scale + dy) as i64);
+                            if px >= 0 && py >= 0 && (px as usize) < self.width && (py as usize) < self.height {
+                                self.put(px as usize, py as usize, color);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// BT.601 limited range, the inverse of `Frame`'s conversion.
 fn rgb_to_yuv([r, g, b]: [u8; 3]) -> [u8; 3] {
     let (r, g, b) = (r as f32, g as f32, b as f32);
@@ -121,6 +165,22 @@ fn rgb_to_yuv([r, g, b]: [u8; 3]) -> [u8; 3] {
 mod tests {
     use super::*;
     use crate::frame::Frame;
+
+    #[test]
+    fn number_draws_the_glyphs() {
+        // "10" at scale 1 on an 8x5 grey frame: "1" in columns 0-2, "0" in columns 4-6.
+        let mut grey = vec![0u8; 8 * 5];
+        Canvas::new(PixelFormat::Gray8, 8, 5, vec![&mut grey], vec![8]).unwrap().number(
+            0.0,
+            0.0,
+            10,
+            1,
+            [255, 255, 255],
+        );
+        let lit: Vec<String> =
+            grey.chunks(8).map(|row| row.iter().map(|&v| if v > 128 { '#' } else { '.' }).collect()).collect();
+        assert_eq!(lit, [".#..###.", "##..#.#.", ".#..#.#.", ".#..#.#.", "###.###."]);
+    }
 
     #[test]
     fn disc_is_clipped_and_coloured_in_every_layout() {

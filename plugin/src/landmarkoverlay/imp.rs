@@ -19,6 +19,7 @@ const DEFAULT_POINT_COLOR: u32 = 0xff00ff00;
 const DEFAULT_BOX_COLOR: u32 = 0xffffa000;
 const DEFAULT_RADIUS: f64 = 0.0;
 const DEFAULT_DRAW_BOX: bool = true;
+const DEFAULT_DRAW_ID: bool = true;
 const DEFAULT_CONFIDENCE_COLOR: bool = false;
 
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +28,7 @@ struct Settings {
     box_color: u32,
     radius: f64,
     draw_box: bool,
+    draw_id: bool,
     confidence_color: bool,
 }
 
@@ -37,6 +39,7 @@ impl Default for Settings {
             box_color: DEFAULT_BOX_COLOR,
             radius: DEFAULT_RADIUS,
             draw_box: DEFAULT_DRAW_BOX,
+            draw_id: DEFAULT_DRAW_ID,
             confidence_color: DEFAULT_CONFIDENCE_COLOR,
         }
     }
@@ -95,6 +98,12 @@ impl ObjectImpl for LandmarkOverlay {
                     .default_value(DEFAULT_DRAW_BOX)
                     .flags(flags)
                     .build(),
+                glib::ParamSpecBoolean::builder("draw-id")
+                    .nick("Draw track id")
+                    .blurb("Write each face's track id above its box, in the box colour")
+                    .default_value(DEFAULT_DRAW_ID)
+                    .flags(flags)
+                    .build(),
                 glib::ParamSpecBoolean::builder("confidence-color")
                     .nick("Confidence colour")
                     .blurb("Colour each point by its confidence (red = 0, green = 1) instead of point-color")
@@ -113,6 +122,7 @@ impl ObjectImpl for LandmarkOverlay {
             "box-color" => s.box_color = value.get().unwrap_or(DEFAULT_BOX_COLOR),
             "radius" => s.radius = value.get().unwrap_or(DEFAULT_RADIUS),
             "draw-box" => s.draw_box = value.get().unwrap_or(DEFAULT_DRAW_BOX),
+            "draw-id" => s.draw_id = value.get().unwrap_or(DEFAULT_DRAW_ID),
             "confidence-color" => s.confidence_color = value.get().unwrap_or(DEFAULT_CONFIDENCE_COLOR),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
@@ -125,6 +135,7 @@ impl ObjectImpl for LandmarkOverlay {
             "box-color" => s.box_color.to_value(),
             "radius" => s.radius.to_value(),
             "draw-box" => s.draw_box.to_value(),
+            "draw-id" => s.draw_id.to_value(),
             "confidence-color" => s.confidence_color.to_value(),
             _ => pspec.default_value().clone(),
         }
@@ -182,6 +193,11 @@ impl VideoFilterImpl for LandmarkOverlay {
                     thickness,
                     rgb(s.box_color),
                 );
+            }
+            if s.draw_id {
+                let scale = ((w * sx).max(h * sy) / 60.0).ceil().max(1.0) as usize;
+                let top = (y * sy) as f32 - (6 * scale) as f32;
+                canvas.number((x * sx) as f32, top.max(0.0), face.track_id, scale, rgb(s.box_color));
             }
             let radius = if s.radius > 0.0 { s.radius } else { ((w * sx).max(h * sy) / 80.0).max(1.0) };
             for (i, p) in face.points.iter().enumerate() {
