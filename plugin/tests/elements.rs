@@ -19,28 +19,32 @@ fn testdata(name: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata").join(name)
 }
 
-/// Per frame: the faces in the meta leaving the element named `probe`.
+/// Per frame: the faces in the meta reaching the sink.
 type Frames = Vec<Vec<ReadFace>>;
 
-/// Runs `launch` (which must name a fakesink `sink`) to EOS and returns the faces of each frame
-/// reaching the sink, or the bus error.
-fn run(launch: &str) -> Result<Frames, String> {
+/// Parses a pipeline (which must name a fakesink `sink`).
+fn parse(launch: &str) -> Result<gst::Bin, String> {
     init();
     let pipeline = gst::parse::launch(launch).map_err(|e| e.to_string())?;
-    let bin = pipeline.clone().downcast::<gst::Bin>().expect("bin");
+    Ok(pipeline.downcast::<gst::Bin>().expect("a pipeline is a bin"))
+}
+
+/// Records the faces of every buffer reaching the fakesink named `sink`.
+fn record_faces(pipeline: &gst::Bin) -> Arc<Mutex<Frames>> {
     let frames = Arc::new(Mutex::new(Vec::new()));
-    let sink = bin.by_name("sink").expect("a fakesink named sink");
-    let pad = sink.static_pad("sink").expect("sink pad");
     let store = frames.clone();
+    let pad = pipeline.by_name("sink").expect("a fakesink named sink").static_pad("sink").expect("sink pad");
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(buf) = info.buffer() {
-            let faces = meta::read(buf).map(|(_, f)| f).unwrap_or_default();
-            store.lock().unwrap().push(faces);
+            store.lock().unwrap().push(meta::read(buf).map(|(_, f)| f).unwrap_or_default());
         }
         gst::PadProbeReturn::Ok
     });
-    // A failing start() makes the state change fail; the reason is on the bus either way.
-    let _ = pipeline.set_state(gst::State::Playing);
+    frames
+}
+
+/// Waits for EOS (Ok) or an error (its message), then stops the pipeline.
+fn finish(pipeline: &gst::Bin) -> Result<(), String> {
     let bus = pipeline.bus().expect("bus");
     let result = match bus
         .timed_pop_filtered(gst::ClockTime::from_seconds(300), &[gst::MessageType::Eos, gst::MessageType::Error])
@@ -52,7 +56,17 @@ fn run(launch: &str) -> Result<Frames, String> {
         None => Err("timeout".into()),
     };
     pipeline.set_state(gst::State::Null).map_err(|e| e.to_string())?;
-    result.map(|_| std::mem::take(&mut *frames.lock().unwrap()))
+    result
+}
+
+/// Runs `launch` to EOS and returns the faces of each frame reaching the sink, or the bus error.
+fn run(launch: &str) -> Result<Frames, String> {
+    let pipeline = parse(launch)?;
+    let frames = record_faces(&pipeline);
+    // A failing start() makes the state change fail; the reason is on the bus either way.
+    let _ = pipeline.set_state(gst::State::Playing);
+    finish(&pipeline)?;
+    Ok(std::mem::take(&mut *frames.lock().unwrap()))
 }
 
 fn decode(name: &str) -> String {
@@ -125,37 +139,21 @@ fn meta_survives_videoscale_and_videoconvert_with_scaled_coordinates() {
 /// Runs einstein.jpg (3 frames) through facelandmarks with an upstream face ROI meta of `rect`
 /// added to every buffer; returns the faces of each frame.
 fn with_upstream_roi(rect: (u32, u32, u32, u32)) -> Frames {
-    init();
     let launch = format!(
         "filesrc location={} ! jpegdec ! imagefreeze num-buffers=3 ! videoconvert ! identity name=roi \
          ! facelandmarks ! fakesink name=sink",
         testdata("einstein.jpg").display()
     );
-    let frames = Arc::new(Mutex::new(Vec::new()));
-    let pipeline = gst::parse::launch(&launch).unwrap().downcast::<gst::Bin>().unwrap();
+    let pipeline = parse(&launch).unwrap();
     pipeline.by_name("roi").unwrap().static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
             gst_video::VideoRegionOfInterestMeta::add(buffer.make_mut(), "face", rect);
         }
         gst::PadProbeReturn::Ok
     });
-    let store = frames.clone();
-    pipeline.by_name("sink").unwrap().static_pad("sink").unwrap().add_probe(
-        gst::PadProbeType::BUFFER,
-        move |_, info| {
-            if let Some(buf) = info.buffer() {
-                store.lock().unwrap().push(meta::read(buf).map(|(_, f)| f).unwrap_or_default());
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
+    let frames = record_faces(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
-    let msg = pipeline
-        .bus()
-        .unwrap()
-        .timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error]);
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos));
+    finish(&pipeline).unwrap();
     std::mem::take(&mut *frames.lock().unwrap())
 }
 
@@ -253,20 +251,9 @@ fn five_faces_in_a_still_image() {
 
 #[test]
 fn a_seek_starts_new_tracks() {
-    init();
-    let launch = format!("{} ! facelandmarks ! fakesink name=sink sync=false", decode("single_face.mp4"));
-    let pipeline = gst::parse::launch(&launch).unwrap().downcast::<gst::Bin>().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::<Vec<ReadFace>>::new()));
-    let store = seen.clone();
-    pipeline.by_name("sink").unwrap().static_pad("sink").unwrap().add_probe(
-        gst::PadProbeType::BUFFER,
-        move |_, info| {
-            if let Some(buf) = info.buffer() {
-                store.lock().unwrap().push(meta::read(buf).map(|(_, f)| f).unwrap_or_default());
-            }
-            gst::PadProbeReturn::Ok
-        },
-    );
+    let pipeline =
+        parse(&format!("{} ! facelandmarks ! fakesink name=sink sync=false", decode("single_face.mp4"))).unwrap();
+    let seen = record_faces(&pipeline);
     pipeline.set_state(gst::State::Paused).unwrap();
     let bus = pipeline.bus().unwrap();
     let _ = bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::AsyncDone]);
@@ -277,10 +264,7 @@ fn a_seek_starts_new_tracks() {
     }
     let before = seen.lock().unwrap().len();
     pipeline.seek_simple(gst::SeekFlags::FLUSH | gst::SeekFlags::ACCURATE, gst::ClockTime::ZERO).expect("seek");
-    let msg =
-        bus.timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error]);
-    pipeline.set_state(gst::State::Null).unwrap();
-    assert_eq!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos));
+    finish(&pipeline).unwrap();
     let frames = seen.lock().unwrap();
     let first_id = frames[0][0].track_id;
     // After the seek a frame with a new track (higher id, new-track set) follows.
