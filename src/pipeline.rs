@@ -147,6 +147,8 @@ pub struct StageTimes {
     /// Faces through the backbone (refinement passes included).
     pub faces: u64,
     pub detector_runs: u64,
+    /// Faces dropped because the models' output for them was not finite.
+    pub unusable: u64,
     pub detector: Duration,
     pub crop: Duration,
     pub backbone: Duration,
@@ -398,6 +400,7 @@ impl Tracker {
         }
 
         let t = Instant::now();
+        let mut unusable = 0;
         let results = outputs
             .iter()
             .zip(full)
@@ -407,6 +410,7 @@ impl Tracker {
                 let all: Vec<[f32; 2]> = all.iter().map(|&p| to_frame.apply(p)).collect();
                 let points: Vec<[f32; 2]> = points.iter().map(|&p| to_frame.apply(p)).collect();
                 if points.iter().any(|p| !p[0].is_finite() || !p[1].is_finite()) {
+                    unusable += 1;
                     return None;
                 }
                 let (a, b) = m.eye_pair;
@@ -416,6 +420,7 @@ impl Tracker {
             })
             .collect();
         self.times.decode += t.elapsed();
+        self.times.unusable += unusable;
         Ok(results)
     }
 }

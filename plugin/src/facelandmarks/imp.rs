@@ -405,8 +405,19 @@ impl BaseTransformImpl for FaceLandmarks {
                 gst::FlowError::Error
             })?;
             let timestamp = buf.pts().map(|t| t.nseconds() as f64 / 1e9);
+            let unusable = state.tracker.times.unusable;
             match state.tracker.process(&frame, timestamp, upstream.as_deref()) {
-                Ok(faces) => faces,
+                Ok(faces) => {
+                    let dropped = state.tracker.times.unusable - unusable;
+                    if dropped > 0 {
+                        gst::warning!(
+                            CAT,
+                            imp = self,
+                            "{dropped} face(s) dropped: the model returned non-finite values"
+                        );
+                    }
+                    faces
+                }
                 Err(e) => {
                     // A failed inference loses this frame's faces, not the stream.
                     gst::warning!(CAT, imp = self, "no landmarks for this frame: {e}");
