@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ort::value::TensorRef;
 
 use crate::error::{Error, Result};
-use crate::runtime::{self, Device, SharedSession};
+use crate::runtime::{self, Device, SessionPool};
 
 /// A tensor's name and declared shape (-1 for a symbolic dimension).
 #[derive(Debug, Clone)]
@@ -23,7 +23,7 @@ pub struct Tensor {
 
 pub struct OnnxModel {
     path: PathBuf,
-    session: SharedSession,
+    sessions: std::sync::Arc<SessionPool>,
     pub inputs: Vec<TensorInfo>,
     pub outputs: Vec<TensorInfo>,
 }
@@ -31,16 +31,15 @@ pub struct OnnxModel {
 impl OnnxModel {
     /// Loads (or reuses, process-wide) the session for `path` and reads its signature.
     pub fn load(path: &Path, device: Device, threads: usize) -> Result<Self> {
-        let session = runtime::session(path, device, threads)?;
-        let (inputs, outputs) = {
-            let s = session.lock().unwrap_or_else(|p| p.into_inner());
+        let sessions = runtime::session(path, device, threads)?;
+        let (inputs, outputs) = sessions.outlets(|s| {
             let info = |o: &ort::value::Outlet| TensorInfo {
                 name: o.name().to_string(),
                 shape: o.dtype().tensor_shape().map(|s| s.to_vec()).unwrap_or_default(),
             };
             (s.inputs().iter().map(info).collect(), s.outputs().iter().map(info).collect())
-        };
-        Ok(OnnxModel { path: path.to_path_buf(), session, inputs, outputs })
+        });
+        Ok(OnnxModel { path: path.to_path_buf(), sessions, inputs, outputs })
     }
 
     pub fn path(&self) -> &Path {
@@ -63,14 +62,15 @@ impl OnnxModel {
             let tensor = TensorRef::from_array_view((shape.to_vec(), *data)).map_err(|e| fail(e.to_string()))?;
             values.push((info.name.as_str(), tensor));
         }
-        let mut session = self.session.lock().unwrap_or_else(|p| p.into_inner());
-        let outputs = session.run(values).map_err(|e| fail(e.to_string()))?;
-        outputs
-            .values()
-            .map(|v| {
-                let (shape, data) = v.try_extract_tensor::<f32>().map_err(|e| fail(e.to_string()))?;
-                Ok(Tensor { shape: shape.iter().map(|&d| d.max(0) as usize).collect(), data: data.to_vec() })
-            })
-            .collect()
+        self.sessions.with_session(|session| {
+            let outputs = session.run(values).map_err(|e| fail(e.to_string()))?;
+            outputs
+                .values()
+                .map(|v| {
+                    let (shape, data) = v.try_extract_tensor::<f32>().map_err(|e| fail(e.to_string()))?;
+                    Ok(Tensor { shape: shape.iter().map(|&d| d.max(0) as usize).collect(), data: data.to_vec() })
+                })
+                .collect()
+        })?
     }
 }

@@ -122,33 +122,74 @@ fn load_environment() -> Result<ort::environment::Environment> {
     builder.with_name("steadyface").build().map_err(|e| Error::OrtLoad { path: path.clone(), reason: e.to_string() })
 }
 
-/// A loaded model shared by every user in the process; `run` needs exclusive access.
-pub type SharedSession = Arc<Mutex<Session>>;
+/// A model's sessions, shared by every user in the process. A session runs one call at a time
+/// (`Session::run` takes `&mut self`), so the pool grows to one session per core as concurrent
+/// users (streams on their own threads) ask, and no further.
+pub struct SessionPool {
+    key: SessionKey,
+    sessions: Mutex<Vec<Arc<Mutex<Session>>>>,
+    limit: usize,
+}
 
-#[derive(Hash, PartialEq, Eq)]
+impl SessionPool {
+    /// Runs `f` on a session that no other thread is using; when all are busy, loads another
+    /// (up to one per core) or waits for the first.
+    pub fn with_session<R>(&self, f: impl FnOnce(&mut Session) -> R) -> Result<R> {
+        let sessions: Vec<Arc<Mutex<Session>>> = self.sessions.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        for session in &sessions {
+            if let Ok(mut guard) = session.try_lock() {
+                return Ok(f(&mut guard));
+            }
+        }
+        let grown = {
+            let mut all = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+            if all.len() < self.limit {
+                let session = Arc::new(Mutex::new(load_session(&self.key.path, self.key.device, self.key.threads)?));
+                all.push(session.clone());
+                Some(session)
+            } else {
+                None
+            }
+        };
+        let session = grown.unwrap_or_else(|| sessions[0].clone());
+        let mut guard = session.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(f(&mut guard))
+    }
+
+    /// The signature (inputs, outputs) of the model.
+    pub fn outlets<R>(&self, f: impl FnOnce(&Session) -> R) -> R {
+        let first = self.sessions.lock().unwrap_or_else(|p| p.into_inner())[0].clone();
+        let guard = first.lock().unwrap_or_else(|p| p.into_inner());
+        f(&guard)
+    }
+}
+
+#[derive(Hash, PartialEq, Eq, Clone)]
 struct SessionKey {
     path: PathBuf,
     device: Device,
     threads: usize,
 }
 
-static SESSIONS: LazyLock<Mutex<HashMap<SessionKey, SharedSession>>> = LazyLock::new(Default::default);
+static POOLS: LazyLock<Mutex<HashMap<SessionKey, Arc<SessionPool>>>> = LazyLock::new(Default::default);
 static AUTO_FALLBACK_SAID: OnceLock<()> = OnceLock::new();
 
-/// Returns the process-wide session for `path` on `device`, loading it on first use.
-/// `threads` = 0 lets ONNX Runtime choose.
-pub fn session(path: &Path, device: Device, threads: usize) -> Result<SharedSession> {
+/// The process-wide sessions for `path` on `device`, loading the first on first use (so that a
+/// bad model fails here). `threads` = 0 lets ONNX Runtime choose.
+pub fn session(path: &Path, device: Device, threads: usize) -> Result<Arc<SessionPool>> {
     if !path.is_file() {
         return Err(Error::ModelMissing { path: path.to_path_buf() });
     }
     let key = SessionKey { path: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()), device, threads };
-    let mut cache = SESSIONS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(s) = cache.get(&key) {
-        return Ok(s.clone());
+    let mut pools = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(pool) = pools.get(&key) {
+        return Ok(pool.clone());
     }
-    let session = Arc::new(Mutex::new(load_session(&key.path, device, threads)?));
-    cache.insert(key, session.clone());
-    Ok(session)
+    let first = Arc::new(Mutex::new(load_session(&key.path, device, threads)?));
+    let limit = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let pool = Arc::new(SessionPool { key: key.clone(), sessions: Mutex::new(vec![first]), limit });
+    pools.insert(key, pool.clone());
+    Ok(pool)
 }
 
 fn load_session(path: &Path, device: Device, threads: usize) -> Result<Session> {
