@@ -379,3 +379,26 @@ fn gst_inspect_lists_the_plugin() {
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("facelandmarks") && stdout.contains("landmarkoverlay"), "{stdout}");
 }
+
+/// The element on its own in a `gst_check::Harness`: a frame of `multi_face.jpg` pushed as RGB
+/// comes back unchanged, with the meta (five faces) and one face ROI meta per face.
+#[test]
+fn harness_passes_the_frame_through_with_metas() {
+    init();
+    let img = image::open(testdata("multi_face.jpg")).expect("test image").to_rgb8();
+    let (w, h) = (img.width(), img.height());
+    let mut harness = gst_check::Harness::new("facelandmarks");
+    let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h).build().unwrap().to_caps().unwrap();
+    harness.set_src_caps(caps);
+    let pixels = img.into_raw();
+    let out = harness.push_and_pull(gst::Buffer::from_slice(pixels.clone())).expect("a buffer back");
+    let map = out.map_readable().unwrap();
+    // Pixels untouched (RGB rows of 3000 bytes need no padding).
+    assert_eq!(map.as_slice(), &pixels[..]);
+    let ((mw, mh), faces) = meta::read(&out).expect("landmarks meta");
+    assert_eq!((mw, mh), (w, h));
+    assert_eq!(faces.len(), 5);
+    let rois: Vec<_> = out.iter_meta::<gst_video::VideoRegionOfInterestMeta>().collect();
+    assert_eq!(rois.len(), 5);
+    assert!(rois.iter().all(|r| r.roi_type() == "face" && r.params().any(|p| p.name() == "landmarks")));
+}
