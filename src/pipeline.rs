@@ -65,6 +65,16 @@ impl Models {
                         scheme.name(k)
                     )));
                 }
+                if let Some(expected) = &s.backbone_sha256 {
+                    let actual = sha256_hex(&paths.backbone)?;
+                    if !actual.eq_ignore_ascii_case(expected) {
+                        return Err(mismatch(format!(
+                            "it was trained for the backbone with sha256 {expected}, but {} has sha256 {actual}; \
+                             use that backbone or train a stabilizer for this one (steadyface finetune)",
+                            paths.backbone.display()
+                        )));
+                    }
+                }
                 if let Some(size) = backbone.heatmap_size().filter(|&size| size != s.heatmap.size) {
                     return Err(mismatch(format!(
                         "the backbone emits {size}x{size} heatmaps, the stabilizer expects {}x{}",
@@ -423,6 +433,14 @@ impl Tracker {
         self.times.unusable += unusable;
         Ok(results)
     }
+}
+
+/// The hex SHA-256 of a file (a stabilizer's sidecar names the backbone it was trained for so).
+fn sha256_hex(path: &std::path::Path) -> Result<String> {
+    use sha2::{Digest, Sha256};
+    let bytes =
+        std::fs::read(path).map_err(|e| Error::ModelInvalid { path: path.to_path_buf(), reason: e.to_string() })?;
+    Ok(Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// Whether the crop `current` may stay in place of `next` (see `TrackerConfig::hold_tolerance`).

@@ -148,3 +148,32 @@ fn face_at_the_border_is_handled() {
     eprintln!("cut face: leftmost point at x = {leftmost:.1}");
     assert!(leftmost < 10.0, "the landmarks reach the cut edge (leftmost x = {leftmost})");
 }
+
+/// A stabilizer whose sidecar names another backbone is refused, with both checksums.
+#[test]
+fn stabilizer_for_another_backbone_is_refused() {
+    use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
+    use steadyface::pipeline::{ModelPaths, Models};
+    use steadyface::runtime::Device;
+    use steadyface::scheme::Scheme;
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("other-backbone-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("stabilizer.onnx");
+    let weights = ConvLstmWeights::identity(ConvLstmSpec { points: 68, hidden: 2, kernel: 3 });
+    write_model(&path, &convlstm_model(&weights).unwrap()).unwrap();
+    std::fs::write(dir.join("stabilizer.json"), r#"{"points": 68, "backbone_sha256": "00ff"}"#).unwrap();
+    let paths = ModelPaths { stabilizer: Some(path), ..common::default_paths() };
+    let err = match Models::load(&paths, Device::Cpu, Scheme::Ibug68) {
+        Ok(_) => panic!("a stabilizer for another backbone must be refused"),
+        Err(e) => e.to_string(),
+    };
+    // The committed backbone's checksum, from models/checksums.sha256 (independent of the code).
+    let sums =
+        std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/checksums.sha256"))
+            .unwrap();
+    let backbone_sum =
+        sums.lines().find(|l| l.ends_with("face_landmark.onnx")).unwrap().split_whitespace().next().unwrap();
+    assert!(err.contains("00ff") && err.contains(backbone_sum), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
