@@ -296,6 +296,21 @@ fn i420_frames_are_read_without_conversion() {
 }
 
 #[test]
+fn odd_frame_sizes_and_padded_strides_are_read_right() {
+    // 321x183: odd luma and chroma sizes, and rows padded to 4 bytes in every format below.
+    for format in ["I420", "NV12", "RGB", "BGRx"] {
+        let launch = format!(
+            "{} ! videoscale ! video/x-raw,width=321,height=183 ! videoconvert ! video/x-raw,format={format} \
+             ! facelandmarks ! fakesink name=sink",
+            decode("single_face.mp4")
+        );
+        let frames = run(&launch).unwrap();
+        assert_eq!(frames.len(), 72, "{format}");
+        assert!(frames.iter().all(|f| f.len() == 1), "{format}: the face in every frame");
+    }
+}
+
+#[test]
 fn missing_model_is_an_element_error_naming_the_path() {
     let launch =
         format!("{} ! facelandmarks backbone=/nonexistent/model.onnx ! fakesink name=sink", decode("single_face.mp4"));
