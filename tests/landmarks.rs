@@ -49,16 +49,12 @@ fn einstein_inner49_nme_below_10_percent() {
 /// gives back the backbone's points: the heatmap round trip loses well under a pixel.
 #[test]
 fn identity_stabilizer_keeps_the_backbone_points() {
-    use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
     use steadyface::pipeline::Models;
     use steadyface::runtime::Device;
     use steadyface::scheme::Scheme;
 
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("identity-stab-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("identity.onnx");
-    let weights = ConvLstmWeights::identity(ConvLstmSpec { points: 68, hidden: 4, kernel: 3 });
-    write_model(&path, &convlstm_model(&weights).unwrap()).unwrap();
+    let dir = common::scratch("identity-stabilizer");
+    let path = common::identity_stabilizer(&dir, 4, None);
     let paths = steadyface::pipeline::ModelPaths { stabilizer: Some(path), ..common::default_paths() };
     let stabilized = Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("models with stabilizer");
 
@@ -114,8 +110,7 @@ fn nan_from_the_backbone_drops_the_face() {
         .initializer("zero", &[1], &[0.0])
         .node("Conv", &["image", "w"], &["zeros"], vec![])
         .node("Div", &["zeros", "zero"], &["points"], vec![]);
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("nan-backbone-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = common::scratch("nan-backbone");
     let path = dir.join("nan.onnx");
     write_model(&path, &model(g.build().unwrap(), OPSET)).unwrap();
 
@@ -152,17 +147,12 @@ fn face_at_the_border_is_handled() {
 /// A stabilizer whose sidecar names another backbone is refused, with both checksums.
 #[test]
 fn stabilizer_for_another_backbone_is_refused() {
-    use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
     use steadyface::pipeline::{ModelPaths, Models};
     use steadyface::runtime::Device;
     use steadyface::scheme::Scheme;
 
-    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("other-backbone-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("stabilizer.onnx");
-    let weights = ConvLstmWeights::identity(ConvLstmSpec { points: 68, hidden: 2, kernel: 3 });
-    write_model(&path, &convlstm_model(&weights).unwrap()).unwrap();
-    std::fs::write(dir.join("stabilizer.json"), r#"{"points": 68, "backbone_sha256": "00ff"}"#).unwrap();
+    let dir = common::scratch("other-backbone");
+    let path = common::identity_stabilizer(&dir, 2, Some(r#"{"points": 68, "backbone_sha256": "00ff"}"#));
     let paths = ModelPaths { stabilizer: Some(path), ..common::default_paths() };
     let err = match Models::load(&paths, Device::Cpu, Scheme::Ibug68) {
         Ok(_) => panic!("a stabilizer for another backbone must be refused"),

@@ -41,3 +41,24 @@ pub fn default_paths() -> ModelPaths {
 pub fn models() -> std::sync::Arc<Models> {
     Models::load(&default_paths(), Device::Cpu, Scheme::Ibug68).expect("default models load")
 }
+
+/// A fresh scratch directory for one test.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    dir
+}
+
+/// Writes an identity ConvLSTM stabilizer for the 68 iBUG points into `dir`, with `sidecar`
+/// (JSON) beside it when given; returns its path.
+pub fn identity_stabilizer(dir: &Path, hidden: usize, sidecar: Option<&str>) -> PathBuf {
+    use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
+    let path = dir.join("stabilizer.onnx");
+    let weights = ConvLstmWeights::identity(ConvLstmSpec { points: 68, hidden, kernel: 3 });
+    write_model(&path, &convlstm_model(&weights).expect("model")).expect("write stabilizer");
+    if let Some(json) = sidecar {
+        std::fs::write(path.with_extension("json"), json).expect("write sidecar");
+    }
+    path
+}
