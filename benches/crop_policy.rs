@@ -18,7 +18,7 @@ use steadyface::pts::read_pts;
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
 use steadyface::smoothing::OneEuroParams;
-use steadyface::synth::{Segment, render, trajectory};
+use steadyface::synth::{Degradation, Segment, render, trajectory};
 
 const SIZE: [usize; 2] = [480, 400];
 
@@ -47,7 +47,15 @@ fn sequence(image: &str, pts: &str) -> Sequence {
     let moves: Vec<bool> =
         segments.iter().flat_map(|s| std::iter::repeat_n(s.frames > 0 && s.velocity != [0.0, 0.0], s.frames)).collect();
     let transforms: Vec<Similarity> = trajectory(&segments, centre, SIZE, zoom);
-    let frames = transforms.iter().enumerate().map(|(i, t)| render(&source, t, SIZE, 5.0, i as u64 + 1)).collect();
+    let frames = transforms
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut rgb = render(&source, t, SIZE);
+            Degradation::Noise(5.0).apply(&mut rgb, SIZE[0], SIZE[1], i as u64 + 1);
+            rgb
+        })
+        .collect();
     let gt = transforms.iter().map(|t| points.iter().map(|&p| t.inverse().apply(p)).collect()).collect();
     let still = (0..moves.len() - 1).filter(|&i| !moves[i] && !moves[i + 1]).collect();
     Sequence { frames, gt, still }

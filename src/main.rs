@@ -1,6 +1,6 @@
 //! `steadyface`: the command-line companion of the GStreamer plugin.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -10,6 +10,7 @@ use steadyface::models_dir;
 use steadyface::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
 use steadyface::runtime::{self, Device};
 use steadyface::scheme::Scheme;
+use steadyface::synth::{Degradation, random_segments, render, trajectory};
 
 #[derive(Parser)]
 #[command(name = "steadyface", version, about = "Steady facial landmarks: tools around the GStreamer plugin")]
@@ -49,6 +50,27 @@ enum Command {
         #[command(flatten)]
         models: ModelArgs,
     },
+    /// Benchmark sequences from annotated stills (IMAGE with IMAGE.pts beside it): the image
+    /// moved along a smooth random trajectory, each frame degraded at the named levels.
+    /// Writes OUT/<image>-<level>/ with 000000.png..., gt.jsonl and meta.json.
+    Synth {
+        images: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        #[arg(long, default_value_t = 150)]
+        frames: usize,
+        /// Comma-separated: clean, noise5, noise10, noise20, blur, jpeg30, combined.
+        #[arg(long, default_value = "clean,noise5,noise10,noise20,blur,jpeg30,combined")]
+        levels: String,
+        /// Frame size, WIDTHxHEIGHT.
+        #[arg(long, default_value = "480x400")]
+        size: String,
+        /// Distance between the outer eye corners in the frames, in pixels.
+        #[arg(long, default_value_t = 100.0)]
+        iod: f32,
+    },
 }
 
 fn main() -> ExitCode {
@@ -65,6 +87,21 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info => info(),
         Command::Detect { images, models } => detect(&images, &models),
+        Command::Synth { images, out, seed, frames, levels, size, iod } => {
+            let levels = levels
+                .split(',')
+                .map(|l| Ok((l.to_string(), Degradation::parse(l)?)))
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            let size = size
+                .split_once('x')
+                .and_then(|(w, h)| Some([w.parse().ok()?, h.parse().ok()?]))
+                .filter(|&[w, h]: &[usize; 2]| w > 0 && h > 0)
+                .with_context(|| format!("--size {size}: expected WIDTHxHEIGHT"))?;
+            for image in &images {
+                synth(image, &out, seed, frames, &levels, size, iod)?;
+            }
+            Ok(())
+        }
     }
 }
 
@@ -107,6 +144,68 @@ fn detect(images: &[PathBuf], args: &ModelArgs) -> anyhow::Result<()> {
             "faces": faces.iter().map(|f| serde_json::json!({"track_id": f.track_id, "bbox": f.bbox, "score": f.score, "points": f.points})).collect::<Vec<_>>(),
         });
         println!("{json}");
+    }
+    Ok(())
+}
+
+/// Writes one sequence per level for `image` (see `Command::Synth`); each sequence directory is
+/// built beside its final name and renamed into place when complete.
+fn synth(
+    image: &Path,
+    out: &Path,
+    seed: u64,
+    frames: usize,
+    levels: &[(String, Degradation)],
+    size: [usize; 2],
+    iod: f32,
+) -> anyhow::Result<()> {
+    let pts_path = image.with_extension("pts");
+    let points = steadyface::pts::read_pts(&pts_path)?;
+    if points.len() != 68 {
+        anyhow::bail!("{}: {} points, the benchmark format needs the 68 iBUG points", pts_path.display(), points.len());
+    }
+    let img = image::open(image).with_context(|| format!("{}", image.display()))?.to_rgb8();
+    let source = Frame::rgb(img.as_raw(), img.width() as usize, img.height() as usize)?;
+    let centre = points.iter().fold([0.0, 0.0], |c, p| [c[0] + p[0] / 68.0, c[1] + p[1] / 68.0]);
+    let segments = random_segments(frames, seed);
+    let transforms = trajectory(&segments, centre, size, iod / steadyface::metrics::inter_ocular(&points));
+    let stem = image.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
+    std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
+    for (name, level) in levels {
+        let dir = out.join(format!("{stem}-{name}"));
+        let tmp = out.join(format!(".{stem}-{name}.tmp"));
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).with_context(|| format!("{}", tmp.display()))?;
+        let mut gt = String::new();
+        for (i, t) in transforms.iter().enumerate() {
+            let mut rgb = render(&source, t, size);
+            level.apply(&mut rgb, size[0], size[1], seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+            let png = tmp.join(format!("{i:06}.png"));
+            image::save_buffer(&png, &rgb, size[0] as u32, size[1] as u32, image::ExtendedColorType::Rgb8)
+                .with_context(|| format!("{}", png.display()))?;
+            let to_frame = t.inverse();
+            let frame_points: Vec<[f32; 2]> = points.iter().map(|&p| to_frame.apply(p)).collect();
+            gt += &serde_json::json!({"frame": i, "points": frame_points}).to_string();
+            gt.push('\n');
+        }
+        std::fs::write(tmp.join("gt.jsonl"), gt)?;
+        let meta = serde_json::json!({
+            "source_image": image.display().to_string(),
+            "source_points": pts_path.display().to_string(),
+            "seed": seed,
+            "level": name,
+            "frames": frames,
+            "width": size[0],
+            "height": size[1],
+            "fps": 30,
+            "inter_ocular_px": iod,
+            "coordinates": "pixels of each frame, 0-based, pixel centres at integers",
+            "segments": segments.iter().map(|s| serde_json::json!({"frames": s.frames, "velocity": s.velocity, "turn": s.turn})).collect::<Vec<_>>(),
+        });
+        std::fs::write(tmp.join("meta.json"), serde_json::to_string_pretty(&meta)?)?;
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::rename(&tmp, &dir).with_context(|| format!("{} -> {}", tmp.display(), dir.display()))?;
+        println!("{}: {frames} frames", dir.display());
     }
     Ok(())
 }

@@ -109,8 +109,8 @@ pub struct TrackerConfig {
     /// fraction of its size (centre shift, size change) or this many radians; 0 = the crop
     /// follows the face every frame. When the crop moves, the stabilizer's hidden state is
     /// resampled into the new crop. Default 0.05: on the synthetic sequences of
-    /// `cargo bench --bench crop_policy` it cut NMJ from 1.34% to 1.09% (mean of two faces) and
-    /// on still frames from 1.38% to 0.84%, at equal NME (docs/benchmarks.md).
+    /// `cargo bench --bench crop_policy` it cut NMJ from 1.33% to 1.16% (mean of two faces) and
+    /// on still frames from 1.34% to 0.86%, at equal NME (docs/benchmarks.md).
     pub hold_tolerance: f32,
     /// Heatmaps -> points (stabilized or heatmap-backbone output). Default: PDC with continuous
     /// weights (`pdc-soft`): the paper's hard cut biases a Gaussian's centre by up to 0.09 px and

@@ -36,36 +36,210 @@ pub fn trajectory(segments: &[Segment], centre: [f32; 2], size: [usize; 2], zoom
     out
 }
 
-/// Renders one frame: packed RGB of `size`, output pixel p = bilinear source at `to_source(p)`,
-/// plus Gaussian noise of `noise_sigma` grey levels from `seed` (deterministic).
-pub fn render(source: &Frame, to_source: &Similarity, size: [usize; 2], noise_sigma: f32, seed: u64) -> Vec<u8> {
+/// A smooth random trajectory of `frames` frames from `seed`: still stretches, slow drifts with a
+/// slight turn, and fast moves, in random order and lengths (deterministic).
+pub fn random_segments(frames: usize, seed: u64) -> Vec<Segment> {
+    let mut rng = Rng::new(seed);
+    let mut out = Vec::new();
+    let mut left = frames;
+    let mut kind = 0;
+    while left > 0 {
+        let (len, speed, turn) = match kind % 3 {
+            0 => (20 + rng.below(20), 0.0, 0.0),                      // still
+            1 => (30 + rng.below(30), 0.3 + 0.7 * rng.unit(), 0.004), // slow drift
+            _ => (8 + rng.below(10), 2.5 + 2.5 * rng.unit(), 0.008),  // fast move
+        };
+        let heading = std::f32::consts::TAU * rng.unit();
+        let len = len.min(left);
+        let sign = if rng.unit() < 0.5 { -1.0 } else { 1.0 };
+        out.push(Segment {
+            frames: len,
+            velocity: [speed * heading.cos(), speed * heading.sin()],
+            turn: sign * turn * rng.unit(),
+        });
+        left -= len;
+        kind += 1;
+    }
+    out
+}
+
+/// A degradation level of the fine-tuning paper's noise experiment (fig. 8).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Degradation {
+    Clean,
+    /// Additive Gaussian noise of this many grey levels (sigma).
+    Noise(f32),
+    /// Gaussian blur of this sigma in pixels.
+    Blur(f32),
+    /// JPEG compression at this quality.
+    Jpeg(u8),
+    /// Blur 1 px, noise 10, JPEG 30, in that order.
+    Combined,
+}
+
+impl Degradation {
+    /// The named levels, in order of the paper's experiment.
+    pub const LEVELS: [&'static str; 7] = ["clean", "noise5", "noise10", "noise20", "blur", "jpeg30", "combined"];
+
+    pub fn parse(name: &str) -> crate::Result<Self> {
+        Ok(match name {
+            "clean" => Degradation::Clean,
+            "noise5" => Degradation::Noise(5.0),
+            "noise10" => Degradation::Noise(10.0),
+            "noise20" => Degradation::Noise(20.0),
+            "blur" => Degradation::Blur(1.5),
+            "jpeg30" => Degradation::Jpeg(30),
+            "combined" => Degradation::Combined,
+            other => {
+                return Err(crate::Error::Other(format!(
+                    "unknown degradation level '{other}'; levels: {}",
+                    Self::LEVELS.join(", ")
+                )));
+            }
+        })
+    }
+
+    /// Applies the degradation to a packed RGB frame in place; `seed` draws the noise.
+    pub fn apply(self, rgb: &mut [u8], width: usize, height: usize, seed: u64) {
+        match self {
+            Degradation::Clean => {}
+            Degradation::Noise(sigma) => {
+                let mut rng = Rng::new(seed);
+                for v in rgb.iter_mut() {
+                    *v = (*v as f32 + sigma * rng.gauss()).round().clamp(0.0, 255.0) as u8;
+                }
+            }
+            Degradation::Blur(sigma) => blur(rgb, width, height, sigma),
+            Degradation::Jpeg(quality) => jpeg(rgb, width, height, quality),
+            Degradation::Combined => {
+                Degradation::Blur(1.0).apply(rgb, width, height, seed);
+                Degradation::Noise(10.0).apply(rgb, width, height, seed);
+                Degradation::Jpeg(30).apply(rgb, width, height, seed);
+            }
+        }
+    }
+}
+
+/// Separable Gaussian blur of a packed RGB frame (borders repeat).
+fn blur(rgb: &mut [u8], width: usize, height: usize, sigma: f32) {
+    let radius = (3.0 * sigma).ceil() as isize;
+    let kernel: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
+    let total: f32 = kernel.iter().sum();
+    let mut tmp = vec![0f32; rgb.len()];
+    let at = |i: isize, n: usize| i.clamp(0, n as isize - 1) as usize;
+    for y in 0..height {
+        for x in 0..width {
+            for c in 0..3 {
+                let sum: f32 = kernel
+                    .iter()
+                    .enumerate()
+                    .map(|(k, w)| w * rgb[(y * width + at(x as isize + k as isize - radius, width)) * 3 + c] as f32)
+                    .sum();
+                tmp[(y * width + x) * 3 + c] = sum / total;
+            }
+        }
+    }
+    for y in 0..height {
+        for x in 0..width {
+            for c in 0..3 {
+                let sum: f32 = kernel
+                    .iter()
+                    .enumerate()
+                    .map(|(k, w)| w * tmp[(at(y as isize + k as isize - radius, height) * width + x) * 3 + c])
+                    .sum();
+                rgb[(y * width + x) * 3 + c] = (sum / total).round().clamp(0.0, 255.0) as u8;
+            }
+        }
+    }
+}
+
+/// Round trip through JPEG at `quality` (the image crate's encoder and decoder).
+fn jpeg(rgb: &mut [u8], width: usize, height: usize, quality: u8) {
+    let mut encoded = Vec::new();
+    let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut encoded, quality);
+    let ok =
+        image::ImageEncoder::write_image(encoder, rgb, width as u32, height as u32, image::ExtendedColorType::Rgb8)
+            .is_ok();
+    if let Some(decoded) = ok.then(|| image::load_from_memory(&encoded).ok()).flatten() {
+        rgb.copy_from_slice(decoded.to_rgb8().as_raw());
+    }
+}
+
+/// A small deterministic generator (xorshift64) so sequences depend on nothing but the seed.
+struct Rng(u64);
+
+impl Rng {
+    fn new(seed: u64) -> Self {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+
+    /// Uniform in (0, 1).
+    fn unit(&mut self) -> f32 {
+        (((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64) as f32
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next() % n as u64) as usize
+    }
+
+    /// Standard normal (Box-Muller).
+    fn gauss(&mut self) -> f32 {
+        let (u1, u2) = (self.unit().max(1e-12), self.unit());
+        (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
+    }
+}
+
+/// Renders one frame: packed RGB of `size`, output pixel p = bilinear source at `to_source(p)`.
+pub fn render(source: &Frame, to_source: &Similarity, size: [usize; 2]) -> Vec<u8> {
     struct Render<'a> {
         t: &'a Similarity,
         size: [usize; 2],
     }
     impl FrameVisitor for Render<'_> {
-        type Output = Vec<[f32; 3]>;
-        fn visit<S: PixelSource>(self, src: &S) -> Vec<[f32; 3]> {
+        type Output = Vec<u8>;
+        fn visit<S: PixelSource>(self, src: &S) -> Vec<u8> {
             let [w, h] = self.size;
-            (0..w * h).map(|i| src.sample_at(self.t.apply([(i % w) as f32, (i / w) as f32]))).collect()
+            (0..w * h)
+                .flat_map(|i| src.sample_at(self.t.apply([(i % w) as f32, (i / w) as f32])))
+                .map(|v| v.round().clamp(0.0, 255.0) as u8)
+                .collect()
         }
     }
-    let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    let mut gauss = move || {
-        // Box-Muller on a xorshift stream.
-        let mut uniform = || {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            ((rng >> 11) as f64 + 0.5) / (1u64 << 53) as f64
-        };
-        let (u1, u2) = (uniform(), uniform());
-        ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32
-    };
-    source
-        .visit(Render { t: to_source, size })
-        .into_iter()
-        .flatten()
-        .map(|v| (v + if noise_sigma > 0.0 { noise_sigma * gauss() } else { 0.0 }).round().clamp(0.0, 255.0) as u8)
-        .collect()
+    source.visit(Render { t: to_source, size })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn noise_has_the_named_sigma_and_blur_keeps_a_flat_image() {
+        let (w, h) = (64, 48);
+        let mut flat = vec![128u8; w * h * 3];
+        Degradation::Noise(10.0).apply(&mut flat, w, h, 3);
+        let n = flat.len() as f32;
+        let mean = flat.iter().map(|&v| v as f32).sum::<f32>() / n;
+        let sd = (flat.iter().map(|&v| (v as f32 - mean).powi(2)).sum::<f32>() / n).sqrt();
+        assert!((sd - 10.0).abs() < 0.5 && (mean - 128.0).abs() < 0.5, "sd {sd} mean {mean}");
+        let mut grey = vec![77u8; w * h * 3];
+        Degradation::Blur(1.5).apply(&mut grey, w, h, 0);
+        assert!(grey.iter().all(|&v| v == 77));
+        assert!(Degradation::parse("fog").is_err());
+    }
+
+    #[test]
+    fn segments_cover_the_frames_deterministically() {
+        let a = random_segments(150, 9);
+        assert_eq!(a.iter().map(|s| s.frames).sum::<usize>(), 150);
+        let b = random_segments(150, 9);
+        assert_eq!(format!("{a:?}"), format!("{b:?}"));
+        assert!(a.iter().any(|s| s.velocity == [0.0, 0.0]), "has still stretches");
+    }
 }
