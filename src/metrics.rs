@@ -44,6 +44,70 @@ pub fn nmj(pred: &[Vec<[f32; 2]>], gt: &[Vec<[f32; 2]>]) -> Option<f32> {
     Some(((sum / (n - 1) as f64).sqrt() * 100.0) as f32)
 }
 
+/// Area under the cumulative error curve up to `cutoff` (e.g. 0.08), normalised to [0, 1], over
+/// per-frame NMEs: `(1/c) ∫_0^c F(e) de` with F the fraction of frames with NME <= e, which equals
+/// the mean of `max(0, c - e_i) / c`.
+pub fn auc(errors: &[f32], cutoff: f32) -> f32 {
+    if errors.is_empty() {
+        return 0.0;
+    }
+    errors.iter().map(|&e| if e.is_nan() { 0.0 } else { (cutoff - e).max(0.0) }).sum::<f32>()
+        / errors.len() as f32
+        / cutoff
+}
+
+/// Fraction of frames whose NME exceeds `cutoff` (NaN counts as a failure).
+pub fn failure_rate(errors: &[f32], cutoff: f32) -> f32 {
+    if errors.is_empty() {
+        return 0.0;
+    }
+    errors.iter().filter(|&&e| e.is_nan() || e > cutoff).count() as f32 / errors.len() as f32
+}
+
+/// The fine-tuning paper's coefficient of variation (eq. 9) of one video: the paper leaves the
+/// samples unnamed; here each landmark coordinate's series over the frames is one sample set
+/// (sample std / mean), and the video's value is the mean over landmarks and axes. The paper's MCV
+/// (eq. 10) is the mean of this over videos. Coordinates must be positive (frame pixels).
+pub fn coefficient_of_variation(pred: &[Vec<[f32; 2]>]) -> Option<f32> {
+    let frames = pred.len();
+    let points = pred.first()?.len();
+    if frames < 2 || points == 0 {
+        return None;
+    }
+    let mut sum = 0.0f64;
+    for k in 0..points {
+        for d in 0..2 {
+            let series: Vec<f64> = pred.iter().map(|f| f[k][d] as f64).collect();
+            let mean = series.iter().sum::<f64>() / frames as f64;
+            let var = series.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (frames - 1) as f64;
+            sum += var.sqrt() / mean;
+        }
+    }
+    Some((sum / (2 * points) as f64) as f32)
+}
+
+/// The paper's Allan variance (eq. 11) of one video, `Σ (u_{t+1} - u_t)^2 / (2 (T - 1))`, per
+/// landmark coordinate, averaged over landmarks and axes, divided by `normaliser`^2 (1 for pixels^2,
+/// the inter-ocular distance to compare faces of different sizes). The paper's MAV is the mean of
+/// this over videos.
+pub fn allan_variance(pred: &[Vec<[f32; 2]>], normaliser: f32) -> Option<f32> {
+    let frames = pred.len();
+    let points = pred.first()?.len();
+    if frames < 2 || points == 0 {
+        return None;
+    }
+    let mut sum = 0.0f64;
+    for t in 0..frames - 1 {
+        for k in 0..points {
+            for d in 0..2 {
+                sum += ((pred[t + 1][k][d] - pred[t][k][d]) as f64).powi(2);
+            }
+        }
+    }
+    let avar = sum / (2.0 * (frames - 1) as f64) / (2 * points) as f64;
+    Some((avar / (normaliser as f64).powi(2)) as f32)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,6 +122,26 @@ mod tests {
         gt[45] = [10.0, 0.0];
         let pred: Vec<[f32; 2]> = gt.iter().map(|p| [p[0] + 3.0, p[1] + 4.0]).collect();
         assert!((nme(&pred, &gt, &inner) - 0.5).abs() < 1e-6);
+    }
+
+    #[test]
+    fn auc_and_failure_rate_by_hand() {
+        // Errors 0, 0.04, 0.08, 0.2 at cutoff 0.08: (0.08 + 0.04 + 0 + 0) / 4 / 0.08 = 0.375.
+        let e = [0.0, 0.04, 0.08, 0.2];
+        assert!((auc(&e, 0.08) - 0.375).abs() < 1e-6);
+        assert_eq!(failure_rate(&e, 0.08), 0.25);
+        assert_eq!(failure_rate(&[f32::NAN], 0.08), 1.0);
+    }
+
+    #[test]
+    fn cvar_and_allan_variance_by_hand() {
+        // One point: x = 10, 12, 14 (mean 12, sample sd 2, CVar 1/6); y = 5, 5, 5 (CVar 0).
+        let pred: Vec<Vec<[f32; 2]>> = [10.0, 12.0, 14.0].iter().map(|&x| vec![[x, 5.0]]).collect();
+        assert!((coefficient_of_variation(&pred).unwrap() - (1.0 / 6.0) / 2.0).abs() < 1e-6);
+        // Allan: x steps 2, 2 -> (4 + 4) / (2 * 2) = 2; y 0; mean over the two axes 1; / 2^2.
+        assert!((allan_variance(&pred, 1.0).unwrap() - 1.0).abs() < 1e-6);
+        assert!((allan_variance(&pred, 2.0).unwrap() - 0.25).abs() < 1e-6);
+        assert!(allan_variance(&pred[..1], 1.0).is_none());
     }
 
     #[test]
