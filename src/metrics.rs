@@ -96,14 +96,11 @@ pub fn allan_variance(pred: &[Vec<[f32; 2]>], normaliser: f32) -> Option<f32> {
     if frames < 2 || points == 0 {
         return None;
     }
-    let mut sum = 0.0f64;
-    for t in 0..frames - 1 {
-        for k in 0..points {
-            for d in 0..2 {
-                sum += ((pred[t + 1][k][d] - pred[t][k][d]) as f64).powi(2);
-            }
-        }
-    }
+    let sum: f64 = pred
+        .windows(2)
+        .flat_map(|pair| pair[0].iter().zip(&pair[1]))
+        .map(|(a, b)| ((b[0] - a[0]) as f64).powi(2) + ((b[1] - a[1]) as f64).powi(2))
+        .sum();
     let avar = sum / (2.0 * (frames - 1) as f64) / (2 * points) as f64;
     Some((avar / (normaliser as f64).powi(2)) as f32)
 }
