@@ -277,6 +277,28 @@ fn a_seek_starts_new_tracks() {
 }
 
 #[test]
+fn thresholds_and_smoothing_change_while_playing() {
+    let pipeline =
+        parse(&format!("{} ! facelandmarks name=fl ! fakesink name=sink sync=false", decode("single_face.mp4")))
+            .unwrap();
+    let seen = record_faces(&pipeline);
+    pipeline.set_state(gst::State::Playing).unwrap();
+    while seen.lock().unwrap().len() < 20 {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    let element = pipeline.by_name("fl").unwrap();
+    element.set_property("smoothing", "one-euro");
+    element.set_property("decoder", "subpixel");
+    element.set_property("min-face-score", 0.3f32);
+    element.set_property("decoder", "no-such-decoder"); // refused with an error log, kept subpixel
+    assert_eq!(element.property::<String>("decoder"), "subpixel");
+    finish(&pipeline).unwrap();
+    let frames = seen.lock().unwrap();
+    assert_eq!(frames.len(), 72);
+    assert!(frames.iter().all(|f| f.len() == 1));
+}
+
+#[test]
 fn no_face_video_runs_to_eos_without_faces() {
     let frames = run(&format!("{} ! facelandmarks ! fakesink name=sink", decode("no_face.mp4"))).unwrap();
     // Every decoded frame passes (the container holds 96 samples).

@@ -141,7 +141,7 @@ impl ObjectImpl for FaceLandmarks {
                     .build(),
                 glib::ParamSpecString::builder("decoder")
                     .nick("Heatmap decoder")
-                    .blurb("How heatmaps become points: pdc (Probability Density Centralization), pdc-soft, argmax, subpixel")
+                    .blurb("How heatmaps become points: pdc (Probability Density Centralization, the paper's Algorithm 1), pdc-soft (PDC with continuous weights: unbiased and without jumps), argmax, subpixel (argmax refined by a parabola)")
                     .default_value(Some(DEFAULT_DECODER))
                     .flags(playing)
                     .build(),
