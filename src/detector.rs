@@ -6,7 +6,7 @@ use std::path::Path;
 use crate::crop::{Layout, crop_rgb};
 use crate::error::Result;
 use crate::frame::Frame;
-use crate::geometry::{Roi, box_iou, eye_angle};
+use crate::geometry::{Roi, box_intersection, box_iou, eye_angle};
 use crate::model::OnnxModel;
 use crate::runtime::Device;
 
@@ -250,13 +250,8 @@ pub fn weighted_nms(mut dets: Vec<Detection>, iou: f32) -> Vec<Detection> {
 fn drop_nested(dets: Vec<Detection>) -> Vec<Detection> {
     let mut kept: Vec<Detection> = Vec::new();
     for d in dets {
-        let nested = kept.iter().any(|k| {
-            let [ax, ay, aw, ah] = d.bbox;
-            let [bx, by, bw, bh] = k.bbox;
-            let ix = ((ax + aw).min(bx + bw) - ax.max(bx)).max(0.0);
-            let iy = ((ay + ah).min(by + bh) - ay.max(by)).max(0.0);
-            ix * iy > 0.6 * (aw * ah).min(bw * bh)
-        });
+        let area = |b: [f32; 4]| b[2] * b[3];
+        let nested = kept.iter().any(|k| box_intersection(d.bbox, k.bbox) > 0.6 * area(d.bbox).min(area(k.bbox)));
         if !nested {
             kept.push(d);
         }

@@ -99,13 +99,28 @@ impl Roi {
     }
 }
 
-/// Intersection over union of two (x, y, w, h) boxes.
-pub fn box_iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+/// Area of the overlap of two (x, y, w, h) boxes.
+pub fn box_intersection(a: [f32; 4], b: [f32; 4]) -> f32 {
     let ix = ((a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0])).max(0.0);
     let iy = ((a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1])).max(0.0);
-    let inter = ix * iy;
+    ix * iy
+}
+
+/// Intersection over union of two (x, y, w, h) boxes.
+pub fn box_iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let inter = box_intersection(a, b);
     let union = a[2] * a[3] + b[2] * b[3] - inter;
     if union > 0.0 { inter / union } else { 0.0 }
+}
+
+/// The axis-aligned box (x, y, w, h) of the finite points; `None` when there is none.
+pub fn points_box(points: &[[f32; 2]]) -> Option<[f32; 4]> {
+    let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
+    for &[x, y] in points.iter().filter(|p| p[0].is_finite() && p[1].is_finite()) {
+        lo = [lo[0].min(x), lo[1].min(y)];
+        hi = [hi[0].max(x), hi[1].max(y)];
+    }
+    (lo[0] <= hi[0]).then(|| [lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]])
 }
 
 /// Image-space angle that makes the line from `right_eye` to `left_eye` horizontal in the crop.

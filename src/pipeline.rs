@@ -12,7 +12,7 @@ use crate::decode::Decoder;
 use crate::detector::{Detection, Detector, DetectorConfig};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::geometry::{Roi, Similarity, eye_angle};
+use crate::geometry::{Roi, Similarity, eye_angle, points_box};
 use crate::heatmap::{crop_to_heatmap, heatmap_to_crop, render};
 use crate::runtime::Device;
 use crate::scheme::{self, Scheme};
@@ -316,7 +316,7 @@ impl Tracker {
             }
             faces.push(Face {
                 track_id: track.id,
-                bbox: points_bbox(&r.points),
+                bbox: points_box(&r.points).unwrap_or_default(),
                 score: if track.age == 0 { track.score } else { r.presence },
                 new_track: track.age == 0,
                 stabilized: r.state.is_some(),
@@ -453,15 +453,4 @@ fn holds(current: &Roi, next: &Roi, tolerance: f32) -> bool {
     let scale = (next.width.max(next.height) / size).ln().abs();
     let turn = (next.angle - current.angle).sin().abs();
     shift < tolerance && scale < tolerance && turn < tolerance
-}
-
-fn points_bbox(points: &[[f32; 2]]) -> [f32; 4] {
-    let (mut lo, mut hi) = ([f32::MAX; 2], [f32::MIN; 2]);
-    for p in points {
-        for k in 0..2 {
-            lo[k] = lo[k].min(p[k]);
-            hi[k] = hi[k].max(p[k]);
-        }
-    }
-    [lo[0], lo[1], hi[0] - lo[0], hi[1] - lo[1]]
 }

@@ -47,12 +47,7 @@ impl Default for OneEuroParams {
 /// MediaPipe measures it on its 478-point mesh; on the 68 iBUG points the box lacks the forehead,
 /// so it is somewhat smaller and `beta` acts a little stronger for the same face.
 pub fn object_scale(points: &[[f32; 2]]) -> f32 {
-    let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
-    for &[x, y] in points.iter().filter(|p| p[0].is_finite() && p[1].is_finite()) {
-        lo = [lo[0].min(x), lo[1].min(y)];
-        hi = [hi[0].max(x), hi[1].max(y)];
-    }
-    if lo[0] > hi[0] { 0.0 } else { ((hi[0] - lo[0]) + (hi[1] - lo[1])) / 2.0 }
+    crate::geometry::points_box(points).map_or(0.0, |[_, _, w, h]| (w + h) / 2.0)
 }
 
 /// `alpha = 1 / (1 + tau / te)`, `tau = 1 / (2 pi cutoff)`, written as `r / (1 + r)` with

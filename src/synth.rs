@@ -125,32 +125,37 @@ fn blur(rgb: &mut [u8], width: usize, height: usize, sigma: f32) {
     let radius = (3.0 * sigma).ceil() as isize;
     let kernel: Vec<f32> = (-radius..=radius).map(|i| (-(i * i) as f32 / (2.0 * sigma * sigma)).exp()).collect();
     let total: f32 = kernel.iter().sum();
-    let mut tmp = vec![0f32; rgb.len()];
-    let at = |i: isize, n: usize| i.clamp(0, n as isize - 1) as usize;
+    let values: Vec<f32> = rgb.iter().map(|&v| v as f32).collect();
+    // Rows, then columns: the same 1-D pass along x (step 1 pixel) and along y (step 1 row).
+    let rows = blur_pass(&values, width, height, &kernel, total, true);
+    let both = blur_pass(&rows, width, height, &kernel, total, false);
+    for (out, v) in rgb.iter_mut().zip(both) {
+        *out = v.round().clamp(0.0, 255.0) as u8;
+    }
+}
+
+/// One 1-D pass of `kernel` over a packed RGB frame, along x or along y, normalised by `total`.
+fn blur_pass(src: &[f32], width: usize, height: usize, kernel: &[f32], total: f32, along_x: bool) -> Vec<f32> {
+    let radius = (kernel.len() / 2) as isize;
+    let (len, stride) = if along_x { (width, 3) } else { (height, width * 3) };
+    let mut out = vec![0f32; src.len()];
     for y in 0..height {
         for x in 0..width {
+            let (pos, base) = if along_x { (x, y * width * 3) } else { (y, x * 3) };
             for c in 0..3 {
                 let sum: f32 = kernel
                     .iter()
                     .enumerate()
-                    .map(|(k, w)| w * rgb[(y * width + at(x as isize + k as isize - radius, width)) * 3 + c] as f32)
+                    .map(|(k, w)| {
+                        let at = (pos as isize + k as isize - radius).clamp(0, len as isize - 1) as usize;
+                        w * src[base + at * stride + c]
+                    })
                     .sum();
-                tmp[(y * width + x) * 3 + c] = sum / total;
+                out[(y * width + x) * 3 + c] = sum / total;
             }
         }
     }
-    for y in 0..height {
-        for x in 0..width {
-            for c in 0..3 {
-                let sum: f32 = kernel
-                    .iter()
-                    .enumerate()
-                    .map(|(k, w)| w * tmp[(at(y as isize + k as isize - radius, height) * width + x) * 3 + c])
-                    .sum();
-                rgb[(y * width + x) * 3 + c] = (sum / total).round().clamp(0.0, 255.0) as u8;
-            }
-        }
-    }
+    out
 }
 
 /// Round trip through JPEG at `quality` (the image crate's encoder and decoder).
@@ -232,6 +237,24 @@ mod tests {
         Degradation::Blur(1.5).apply(&mut grey, w, h, 0);
         assert!(grey.iter().all(|&v| v == 77));
         assert!(Degradation::parse("fog").is_err());
+    }
+
+    #[test]
+    fn blur_spreads_an_impulse_evenly_along_both_axes() {
+        // A white pixel at the centre of a black 21x21 frame spreads the same way along x and y,
+        // and its energy is kept (up to rounding).
+        let n = 21;
+        let mut img = vec![0u8; n * n * 3];
+        img[(10 * n + 10) * 3..][..3].fill(255);
+        Degradation::Blur(1.5).apply(&mut img, n, n, 0);
+        let at = |x: usize, y: usize| img[(y * n + x) * 3];
+        for d in 1..4 {
+            assert_eq!(at(10 + d, 10), at(10, 10 + d));
+            assert_eq!(at(10 - d, 10), at(10, 10 - d));
+        }
+        assert!(at(10, 10) > at(11, 10) && at(11, 10) > at(12, 10));
+        let total: u32 = img.iter().step_by(3).map(|&v| v as u32).sum();
+        assert!((total as i32 - 255).abs() < 20, "energy {total}");
     }
 
     #[test]
