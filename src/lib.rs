@@ -23,5 +23,6 @@ pub mod scheme;
 pub mod smoothing;
 pub mod stabilizer;
 pub mod synth;
+pub mod train;
 
 pub use error::{Error, Result};

@@ -1,0 +1,1 @@
+//! `steadyface finetune`: training the ConvLSTM stabilizer with candle (Jitter loss, SBR).
