@@ -4,7 +4,7 @@
 Usage: convlstm_reference.py MODEL INPUTS OUTPUTS
 
 INPUTS is a directory of float32 .npy files: heatmaps_0.npy .. heatmaps_{T-1}.npy ([N,K,H,W]) and the
-initial states h.npy, c.npy ([N,C,H,W]). The script
+initial states h.npy, c.npy ([N,K*C,H,W]). The script
 
 1. validates MODEL with onnx.checker (full_check=True, i.e. with strict shape inference),
 2. runs it with ONNX Runtime (CPU) over the T steps, carrying h and c from step to step,
@@ -12,7 +12,8 @@ initial states h.npy, c.npy ([N,C,H,W]). The script
 4. writes ONNX Runtime's outputs to OUTPUTS as s_{t}.npy, h_{t}.npy, c_{t}.npy,
 5. prints one JSON line with the largest |ORT - numpy| per output, and exits 1 if any exceeds 1e-5.
 
-The cell (gate order i, f, o, g; convolutions stride 1, zero padding k // 2):
+The cell is shared by the K landmarks: heatmaps [N,K,H,W] are reshaped to [N*K,1,H,W], the states
+[N,K*C,H,W] to [N*K,C,H,W] (gate order i, f, o, g; convolutions stride 1, zero padding k // 2):
     z = conv(concat(heatmaps, h), gates_w) + gates_b;  i, f, o = sigmoid, g = tanh of its 4 channel blocks
     c_out = f * c + i * g;  h_out = o * tanh(c_out);  s = heatmaps + conv(h_out, out_w) + out_b
 """
@@ -47,13 +48,18 @@ def sigmoid(x):
 
 
 def numpy_cell(weights, heatmaps, h, c):
-    z = conv2d(np.concatenate([heatmaps, h], axis=1), weights["gates_w"], weights["gates_b"])
+    n, k, height, width = heatmaps.shape
+    hidden = h.shape[1] // k
+    o1 = heatmaps.reshape(n * k, 1, height, width)
+    h1 = h.reshape(n * k, hidden, height, width)
+    c1 = c.reshape(n * k, hidden, height, width)
+    z = conv2d(np.concatenate([o1, h1], axis=1), weights["gates_w"], weights["gates_b"])
     zi, zf, zo, zg = np.split(z, 4, axis=1)
     i, f, o, g = sigmoid(zi), sigmoid(zf), sigmoid(zo), np.tanh(zg)
-    c_out = f * c + i * g
+    c_out = f * c1 + i * g
     h_out = o * np.tanh(c_out)
-    s = heatmaps + conv2d(h_out, weights["out_w"], weights["out_b"])
-    return s, h_out, c_out
+    s = o1 + conv2d(h_out, weights["out_w"], weights["out_b"])
+    return s.reshape(heatmaps.shape), h_out.reshape(h.shape), c_out.reshape(c.shape)
 
 
 def main(argv):

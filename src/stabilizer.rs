@@ -44,8 +44,8 @@ pub struct Stabilizer {
     model: OnnxModel,
     /// K: heatmaps in and out.
     pub points: usize,
-    /// C: channels of h and c.
-    pub hidden: usize,
+    /// Channels of h and c (K x the cell's per-landmark hidden size).
+    pub state_channels: usize,
     pub heatmap: HeatmapSpec,
     /// The PDC threshold the stabilizer was trained with, if its sidecar says.
     pub pdc_threshold: Option<f32>,
@@ -65,7 +65,7 @@ impl Stabilizer {
             )));
         }
         let channels = |i: usize| model.inputs[i].shape.get(1).copied().filter(|&d| d > 0).map(|d| d as usize);
-        let (Some(points), Some(hidden)) = (channels(0), channels(1)) else {
+        let (Some(points), Some(state_channels)) = (channels(0), channels(1)) else {
             return Err(model.shape_error("heatmaps and h need a fixed channel count [N,K,H,W], [N,C,H,W]"));
         };
         let sidecar_file = sidecar_path(path);
@@ -91,7 +91,7 @@ impl Stabilizer {
         Ok(Stabilizer {
             model,
             points,
-            hidden,
+            state_channels,
             heatmap,
             pdc_threshold: sidecar.as_ref().and_then(|s| s.pdc_threshold),
             backbone_sha256: sidecar.and_then(|s| s.backbone_sha256),
@@ -109,7 +109,7 @@ impl Stabilizer {
         crops: &[Similarity],
         crop_size: usize,
     ) -> Result<(Vec<f32>, Vec<HiddenState>)> {
-        let (f, k, c, n) = (crops.len(), self.points, self.hidden, self.heatmap.size);
+        let (f, k, c, n) = (crops.len(), self.points, self.state_channels, self.heatmap.size);
         let plane = n * n;
         if heatmaps.len() != f * k * plane || states.len() != f {
             return Err(Error::Other(format!(

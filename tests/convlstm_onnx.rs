@@ -281,7 +281,10 @@ fn stabilizer_runtime_matches_python_ort() {
     let py = python_ort(&path, &seq, &dir);
 
     let stabilizer = Stabilizer::load(&path, Device::Cpu).expect("stabilizer loads");
-    assert_eq!((stabilizer.points, stabilizer.hidden, stabilizer.heatmap.size), (SPEC.points, SPEC.hidden, size));
+    assert_eq!(
+        (stabilizer.points, stabilizer.state_channels, stabilizer.heatmap.size),
+        (SPEC.points, SPEC.state_channels(), size)
+    );
     let crops = vec![Similarity { a: 2.0, b: 0.5, tx: 30.0, ty: 40.0 }; N];
     let mut states: Vec<Option<HiddenState>> = vec![None; N];
     let mut worst = 0.0f32;

@@ -1,17 +1,23 @@
 //! The ConvLSTM stabilizer of "Backbone-replaceable fine-tuning with Jitter loss" (sec. 3.1, eq. 1):
 //! `h_t, c_t, s_t = ConvLSTM(h_{t-1}, c_{t-1}, o_t)`, as an ONNX graph and as a plain Rust forward pass.
 //!
-//! One step of the cell, on NCHW tensors (`o` = the backbone's K heatmaps, `h`, `c` = C-channel
-//! states, `*` elementwise, convolutions `k x k` with stride 1 and zero padding `k / 2`):
+//! The cell is shared by all K landmarks: each landmark's heatmap is one image of a batch of N x K,
+//! with its own `C`-channel slice of the state. A landmark's heatmap moves on its own, so one
+//! small cell applied per landmark learns a temporal filter for every landmark at once, whereas a
+//! cell over all K maps would have to mix other landmarks' blobs into each output map through its
+//! output convolution, and its PDC decode would see them. One step, on NCHW tensors (`o` = the
+//! backbone's K heatmaps `[N,K,H,W]`, `h`, `c` = states `[N,K*C,H,W]`, landmark j owning channels
+//! `j*C..(j+1)*C`; `*` elementwise; convolutions `k x k`, stride 1, zero padding `k / 2`):
 //!
 //! ```text
-//! z          = Conv(Concat(o, h), gates_w, gates_b)      // 4C channels
+//! o1, h1, c1  = o, h, c as [N*K,1,H,W], [N*K,C,H,W], [N*K,C,H,W]
+//! z           = Conv(Concat(o1, h1), gates_w, gates_b)    // 4C channels
 //! zi,zf,zo,zg = Split(z) into 4 x C channels, in the gate order i, f, o, g
-//! i, f, o    = Sigmoid(zi), Sigmoid(zf), Sigmoid(zo)
-//! g          = Tanh(zg)
-//! c_out      = f * c + i * g
-//! h_out      = o * Tanh(c_out)
-//! s          = o + Conv(h_out, out_w, out_b)           // K channels
+//! i, f, o     = Sigmoid(zi), Sigmoid(zf), Sigmoid(zo)
+//! g           = Tanh(zg)
+//! c_out       = f * c1 + i * g
+//! h_out       = o * Tanh(c_out)
+//! s           = o + Conv(h_out, out_w, out_b)             // back to [N,K,H,W]; states to [N,K*C,H,W]
 //! ```
 //!
 //! The output is residual so that a zero output convolution makes the stabilizer exactly the
@@ -30,7 +36,7 @@ pub const OPSET: i64 = 17;
 pub struct ConvLstmSpec {
     /// K: heatmap channels in and out (one per landmark).
     pub points: usize,
-    /// C: channels of the hidden and cell states.
+    /// C: channels of the hidden and cell states per landmark (the state has K x C channels).
     pub hidden: usize,
     /// Side of both square convolutions; odd so that `k / 2` padding keeps H x W.
     pub kernel: usize,
@@ -46,14 +52,19 @@ impl ConvLstmSpec {
         Ok(())
     }
 
-    /// `[4C, K + C, k, k]`
+    /// `[4C, 1 + C, k, k]`: one landmark's heatmap and state in, gates out.
     pub fn gates_w_shape(&self) -> [usize; 4] {
-        [4 * self.hidden, self.points + self.hidden, self.kernel, self.kernel]
+        [4 * self.hidden, 1 + self.hidden, self.kernel, self.kernel]
     }
 
-    /// `[K, C, k, k]`
+    /// `[1, C, k, k]`: one landmark's state in, its heatmap correction out.
     pub fn out_w_shape(&self) -> [usize; 4] {
-        [self.points, self.hidden, self.kernel, self.kernel]
+        [1, self.hidden, self.kernel, self.kernel]
+    }
+
+    /// K x C: channels of `h` and `c`.
+    pub fn state_channels(&self) -> usize {
+        self.points * self.hidden
     }
 
     /// `[N, K, H, W]`: heatmaps in, stabilized heatmaps out.
@@ -61,9 +72,9 @@ impl ConvLstmSpec {
         [n, self.points, height, width]
     }
 
-    /// `[N, C, H, W]`: `h` and `c`; all zeros before the first frame.
+    /// `[N, K*C, H, W]`: `h` and `c`; all zeros before the first frame.
     pub fn state_shape(&self, n: usize, height: usize, width: usize) -> [usize; 4] {
-        [n, self.hidden, height, width]
+        [n, self.state_channels(), height, width]
     }
 }
 
@@ -71,13 +82,13 @@ impl ConvLstmSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ConvLstmWeights {
     pub spec: ConvLstmSpec,
-    /// `[4C, K + C, k, k]`, output channels in gate order i, f, o, g; input channels heatmaps then h.
+    /// `[4C, 1 + C, k, k]`, output channels in gate order i, f, o, g; input channels heatmap then h.
     pub gates_w: Vec<f32>,
     /// `[4C]`
     pub gates_b: Vec<f32>,
-    /// `[K, C, k, k]`
+    /// `[1, C, k, k]`
     pub out_w: Vec<f32>,
-    /// `[K]`
+    /// `[1]`
     pub out_b: Vec<f32>,
 }
 
@@ -115,7 +126,7 @@ impl ConvLstmWeights {
         let mut gates_b = vec![0.0; gates];
         gates_b[spec.hidden..2 * spec.hidden].fill(1.0);
         let out_len = spec.out_w_shape().iter().product();
-        ConvLstmWeights { spec, gates_w, gates_b, out_w: vec![0.0; out_len], out_b: vec![0.0; spec.points] }
+        ConvLstmWeights { spec, gates_w, gates_b, out_w: vec![0.0; out_len], out_b: vec![0.0] }
     }
 
     /// Every weight uniform in [-scale, scale], the same for the same seed on every machine.
@@ -126,7 +137,7 @@ impl ConvLstmWeights {
             gates_w: lcg.fill(spec.gates_w_shape().iter().product(), scale),
             gates_b: lcg.fill(4 * spec.hidden, scale),
             out_w: lcg.fill(spec.out_w_shape().iter().product(), scale),
-            out_b: lcg.fill(spec.points, scale),
+            out_b: lcg.fill(1, scale),
         }
     }
 
@@ -138,7 +149,7 @@ impl ConvLstmWeights {
             ("gates_w", self.gates_w.len(), spec.gates_w_shape().iter().product::<usize>()),
             ("gates_b", self.gates_b.len(), 4 * spec.hidden),
             ("out_w", self.out_w.len(), spec.out_w_shape().iter().product()),
-            ("out_b", self.out_b.len(), spec.points),
+            ("out_b", self.out_b.len(), 1),
         ];
         for (name, got, want) in expect {
             if got != want {
@@ -165,8 +176,8 @@ impl ConvLstmWeights {
         let plane = height * width;
         for (name, got, want) in [
             ("heatmaps", heatmaps.len(), n * kk * plane),
-            ("h", h.len(), n * cc * plane),
-            ("c", c.len(), n * cc * plane),
+            ("h", h.len(), n * kk * cc * plane),
+            ("c", c.len(), n * kk * cc * plane),
         ] {
             if got != want {
                 return Err(Error::Other(format!(
@@ -175,12 +186,13 @@ impl ConvLstmWeights {
             }
         }
         let (mut s, mut h_out, mut c_out) = (Vec::with_capacity(heatmaps.len()), Vec::new(), Vec::new());
-        for b in 0..n {
-            let o_b = &heatmaps[b * kk * plane..(b + 1) * kk * plane];
-            let h_b = &h[b * cc * plane..(b + 1) * cc * plane];
-            let c_b = &c[b * cc * plane..(b + 1) * cc * plane];
-            let x = [o_b, h_b].concat();
-            let z = conv2d(&x, &self.gates_w, &self.gates_b, kk + cc, 4 * cc, kernel, height, width);
+        // Landmark j of face b is image b * K + j of the cell's batch.
+        for j in 0..n * kk {
+            let o_j = &heatmaps[j * plane..(j + 1) * plane];
+            let h_j = &h[j * cc * plane..(j + 1) * cc * plane];
+            let c_j = &c[j * cc * plane..(j + 1) * cc * plane];
+            let x = [o_j, h_j].concat();
+            let z = conv2d(&x, &self.gates_w, &self.gates_b, 1 + cc, 4 * cc, kernel, height, width);
             let gate = |g: usize, ch: usize| &z[(g * cc + ch) * plane..(g * cc + ch + 1) * plane];
             let mut h_new = vec![0.0; cc * plane];
             let mut c_new = vec![0.0; cc * plane];
@@ -188,13 +200,13 @@ impl ConvLstmWeights {
                 let (zi, zf, zo, zg) = (gate(0, ch), gate(1, ch), gate(2, ch), gate(3, ch));
                 for p in 0..plane {
                     let (i, f, o, g) = (sigmoid(zi[p]), sigmoid(zf[p]), sigmoid(zo[p]), zg[p].tanh());
-                    let cell = f * c_b[ch * plane + p] + i * g;
+                    let cell = f * c_j[ch * plane + p] + i * g;
                     c_new[ch * plane + p] = cell;
                     h_new[ch * plane + p] = o * cell.tanh();
                 }
             }
-            let delta = conv2d(&h_new, &self.out_w, &self.out_b, cc, kk, kernel, height, width);
-            s.extend(o_b.iter().zip(&delta).map(|(a, d)| a + d));
+            let delta = conv2d(&h_new, &self.out_w, &self.out_b, cc, 1, kernel, height, width);
+            s.extend(o_j.iter().zip(&delta).map(|(a, d)| a + d));
             h_out.extend(h_new);
             c_out.extend(c_new);
         }
@@ -248,8 +260,9 @@ fn conv2d(
 }
 
 /// The stabilizer as an ONNX model (opset 17, IR 8): inputs `heatmaps` `[N,K,H,W]`, `h`, `c`
-/// `[N,C,H,W]`; outputs `s`, `h_out`, `c_out` in that order. N, H and W are symbolic so one file
-/// serves any batch and heatmap size; the spec is also stored as `steadyface.convlstm.*` metadata.
+/// `[N,K*C,H,W]`; outputs `s`, `h_out`, `c_out` in that order. N, H and W are symbolic so one file
+/// serves any batch and heatmap size (the per-landmark reshapes copy H and W with Reshape's `0`);
+/// the spec is also stored as `steadyface.convlstm.*` metadata.
 pub fn convlstm_model(weights: &ConvLstmWeights) -> Result<ModelProto> {
     weights.check()?;
     let spec = weights.spec;
@@ -268,37 +281,48 @@ pub fn convlstm_model(weights: &ConvLstmWeights) -> Result<ModelProto> {
     let axis1 = || vec![AttributeProto::int("axis", 1)];
     let graph = GraphBuilder::new("convlstm_stabilizer")
         .input("heatmaps", &nchw(kk))
-        .input("h", &nchw(cc))
-        .input("c", &nchw(cc))
+        .input("h", &nchw(kk * cc))
+        .input("c", &nchw(kk * cc))
         .output("s", &nchw(kk))
-        .output("h_out", &nchw(cc))
-        .output("c_out", &nchw(cc))
+        .output("h_out", &nchw(kk * cc))
+        .output("c_out", &nchw(kk * cc))
         .initializer("gates_w", &spec.gates_w_shape(), &weights.gates_w)
         .initializer("gates_b", &[4 * cc], &weights.gates_b)
         .initializer("out_w", &spec.out_w_shape(), &weights.out_w)
-        .initializer("out_b", &[kk], &weights.out_b)
+        .initializer("out_b", &[1], &weights.out_b)
         .initializer_i64("gate_sizes", &[4], &[cc as i64; 4])
-        .node("Concat", &["heatmaps", "h"], &["x"], axis1())
+        .initializer_i64("per_landmark_map", &[4], &[-1, 1, 0, 0])
+        .initializer_i64("per_landmark_state", &[4], &[-1, cc as i64, 0, 0])
+        .initializer_i64("per_face_maps", &[4], &[-1, kk as i64, 0, 0])
+        .initializer_i64("per_face_state", &[4], &[-1, (kk * cc) as i64, 0, 0])
+        .node("Reshape", &["heatmaps", "per_landmark_map"], &["o1"], vec![])
+        .node("Reshape", &["h", "per_landmark_state"], &["h1"], vec![])
+        .node("Reshape", &["c", "per_landmark_state"], &["c1"], vec![])
+        .node("Concat", &["o1", "h1"], &["x"], axis1())
         .node("Conv", &["x", "gates_w", "gates_b"], &["z"], conv_attrs())
         .node("Split", &["z", "gate_sizes"], &["zi", "zf", "zo", "zg"], axis1())
         .node("Sigmoid", &["zi"], &["i"], vec![])
         .node("Sigmoid", &["zf"], &["f"], vec![])
         .node("Sigmoid", &["zo"], &["o"], vec![])
         .node("Tanh", &["zg"], &["g"], vec![])
-        .node("Mul", &["f", "c"], &["f_c"], vec![])
+        .node("Mul", &["f", "c1"], &["f_c"], vec![])
         .node("Mul", &["i", "g"], &["i_g"], vec![])
-        .node("Add", &["f_c", "i_g"], &["c_out"], vec![])
-        .node("Tanh", &["c_out"], &["tanh_c"], vec![])
-        .node("Mul", &["o", "tanh_c"], &["h_out"], vec![])
-        .node("Conv", &["h_out", "out_w", "out_b"], &["delta"], conv_attrs())
-        .node("Add", &["heatmaps", "delta"], &["s"], vec![])
+        .node("Add", &["f_c", "i_g"], &["c_out1"], vec![])
+        .node("Tanh", &["c_out1"], &["tanh_c"], vec![])
+        .node("Mul", &["o", "tanh_c"], &["h_out1"], vec![])
+        .node("Conv", &["h_out1", "out_w", "out_b"], &["delta"], conv_attrs())
+        .node("Add", &["o1", "delta"], &["s1"], vec![])
+        .node("Reshape", &["s1", "per_face_maps"], &["s"], vec![])
+        .node("Reshape", &["h_out1", "per_face_state"], &["h_out"], vec![])
+        .node("Reshape", &["c_out1", "per_face_state"], &["c_out"], vec![])
         .build()?;
     Ok(model(graph, OPSET)
         .with_metadata("steadyface.model", "convlstm-stabilizer")
         .with_metadata("steadyface.convlstm.points", &kk.to_string())
         .with_metadata("steadyface.convlstm.hidden", &cc.to_string())
         .with_metadata("steadyface.convlstm.kernel", &k.to_string())
-        .with_metadata("steadyface.convlstm.gate_order", "i,f,o,g"))
+        .with_metadata("steadyface.convlstm.gate_order", "i,f,o,g")
+        .with_metadata("steadyface.convlstm.layout", "per-landmark"))
 }
 
 #[cfg(test)]
@@ -344,7 +368,7 @@ mod tests {
         let w = ConvLstmWeights::identity(SPEC);
         let (n, hh, ww) = (2, 4, 5);
         let heat: Vec<f32> = Lcg::new(3).fill(n * 2 * hh * ww, 1.0);
-        let state: Vec<f32> = Lcg::new(4).fill(n * 3 * hh * ww, 1.0);
+        let state: Vec<f32> = Lcg::new(4).fill(n * SPEC.state_channels() * hh * ww, 1.0);
         let (s, h, _) = w.forward(&heat, &state, &state, n, hh, ww).unwrap();
         assert_eq!(s, heat);
         assert!(h.iter().any(|&v| v != 0.0), "h must move so that training has a gradient");

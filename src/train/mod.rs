@@ -1,1 +1,4 @@
 //! `steadyface finetune`: training the ConvLSTM stabilizer with candle (Jitter loss, SBR).
+
+pub mod cell;
+pub mod loss;
