@@ -1,0 +1,355 @@
+//! Differentiable Lucas-Kanade registration and the SBR registration loss (Dong et al., "Supervision-by-Registration",
+//! sections 3.1-3.2), in candle.
+//!
+//! Conventions: images are grayscale `[B, H, W]` tensors (any float dtype; f64 for gradient checks), pixel centres at
+//! integer coordinates, points `[B, P, 2]` as (x, y) in pixels of those images.
+//!
+//! Everything is plain tensor arithmetic (bilinear sampling from `floor`, `gather` and fractional weights, since
+//! candle has no grid-sample), so gradients reach the points of both frames and the images.
+
+use candle_core::{DType, Device, Error, Result, Tensor};
+
+/// Added to the 2x2 LK Hessian's diagonal, relative to its trace. It bounds the condition number on edges (aperture
+/// problem) and, as the regulariser only scales the step, it does not move the converged position.
+const HESSIAN_EPS_REL: f64 = 1e-3;
+/// Added to the Hessian's diagonal per patch pixel (intensity^2 / px^2, for intensities in [0, 1]): keeps an exactly
+/// flat patch (constant border, occluder) invertible; there the right-hand side is zero too, so the point stays put.
+const HESSIAN_EPS_ABS: f64 = 1e-6;
+/// Inside the square root of the registration distance (px^2): sqrt has an infinite slope at 0, and tracks that match
+/// exactly are the common case near convergence. Adds at most 1e-6 px to a distance.
+const DIST_EPS: f64 = 1e-12;
+
+/// Lucas-Kanade and SBR loss settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LkConfig {
+    /// Side of the square template around each point, in pixels (SBR: 10).
+    pub patch: usize,
+    /// Inverse-compositional iterations, a fixed count so the graph has the same shape every step (SBR: at most 20).
+    pub iterations: usize,
+    /// Forward-backward gate: a point is used only if tracking it forward and back lands closer than this (pixels).
+    pub fb_threshold: f32,
+    /// Weight of the registration loss (SBR: gamma = 0.5).
+    pub gamma: f32,
+}
+
+impl Default for LkConfig {
+    fn default() -> Self {
+        // The paper gives no forward-backward threshold; 1 px is about a tenth of the 10 px template.
+        Self { patch: 10, iterations: 20, fb_threshold: 1.0, gamma: 0.5 }
+    }
+}
+
+fn shape_err(msg: String) -> Error {
+    Error::Msg(msg).bt()
+}
+
+/// `[B, H, W]` with H, W >= 2 and a float dtype.
+fn image_dims(images: &Tensor, what: &str) -> Result<(usize, usize, usize)> {
+    let (b, h, w) = images.dims3().map_err(|_| {
+        shape_err(format!("{what}: expected grayscale images [B, H, W], got shape {:?}", images.dims()))
+    })?;
+    if h < 2 || w < 2 {
+        return Err(shape_err(format!("{what}: images must be at least 2x2, got {h}x{w}")));
+    }
+    if !images.dtype().is_float() {
+        return Err(shape_err(format!("{what}: images must be a float dtype, got {:?}", images.dtype())));
+    }
+    Ok((b, h, w))
+}
+
+/// `[B, N, 2]` points matching the images' batch and dtype.
+fn point_dims(points: &Tensor, images: &Tensor, batch: usize, what: &str) -> Result<usize> {
+    let (b, n, two) = points
+        .dims3()
+        .map_err(|_| shape_err(format!("{what}: expected points [B, N, 2], got shape {:?}", points.dims())))?;
+    if b != batch || two != 2 {
+        return Err(shape_err(format!(
+            "{what}: expected points [B={batch}, N, 2] for images {:?}, got {:?}",
+            images.dims(),
+            points.dims()
+        )));
+    }
+    if points.dtype() != images.dtype() {
+        return Err(shape_err(format!(
+            "{what}: points ({:?}) and images ({:?}) must share a dtype",
+            points.dtype(),
+            images.dtype()
+        )));
+    }
+    Ok(n)
+}
+
+/// Bilinear samples of `images` `[B, H, W]` at `xy` `[B, N, 2]` (x, y in pixels, centres at integers): `[B, N]`.
+///
+/// Differentiable with respect to `xy` (through the fractional weights) and to `images`. Samples outside the image
+/// read the border (coordinates are clamped to `[0, W-1] x [0, H-1]`), so their gradient with respect to `xy` is zero
+/// along the clamped axis: a point outside the crop gets no pull from the image. At integer coordinates the sampled
+/// surface has kinks (the slope switches between neighbouring pixel pairs).
+pub fn sample_bilinear(images: &Tensor, xy: &Tensor) -> Result<Tensor> {
+    let (b, h, w) = image_dims(images, "sample_bilinear")?;
+    let n = point_dims(xy, images, b, "sample_bilinear")?;
+    let x = xy.narrow(2, 0, 1)?.squeeze(2)?.clamp(0f64, (w - 1) as f64)?;
+    let y = xy.narrow(2, 1, 1)?.squeeze(2)?.clamp(0f64, (h - 1) as f64)?;
+    // Upper cell corner capped at W-2 so x = W-1 reads pixels W-2, W-1 with weight 1 on the last; floor is
+    // piecewise constant, so detaching it loses no gradient.
+    let x0 = x.detach().floor()?.clamp(0f64, (w - 2) as f64)?;
+    let y0 = y.detach().floor()?.clamp(0f64, (h - 2) as f64)?;
+    let fx = (&x - &x0)?;
+    let fy = (&y - &y0)?;
+    // Flat indices in f64 (exact for any image that fits in memory), then u32 for gather.
+    let i00 = (y0.to_dtype(DType::F64)?.affine(w as f64, 0.0)? + x0.to_dtype(DType::F64)?)?;
+    let flat = images.reshape((b, h * w))?;
+    let at = |offset: f64| -> Result<Tensor> {
+        let idx = i00.affine(1.0, offset)?.to_dtype(DType::U32)?;
+        flat.gather(&idx, 1)
+    };
+    let (v00, v10, v01, v11) = (at(0.0)?, at(1.0)?, at(w as f64)?, at(w as f64 + 1.0)?);
+    let top = (&v00 + fx.mul(&(v10 - &v00)?)?)?;
+    let bottom = (&v01 + fx.mul(&(v11 - &v01)?)?)?;
+    let out = (&top + fy.mul(&(bottom - &top)?)?)?;
+    debug_assert_eq!(out.dims(), &[b, n]);
+    Ok(out)
+}
+
+/// Template pixel offsets from the point, `[S, 2]` with S = patch^2, centred (half-integers for an even patch).
+fn patch_offsets(patch: usize, dtype: DType, device: &Device) -> Result<Tensor> {
+    let c = (patch as f64 - 1.0) / 2.0;
+    let mut v = Vec::with_capacity(patch * patch * 2);
+    for j in 0..patch {
+        for i in 0..patch {
+            v.push(i as f64 - c);
+            v.push(j as f64 - c);
+        }
+    }
+    Tensor::from_vec(v, (patch * patch, 2), device)?.to_dtype(dtype)
+}
+
+/// Samples `images` at every template pixel around `points` `[B, P, 2]`: `[B, P, S]`.
+fn sample_patches(images: &Tensor, points: &Tensor, offsets: &Tensor) -> Result<Tensor> {
+    let (b, p, _) = points.dims3()?;
+    let s = offsets.dim(0)?;
+    let grid = points.unsqueeze(2)?.broadcast_add(&offsets.unsqueeze(0)?.unsqueeze(0)?)?;
+    sample_bilinear(images, &grid.reshape((b, p * s, 2))?)?.reshape((b, p, s))
+}
+
+/// Tracks `points` `[B, P, 2]` from image `from` into image `to` (both `[B, H, W]`) with translation-only
+/// inverse-compositional Lucas-Kanade; returns the tracked points `[B, P, 2]` in `to`.
+///
+/// The template is a `patch x patch` grid sampled bilinearly around each point in `from`, its gradient a central
+/// difference (+-1 px) of the same bilinear surface. The Hessian is regularised (see [`HESSIAN_EPS_REL`],
+/// [`HESSIAN_EPS_ABS`]), and `iterations` updates p <- p - dp (the inverse-compositional step; + diverges) run without
+/// early exit. The result is differentiable with respect to `points` (template position and starting position) and
+/// both images. A point on a flat patch stays where it started.
+pub fn track(from: &Tensor, to: &Tensor, points: &Tensor, cfg: &LkConfig) -> Result<Tensor> {
+    let (b, _, _) = image_dims(from, "track (from)")?;
+    if to.dims() != from.dims() || to.dtype() != from.dtype() {
+        return Err(shape_err(format!(
+            "track: `to` {:?} {:?} must match `from` {:?} {:?}",
+            to.dims(),
+            to.dtype(),
+            from.dims(),
+            from.dtype()
+        )));
+    }
+    let p = point_dims(points, from, b, "track")?;
+    if cfg.patch < 2 {
+        return Err(shape_err(format!("track: patch must be at least 2 pixels, got {}", cfg.patch)));
+    }
+    let s = cfg.patch * cfg.patch;
+    let offsets = patch_offsets(cfg.patch, from.dtype(), from.device())?;
+
+    // Template and its four +-1 px neighbours in one sampling pass: stencil [5, 2].
+    let stencil = Tensor::from_vec(vec![0f64, 0., 1., 0., -1., 0., 0., 1., 0., -1.], (5, 2), from.device())?
+        .to_dtype(from.dtype())?;
+    let grid = points.unsqueeze(2)?.broadcast_add(&offsets.unsqueeze(0)?.unsqueeze(0)?)?; // [B, P, S, 2]
+    let grid = grid.unsqueeze(1)?.broadcast_add(&stencil.reshape((1, 5, 1, 1, 2))?)?; // [B, 5, P, S, 2]
+    let v = sample_bilinear(from, &grid.reshape((b, 5 * p * s, 2))?)?.reshape((b, 5, p, s))?;
+    let tap = |k: usize| v.narrow(1, k, 1)?.squeeze(1);
+    let template = tap(0)?;
+    let gx = (tap(1)? - tap(2)?)?.affine(0.5, 0.0)?;
+    let gy = (tap(3)? - tap(4)?)?.affine(0.5, 0.0)?;
+
+    // 2x2 Hessian per point, regularised, inverted in closed form.
+    let hxx = gx.sqr()?.sum(2)?;
+    let hxy = (&gx * &gy)?.sum(2)?;
+    let hyy = gy.sqr()?.sum(2)?;
+    let reg = (&hxx + &hyy)?.affine(HESSIAN_EPS_REL, HESSIAN_EPS_ABS * s as f64)?;
+    let hxx = (hxx + &reg)?;
+    let hyy = (hyy + &reg)?;
+    let det = ((&hxx * &hyy)? - hxy.sqr()?)?;
+    let (ixx, ixy, iyy) = ((hyy / &det)?, (hxy.neg()? / &det)?, (hxx / &det)?);
+
+    let mut pos = points.clone();
+    for _ in 0..cfg.iterations {
+        let err = (sample_patches(to, &pos, &offsets)? - &template)?;
+        let bx = (&gx * &err)?.sum(2)?;
+        let by = (&gy * &err)?.sum(2)?;
+        let dx = ((&ixx * &bx)? + (&ixy * &by)?)?;
+        let dy = ((&ixy * &bx)? + (&iyy * &by)?)?;
+        pos = (pos - Tensor::stack(&[dx, dy], 2)?)?;
+    }
+    debug_assert_eq!(pos.dims(), &[b, p, 2]);
+    Ok(pos)
+}
+
+/// SBR registration loss between consecutive frames `prev`, `cur` (`[B, H, W]`) and their predicted points `prev_pts`,
+/// `cur_pts` (`[B, P, 2]`). Returns the loss (a scalar tensor) and how many points passed the forward-backward gate.
+///
+/// `prev_pts` are tracked prev -> cur, the result back cur -> prev; points whose round trip misses by
+/// `fb_threshold` or more are dropped (the gate is a comparison, so it carries no gradient). The loss is
+/// `gamma` x the mean over kept points of the L2 distance (not squared; the paper's Eq. 6 uses `||.||_2`) between
+/// the LK-tracked and `cur_pts`: gradients reach `cur_pts` directly and `prev_pts` through LK. Zero when nothing is
+/// kept. The backward track only feeds the gate, so it runs on detached tensors.
+pub fn sbr_loss(
+    prev: &Tensor,
+    cur: &Tensor,
+    prev_pts: &Tensor,
+    cur_pts: &Tensor,
+    cfg: &LkConfig,
+) -> Result<(Tensor, usize)> {
+    let (b, _, _) = image_dims(prev, "sbr_loss (prev)")?;
+    let p = point_dims(prev_pts, prev, b, "sbr_loss (prev_pts)")?;
+    if cur_pts.dims() != prev_pts.dims() || cur_pts.dtype() != prev_pts.dtype() {
+        return Err(shape_err(format!(
+            "sbr_loss: cur_pts {:?} {:?} must match prev_pts {:?} {:?}",
+            cur_pts.dims(),
+            cur_pts.dtype(),
+            prev_pts.dims(),
+            prev_pts.dtype()
+        )));
+    }
+    let forward = track(prev, cur, prev_pts, cfg)?;
+    let back = track(&cur.detach(), &prev.detach(), &forward.detach(), cfg)?;
+    let fb = (back - prev_pts.detach())?.sqr()?.sum(2)?.sqrt()?; // [B, P]
+    // NaN (a broken input) compares false and is dropped too.
+    let keep = fb.lt(cfg.fb_threshold as f64)?;
+    let kept = keep.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()? as usize;
+    let dist = (forward - cur_pts)?.sqr()?.sum(2)?.affine(1.0, DIST_EPS)?.sqrt()?;
+    // where_cond rather than a product with the mask, so a non-finite dropped distance cannot poison the sum.
+    let dist = keep.where_cond(&dist, &dist.zeros_like()?)?;
+    let loss = dist.sum_all()?.affine(cfg.gamma as f64 / kept.max(1) as f64, 0.0)?;
+    debug_assert!(kept <= b * p);
+    Ok((loss, kept))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use candle_core::Var;
+
+    const DEV: Device = Device::Cpu;
+
+    /// A smooth analytic test image (no kinks, so finite differences see only the sampler's own).
+    fn smooth(x: f64, y: f64) -> f64 {
+        0.5 + 0.2 * (0.5 * x + 0.3 * y).sin()
+            + 0.15 * (0.4 * y - 0.2 * x + 1.0).cos()
+            + 0.3 * (-((x - 11.0).powi(2) + (y - 9.0).powi(2)) / 18.0).exp()
+    }
+
+    /// `[1, h, w]` f64 image of `f` shifted by `d` (content moves by +d).
+    fn render(h: usize, w: usize, d: (f64, f64), f: impl Fn(f64, f64) -> f64) -> Result<Tensor> {
+        let v: Vec<f64> = (0..h * w).map(|k| f((k % w) as f64 - d.0, (k / w) as f64 - d.1)).collect();
+        Tensor::from_vec(v, (1, h, w), &DEV)
+    }
+
+    fn pts(v: &[(f64, f64)]) -> Result<Tensor> {
+        let flat: Vec<f64> = v.iter().flat_map(|&(x, y)| [x, y]).collect();
+        Tensor::from_vec(flat, (1, v.len(), 2), &DEV)
+    }
+
+    /// Largest relative difference between candle's Jacobian of `f` at `x0` and central finite differences
+    /// (step `h`), element by element, denominators floored at `floor`.
+    fn jacobian_error(f: &dyn Fn(&Tensor) -> Result<Tensor>, x0: &Tensor, h: f64, floor: f64) -> Result<f64> {
+        let x = Var::from_tensor(x0)?;
+        let y = f(x.as_tensor())?.flatten_all()?;
+        let x_vals = x0.flatten_all()?.to_vec1::<f64>()?;
+        let n_out = y.dim(0)?;
+        let mut worst = 0f64;
+        for k in 0..n_out {
+            let grads = y.narrow(0, k, 1)?.sum_all()?.backward()?;
+            let auto = match grads.get(x.as_tensor()) {
+                Some(g) => g.flatten_all()?.to_vec1::<f64>()?,
+                None => vec![0.0; x_vals.len()],
+            };
+            for (i, &a) in auto.iter().enumerate() {
+                let at = |delta: f64| -> Result<f64> {
+                    let mut v = x_vals.clone();
+                    v[i] += delta;
+                    let xp = Tensor::from_vec(v, x0.shape(), &DEV)?;
+                    f(&xp)?.flatten_all()?.narrow(0, k, 1)?.sum_all()?.to_scalar::<f64>()
+                };
+                let num = (at(h)? - at(-h)?) / (2.0 * h);
+                let rel = (a - num).abs() / a.abs().max(num.abs()).max(floor);
+                worst = worst.max(rel);
+            }
+        }
+        Ok(worst)
+    }
+
+    // Evaluation points sit at fractional parts away from 0 (and from 0.5, which the half-integer template offsets
+    // of an even patch map onto integers): bilinear sampling has kinks at integer coordinates, where finite
+    // differences and the one-sided autodiff slope disagree.
+
+    #[test]
+    fn sample_bilinear_gradient_matches_finite_differences() -> Result<()> {
+        let img = render(12, 14, (0.0, 0.0), smooth)?;
+        let xy = pts(&[(3.3, 4.7), (8.6, 2.2), (12.8, 10.4)])?;
+        let err = jacobian_error(&|xy| sample_bilinear(&img, xy), &xy, 1e-6, 1e-6)?;
+        println!("sample_bilinear max relative gradient error {err:.2e}");
+        assert!(err < 1e-3, "{err}");
+        // And with respect to the image (gather's backward).
+        let xy_c = xy.clone();
+        let err = jacobian_error(&|im| sample_bilinear(im, &xy_c), &img, 1e-6, 1e-6)?;
+        assert!(err < 1e-3, "image gradient {err}");
+        Ok(())
+    }
+
+    #[test]
+    fn sample_bilinear_clamps_to_border_and_rejects_bad_shapes() -> Result<()> {
+        let img = render(6, 8, (0.0, 0.0), smooth)?;
+        let inside = sample_bilinear(&img, &pts(&[(0.0, 2.0), (7.0, 5.0), (7.0, 0.0)])?)?.to_vec2::<f64>()?;
+        let outside = sample_bilinear(&img, &pts(&[(-3.0, 2.0), (9.5, 7.0), (20.0, -4.0)])?)?.to_vec2::<f64>()?;
+        assert_eq!(inside, outside);
+        // Exact at pixel centres, linear in between.
+        let v = sample_bilinear(&img, &pts(&[(2.0, 3.0), (2.25, 3.0)])?)?.to_vec2::<f64>()?;
+        assert!((v[0][0] - smooth(2.0, 3.0)).abs() < 1e-12);
+        assert!((v[0][1] - (0.75 * smooth(2.0, 3.0) + 0.25 * smooth(3.0, 3.0))).abs() < 1e-12);
+        assert!(sample_bilinear(&img, &Tensor::zeros((1, 3, 3), DType::F64, &DEV)?).is_err());
+        assert!(sample_bilinear(&img, &Tensor::zeros((2, 3, 2), DType::F64, &DEV)?).is_err());
+        assert!(sample_bilinear(&img, &Tensor::zeros((1, 3, 2), DType::F32, &DEV)?).is_err());
+        assert!(sample_bilinear(&img.flatten_all()?, &pts(&[(1.0, 1.0)])?).is_err());
+        Ok(())
+    }
+
+    #[test]
+    fn track_gradient_matches_finite_differences() -> Result<()> {
+        let d = (0.6, -0.35);
+        let (from, to) = (render(22, 24, (0.0, 0.0), smooth)?, render(22, 24, d, smooth)?);
+        let cfg = LkConfig { patch: 8, iterations: 20, ..LkConfig::default() };
+        let p0 = pts(&[(10.3, 9.2), (13.7, 12.4)])?;
+        let out = track(&from, &to, &p0, &cfg)?.to_vec3::<f64>()?;
+        println!("tracked {out:?}");
+        let err = jacobian_error(&|p| track(&from, &to, p, &cfg), &p0, 1e-6, 1e-6)?;
+        println!("track max relative gradient error {err:.2e}");
+        assert!(err < 1e-3, "{err}");
+        Ok(())
+    }
+
+    #[test]
+    fn sbr_loss_gradient_matches_finite_differences() -> Result<()> {
+        let d = (0.6, -0.35);
+        let (prev, cur) = (render(22, 24, (0.0, 0.0), smooth)?, render(22, 24, d, smooth)?);
+        let cfg = LkConfig { patch: 8, ..LkConfig::default() };
+        let prev_pts = pts(&[(10.3, 9.2), (13.7, 12.4)])?;
+        // Away from the tracked positions, so the distance is well away from its smoothed zero.
+        let cur_pts = pts(&[(11.2, 8.3), (14.1, 12.9)])?;
+        let (_, kept) = sbr_loss(&prev, &cur, &prev_pts, &cur_pts, &cfg)?;
+        assert_eq!(kept, 2);
+        let c = cur_pts.clone();
+        let e_prev = jacobian_error(&|p| Ok(sbr_loss(&prev, &cur, p, &c, &cfg)?.0), &prev_pts, 1e-6, 1e-6)?;
+        let e_cur = jacobian_error(&|c| Ok(sbr_loss(&prev, &cur, &prev_pts, c, &cfg)?.0), &cur_pts, 1e-6, 1e-6)?;
+        println!("sbr_loss max relative gradient error: prev_pts {e_prev:.2e}, cur_pts {e_cur:.2e}");
+        assert!(e_prev < 1e-3 && e_cur < 1e-3, "{e_prev} {e_cur}");
+        Ok(())
+    }
+}
