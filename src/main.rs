@@ -44,6 +44,8 @@ struct ModelArgs {
 enum Command {
     /// Where ONNX Runtime and the default models are found.
     Info,
+    /// Train a ConvLSTM stabilizer for a backbone (Jitter loss, SBR); writes ONNX + sidecar.
+    Finetune(Box<steadyface::train::run::FinetuneArgs>),
     /// Landmarks of the faces in still images, one JSON line per image.
     Detect {
         images: Vec<PathBuf>,
@@ -86,6 +88,10 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Info => info(),
+        Command::Finetune(args) => {
+            let line = std::env::args().collect::<Vec<_>>().join(" ");
+            steadyface::train::run::finetune(&args, &line).map(|_| ()).map_err(Into::into)
+        }
         Command::Detect { images, models } => detect(&images, &models),
         Command::Synth { images, out, seed, frames, levels, size, iod } => {
             let levels = levels

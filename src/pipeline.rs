@@ -13,7 +13,7 @@ use crate::detector::{Detection, Detector, DetectorConfig};
 use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::geometry::{Roi, Similarity, eye_angle, points_box};
-use crate::heatmap::{crop_to_heatmap, heatmap_to_crop, render};
+use crate::heatmap::{HeatmapSpec, crop_to_heatmap, heatmap_to_crop, render};
 use crate::runtime::Device;
 use crate::scheme::{self, Scheme};
 use crate::smoothing::{OneEuroParams, PointsSmoother, object_scale};
@@ -90,6 +90,37 @@ impl Models {
 
     pub fn scheme_name(&self) -> String {
         self.scheme.name(self.backbone.point_count())
+    }
+
+    /// Backbone point indices reported for the chosen scheme.
+    pub fn selection(&self) -> &[usize] {
+        &self.selection
+    }
+
+    /// The two backbone points whose line gives the face's rotation (crops are made upright).
+    pub fn eye_pair(&self) -> (usize, usize) {
+        self.eye_pair
+    }
+
+    /// The stabilizer's input for one face: the reported points' heatmaps (`spec`), copied from a
+    /// heatmap backbone (whose maps have `spec.size`, checked at load) or rendered from a
+    /// coordinate backbone's points (crop pixels of a `crop_size` crop). `dst` holds K maps.
+    pub fn stabilizer_input(&self, landmarks: &Landmarks, crop_size: usize, spec: &HeatmapSpec, dst: &mut [f32]) {
+        let plane = spec.size * spec.size;
+        match landmarks {
+            Landmarks::Heatmaps { maps, .. } => {
+                for (j, &k) in self.selection.iter().enumerate() {
+                    if let (Some(d), Some(src)) = (dst.get_mut(j * plane..(j + 1) * plane), maps.get(k * plane..(k + 1) * plane)) {
+                        d.copy_from_slice(src);
+                    }
+                }
+            }
+            Landmarks::Points(all) => {
+                let pts: Vec<[f32; 2]> =
+                    self.selection.iter().map(|&k| crop_to_heatmap(all[k], crop_size, spec.size)).collect();
+                render(&pts, spec, dst);
+            }
+        }
     }
 }
 
@@ -379,18 +410,7 @@ impl Tracker {
             let per = stab.points * n * n;
             let mut maps = vec![0f32; per * crops.len()];
             for (i, out) in outputs.iter().enumerate() {
-                let dst = &mut maps[i * per..(i + 1) * per];
-                match &out.landmarks {
-                    Landmarks::Heatmaps { maps: src, .. } => {
-                        for (j, &k) in m.selection.iter().enumerate() {
-                            dst[j * n * n..(j + 1) * n * n].copy_from_slice(&src[k * n * n..(k + 1) * n * n]);
-                        }
-                    }
-                    Landmarks::Points(_) => {
-                        let pts: Vec<[f32; 2]> = reported[i].0.iter().map(|&p| crop_to_heatmap(p, size, n)).collect();
-                        render(&pts, &stab.heatmap, dst);
-                    }
-                }
+                m.stabilizer_input(&out.landmarks, size, &stab.heatmap, &mut maps[i * per..(i + 1) * per]);
             }
             let prev: Vec<Option<&HiddenState>> = tracks.iter().map(|t| t.state.as_ref()).collect();
             let (stabilized, next) = stab.step(&maps, &prev, &crops, size)?;

@@ -171,10 +171,10 @@ fn jpeg(rgb: &mut [u8], width: usize, height: usize, quality: u8) {
 }
 
 /// A small deterministic generator (xorshift64) so sequences depend on nothing but the seed.
-struct Rng(u64);
+pub struct Rng(u64);
 
 impl Rng {
-    fn new(seed: u64) -> Self {
+    pub fn new(seed: u64) -> Self {
         Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
     }
 
@@ -186,19 +186,39 @@ impl Rng {
     }
 
     /// Uniform in (0, 1).
-    fn unit(&mut self) -> f32 {
+    pub fn unit(&mut self) -> f32 {
         (((self.next() >> 11) as f64 + 0.5) / (1u64 << 53) as f64) as f32
     }
 
-    fn below(&mut self, n: usize) -> usize {
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: usize) -> usize {
         (self.next() % n as u64) as usize
     }
 
     /// Standard normal (Box-Muller).
-    fn gauss(&mut self) -> f32 {
+    pub fn gauss(&mut self) -> f32 {
         let (u1, u2) = (self.unit().max(1e-12), self.unit());
         (-2.0 * u1.ln()).sqrt() * (std::f32::consts::TAU * u2).cos()
     }
+}
+
+/// The frames of a moving sequence made from `source` and its `points` (source pixels): frame i
+/// is the source through `transforms[i]` (see [`trajectory`]) degraded at `level`, with the
+/// points moved exactly into it. The noise of frame i is drawn from `seed` and i.
+pub fn moving_frames<'a>(
+    source: &'a Frame<'a>,
+    points: &'a [[f32; 2]],
+    transforms: &'a [Similarity],
+    size: [usize; 2],
+    level: Degradation,
+    seed: u64,
+) -> impl Iterator<Item = (Vec<u8>, Vec<[f32; 2]>)> + 'a {
+    transforms.iter().enumerate().map(move |(i, t)| {
+        let mut rgb = render(source, t, size);
+        level.apply(&mut rgb, size[0], size[1], seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+        let to_frame = t.inverse();
+        (rgb, points.iter().map(|&p| to_frame.apply(p)).collect())
+    })
 }
 
 /// Renders one frame: packed RGB of `size`, output pixel p = bilinear source at `to_source(p)`.

@@ -23,6 +23,26 @@ fn values(var: &Var) -> Result<Vec<f32>> {
     Ok(var.as_tensor().to_dtype(DType::F32)?.flatten_all()?.to_vec1()?)
 }
 
+/// Stride-1 "same" convolution `[N,Cin,H,W]` * `[Cout,Cin,k,k]` as one matrix product over the
+/// k*k shifted copies of the input (im2col): candle's direct CPU convolution is ~10x slower on
+/// these few-channel, many-image shapes, and this form's gradient is plain matmul and slicing.
+fn conv_same(x: &Tensor, w: &Tensor) -> candle_core::Result<Tensor> {
+    let (n, cin, h, wd) = x.dims4()?;
+    let (cout, _, k, _) = w.dims4()?;
+    let p = k / 2;
+    let padded = x.pad_with_zeros(2, p, p)?.pad_with_zeros(3, p, p)?;
+    let mut shifted = Vec::with_capacity(k * k);
+    for ky in 0..k {
+        for kx in 0..k {
+            shifted.push(padded.narrow(2, ky, h)?.narrow(3, kx, wd)?);
+        }
+    }
+    // Column (ky*k + kx)*Cin + c holds channel c shifted by (ky, kx): weights as [Cout, k, k, Cin].
+    let cols = Tensor::cat(&shifted, 1)?.reshape((n, k * k * cin, h * wd))?;
+    let weights = w.permute((0, 2, 3, 1))?.reshape((1, cout, k * k * cin))?;
+    weights.broadcast_matmul(&cols)?.reshape((n, cout, h, wd))
+}
+
 fn sigmoid(x: &Tensor) -> candle_core::Result<Tensor> {
     (x.neg()?.exp()? + 1.0)?.recip()
 }
@@ -60,18 +80,15 @@ impl Cell {
     pub fn step(&self, o: &Tensor, h: &Tensor, c: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
         let (b, k, height, width) = o.dims4()?;
         let hidden = self.spec.hidden;
-        let pad = self.spec.kernel / 2;
         let o1 = o.reshape((b * k, 1, height, width))?;
-        let z = Tensor::cat(&[&o1, h], 1)?
-            .conv2d(self.gates_w.as_tensor(), pad, 1, 1, 1)?
+        let z = conv_same(&Tensor::cat(&[&o1, h], 1)?, self.gates_w.as_tensor())?
             .broadcast_add(&self.gates_b.as_tensor().reshape((1, 4 * hidden, 1, 1))?)?;
         let gate = |g: usize| z.narrow(1, g * hidden, hidden);
         let (i, f, og, g) = (sigmoid(&gate(0)?)?, sigmoid(&gate(1)?)?, sigmoid(&gate(2)?)?, gate(3)?.tanh()?);
         let c_out = ((f * c)? + (i * g)?)?;
         let h_out = (og * c_out.tanh()?)?;
-        let delta = h_out
-            .conv2d(self.out_w.as_tensor(), pad, 1, 1, 1)?
-            .broadcast_add(&self.out_b.as_tensor().reshape((1, 1, 1, 1))?)?;
+        let delta =
+            conv_same(&h_out, self.out_w.as_tensor())?.broadcast_add(&self.out_b.as_tensor().reshape((1, 1, 1, 1))?)?;
         let s = (o1 + delta)?.reshape((b, k, height, width))?;
         Ok((s, h_out, c_out))
     }
@@ -130,5 +147,28 @@ mod tests {
         let weights = ConvLstmWeights::seeded(spec, 2, 0.3);
         let cell = Cell::new(&weights, &Device::Cpu, DType::F32).unwrap();
         assert_eq!(cell.weights().unwrap(), weights);
+    }
+}
+
+#[cfg(test)]
+mod timing {
+    use super::*;
+
+    /// `cargo test --release --lib train::cell::timing -- --ignored --nocapture`
+    #[test]
+    #[ignore]
+    fn step_timing() {
+        let spec = ConvLstmSpec { points: 68, hidden: 2, kernel: 3 };
+        let cell = Cell::new(&ConvLstmWeights::seeded(spec, 1, 0.1), &Device::Cpu, DType::F32).unwrap();
+        let n: usize = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(24);
+        let x = Tensor::rand(0f32, 1.0, (12, 6, 68, n, n), &Device::Cpu).unwrap();
+        for _ in 0..3 {
+            let t = std::time::Instant::now();
+            let s = cell.run(&x).unwrap();
+            let loss = s.sqr().unwrap().sum_all().unwrap();
+            let fwd = t.elapsed();
+            let _ = loss.backward().unwrap();
+            eprintln!("forward {fwd:?}, backward {:?}", t.elapsed() - fwd);
+        }
     }
 }

@@ -1,0 +1,570 @@
+//! The training run behind `steadyface finetune`: build (or reuse) the heatmap cache, train the
+//! ConvLSTM with the Jitter loss (+ SBR on unlabelled video), checkpoint, export ONNX + sidecar.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use candle_core::{DType, Device, Tensor, Var};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::cell::Cell;
+use super::data::{Cache, CacheWriter, Kind, Layout, MotionConfig, OnBadData, Record, on_bad};
+use super::loss::{JitterLossConfig, LossParts, jitter_loss, pdc};
+use crate::decode::Decoder;
+use crate::error::{Error, Result};
+use crate::heatmap::{HeatmapSpec, render};
+use crate::metrics::{inner49, nme, nmj};
+use crate::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_atomic, write_model};
+use crate::synth::Rng;
+
+/// Everything a run needs; `steadyface finetune`'s options map onto it one to one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub steps: usize,
+    /// Sequences per step, split evenly over the kinds of data present.
+    pub batch: usize,
+    pub learning_rate: f64,
+    pub hidden: usize,
+    pub kernel: usize,
+    pub heatmap_size: usize,
+    pub heatmap_sigma: f32,
+    pub theta: f64,
+    pub xi: f64,
+    pub lambda: f64,
+    pub pdc_threshold: f64,
+    /// Weight of the registration loss (SBR's gamma).
+    pub gamma: f64,
+    pub seed: u64,
+    /// Validate every this many steps.
+    pub eval_every: usize,
+    /// Checkpoint every this many steps.
+    pub checkpoint_every: usize,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        let loss = JitterLossConfig::default();
+        TrainConfig {
+            steps: 3000,
+            batch: 12,
+            learning_rate: 1e-4,
+            hidden: 2,
+            kernel: 3,
+            heatmap_size: 24,
+            heatmap_sigma: 1.5,
+            theta: loss.theta,
+            xi: loss.xi,
+            lambda: loss.lambda,
+            pdc_threshold: loss.pdc_threshold,
+            gamma: 0.5,
+            seed: 1,
+            eval_every: 250,
+            checkpoint_every: 250,
+        }
+    }
+}
+
+impl TrainConfig {
+    pub fn spec(&self, points: usize) -> ConvLstmSpec {
+        ConvLstmSpec { points, hidden: self.hidden, kernel: self.kernel }
+    }
+
+    pub fn heatmap(&self) -> HeatmapSpec {
+        HeatmapSpec { size: self.heatmap_size, sigma: self.heatmap_sigma }
+    }
+
+    pub fn loss(&self) -> JitterLossConfig {
+        JitterLossConfig { theta: self.theta, xi: self.xi, lambda: self.lambda, pdc_threshold: self.pdc_threshold }
+    }
+}
+
+/// Adam (Kingma & Ba) with its moments as tensors, so a checkpoint can hold them and `--resume`
+/// continues exactly (candle's optimisers keep their state private).
+pub struct Adam {
+    lr: f64,
+    step: i32,
+    m: Vec<Tensor>,
+    v: Vec<Tensor>,
+}
+
+impl Adam {
+    const BETA1: f64 = 0.9;
+    const BETA2: f64 = 0.999;
+    const EPS: f64 = 1e-8;
+
+    pub fn new(vars: &[Var], lr: f64) -> Result<Self> {
+        let zeros = |v: &Var| v.as_tensor().zeros_like();
+        Ok(Adam {
+            lr,
+            step: 0,
+            m: vars.iter().map(zeros).collect::<candle_core::Result<_>>()?,
+            v: vars.iter().map(zeros).collect::<candle_core::Result<_>>()?,
+        })
+    }
+
+    pub fn step(&mut self, vars: &[Var], grads: &candle_core::backprop::GradStore) -> Result<()> {
+        self.step += 1;
+        let c1 = 1.0 - Self::BETA1.powi(self.step);
+        let c2 = 1.0 - Self::BETA2.powi(self.step);
+        for (i, var) in vars.iter().enumerate() {
+            let Some(g) = grads.get(var.as_tensor()) else { continue };
+            self.m[i] = ((&self.m[i] * Self::BETA1)? + (g * (1.0 - Self::BETA1))?)?;
+            self.v[i] = ((&self.v[i] * Self::BETA2)? + (g.sqr()? * (1.0 - Self::BETA2))?)?;
+            let update = ((&self.m[i] / c1)? / ((&self.v[i] / c2)?.sqrt()? + Self::EPS)?)?;
+            var.set(&(var.as_tensor() - (update * self.lr)?)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Where a run keeps its working files (next to the output unless told otherwise).
+pub struct WorkDir {
+    pub dir: PathBuf,
+}
+
+impl WorkDir {
+    pub fn checkpoint(&self) -> PathBuf {
+        self.dir.join("checkpoint.safetensors")
+    }
+    pub fn checkpoint_meta(&self) -> PathBuf {
+        self.dir.join("checkpoint.json")
+    }
+    pub fn log(&self) -> PathBuf {
+        self.dir.join("log.csv")
+    }
+    pub fn cache(&self, name: &str) -> PathBuf {
+        self.dir.join("cache").join(name)
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CheckpointMeta {
+    step: usize,
+    adam_step: i32,
+    config: TrainConfig,
+    cache_key: String,
+}
+
+/// Saves weights and optimiser moments atomically (temporary files renamed into place).
+fn save_checkpoint(work: &WorkDir, cell: &Cell, adam: &Adam, meta: &CheckpointMeta) -> Result<()> {
+    let mut tensors: HashMap<String, Tensor> = HashMap::new();
+    for (i, var) in cell.vars().iter().enumerate() {
+        tensors.insert(format!("w{i}"), var.as_tensor().clone());
+        tensors.insert(format!("m{i}"), adam.m[i].clone());
+        tensors.insert(format!("v{i}"), adam.v[i].clone());
+    }
+    let path = work.checkpoint();
+    let tmp = path.with_extension("safetensors.tmp");
+    candle_core::safetensors::save(&tensors, &tmp)?;
+    std::fs::rename(&tmp, &path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    let text = serde_json::to_string_pretty(meta).map_err(|e| Error::Other(e.to_string()))?;
+    write_atomic(&work.checkpoint_meta(), text.as_bytes())
+}
+
+/// Restores weights and moments; the checkpoint must come from the same configuration and data.
+fn load_checkpoint(work: &WorkDir, cell: &Cell, adam: &mut Adam, config: &TrainConfig, key: &str) -> Result<usize> {
+    let meta_path = work.checkpoint_meta();
+    let text = std::fs::read_to_string(&meta_path)
+        .map_err(|e| Error::Other(format!("--resume: {}: {e}", meta_path.display())))?;
+    let meta: CheckpointMeta = serde_json::from_str(&text)
+        .map_err(|e| Error::Other(format!("{}:{}: {e}", meta_path.display(), e.line())))?;
+    let mut a = serde_json::to_value(&meta.config).map_err(|e| Error::Other(e.to_string()))?;
+    let mut b = serde_json::to_value(config).map_err(|e| Error::Other(e.to_string()))?;
+    // The step count may grow on resume; everything else must match.
+    for v in [&mut a, &mut b] {
+        if let Some(o) = v.as_object_mut() {
+            o.remove("steps");
+        }
+    }
+    if a != b || meta.cache_key != key {
+        return Err(Error::Other(format!(
+            "--resume: {} was written by a run with other options or data; start afresh without --resume",
+            meta_path.display()
+        )));
+    }
+    let tensors = candle_core::safetensors::load(work.checkpoint(), &Device::Cpu)?;
+    let get = |name: String| {
+        tensors.get(&name).cloned().ok_or_else(|| Error::Other(format!("checkpoint lacks tensor {name}")))
+    };
+    for (i, var) in cell.vars().iter().enumerate() {
+        var.set(&get(format!("w{i}"))?)?;
+        adam.m[i] = get(format!("m{i}"))?;
+        adam.v[i] = get(format!("v{i}"))?;
+    }
+    adam.step = meta.adam_step;
+    Ok(meta.step)
+}
+
+/// Side of the window around each landmark that training runs the cell on. The cell is shared by
+/// the landmarks and convolutional, so a landmark's map far from its blob only carries the
+/// background; training on 12x12 windows instead of whole maps is ~10x faster on CPU (candle's
+/// elementwise ops dominate). The exported model runs on whole maps, and the final held-out table
+/// measures exactly that.
+pub const WINDOW: usize = 12;
+
+/// A batch as tensors, each landmark cut to its window.
+struct Batch {
+    /// `[B,T,K,S,S]` windows of the backbone's maps; rows `0..labelled` have targets.
+    maps: Tensor,
+    labelled: usize,
+    /// `[B,K,2]` where each window starts in its map (heatmap pixels, x then y).
+    origins: Tensor,
+    target_maps: Option<Tensor>,
+    target_points: Option<Tensor>,
+    valid: Option<Tensor>,
+    /// SBR part: `[Bu,2,crop,crop]` grey in [0, 1] (frames `sbr_frame - 1` and `sbr_frame`).
+    grey: Option<Tensor>,
+    sbr_frame: usize,
+}
+
+/// Cuts every landmark's window out of a record's maps; the window is centred where the backbone
+/// put the landmark in the first frame (decoded as the runtime decodes).
+fn windows(record: &Record, layout: Layout, threshold: f32, out: &mut Vec<f32>, origins: &mut Vec<f32>) {
+    let (t, k, n) = (layout.frames, layout.points, layout.heatmap);
+    let plane = n * n;
+    let (first, _) = Decoder::PdcSoft { threshold }.decode(&record.maps[..k * plane], k, n, n);
+    let half = (WINDOW / 2) as isize;
+    for (j, p) in first.iter().enumerate() {
+        let ox = p[0].round() as isize - half;
+        let oy = p[1].round() as isize - half;
+        origins.extend([ox as f32, oy as f32]);
+        for f in 0..t {
+            let map = &record.maps[(f * k + j) * plane..(f * k + j + 1) * plane];
+            for y in oy..oy + WINDOW as isize {
+                for x in ox..ox + WINDOW as isize {
+                    let inside = x >= 0 && y >= 0 && (x as usize) < n && (y as usize) < n;
+                    out.push(if inside { map[y as usize * n + x as usize] } else { 0.0 });
+                }
+            }
+        }
+    }
+}
+
+fn batch_tensors(records: &[Record], layout: Layout, config: &TrainConfig, rng: &mut Rng, device: &Device) -> Result<Batch> {
+    let (t, k, g) = (layout.frames, layout.points, layout.crop);
+    let s = WINDOW;
+    let spec = HeatmapSpec { size: s, sigma: config.heatmap_sigma };
+    let labelled: Vec<&Record> = records.iter().filter(|r| r.kind != Kind::Unlabelled).collect();
+    let unlabelled: Vec<&Record> = records.iter().filter(|r| r.kind == Kind::Unlabelled).collect();
+    let ordered: Vec<&Record> = labelled.iter().chain(&unlabelled).copied().collect();
+    let (mut cut, mut origins) = (Vec::new(), Vec::new());
+    for r in &ordered {
+        // windows() writes landmark-major; the tensor wants frame-major [T,K,S,S].
+        let mut per_landmark = Vec::with_capacity(t * k * s * s);
+        windows(r, layout, config.pdc_threshold as f32, &mut per_landmark, &mut origins);
+        for f in 0..t {
+            for j in 0..k {
+                cut.extend_from_slice(&per_landmark[(j * t + f) * s * s..(j * t + f + 1) * s * s]);
+            }
+        }
+    }
+    let b = ordered.len();
+    let maps = Tensor::from_vec(cut, (b, t, k, s, s), device)?;
+    let origin_values = origins.clone();
+    let origins = Tensor::from_vec(origins, (b, k, 2), device)?;
+    let (mut target_maps, mut target_points, mut valid) = (None, None, None);
+    if !labelled.is_empty() {
+        let bl = labelled.len();
+        let mut tm = vec![0.0f32; bl * t * k * s * s];
+        let mut tp = vec![0.0f32; bl * t * k * 2];
+        let mut ok = vec![0.0f32; bl * t * k];
+        for (i, r) in labelled.iter().enumerate() {
+            for f in 0..t {
+                let at = (i * t + f) * k;
+                let pts: Vec<[f32; 2]> = (0..k)
+                    .map(|j| {
+                        let o = &origin_values[(i * k + j) * 2..(i * k + j) * 2 + 2];
+                        [r.targets[(f * k + j) * 2] - o[0], r.targets[(f * k + j) * 2 + 1] - o[1]]
+                    })
+                    .collect();
+                render(&pts, &spec, &mut tm[at * s * s..(at + k) * s * s]);
+                for (j, p) in pts.iter().enumerate() {
+                    // Known, and inside the window (a target outside it cannot be reached there).
+                    let inside = p.iter().all(|&v| v.is_finite() && v >= 0.0 && v <= (s - 1) as f32);
+                    if inside {
+                        tp[(at + j) * 2..(at + j) * 2 + 2].copy_from_slice(p);
+                        ok[at + j] = 1.0;
+                    }
+                }
+            }
+        }
+        // A point is used only if it is known in every frame (Ψ compares neighbours).
+        for i in 0..bl {
+            for j in 0..k {
+                let all = (0..t).all(|f| ok[(i * t + f) * k + j] > 0.0);
+                for f in 0..t {
+                    ok[(i * t + f) * k + j] = if all { 1.0 } else { 0.0 };
+                }
+            }
+        }
+        target_maps = Some(Tensor::from_vec(tm, (bl, t, k, s, s), device)?);
+        target_points = Some(Tensor::from_vec(tp, (bl, t, k, 2), device)?);
+        valid = Some(Tensor::from_vec(ok, (bl, t, k), device)?);
+    }
+    // SBR: one random pair of consecutive frames per step keeps the LK cost bounded.
+    let sbr_frame = 1 + rng.below(t - 1);
+    let grey = if unlabelled.is_empty() {
+        None
+    } else {
+        let data: Vec<f32> = unlabelled
+            .iter()
+            .flat_map(|r| r.grey[(sbr_frame - 1) * g * g..(sbr_frame + 1) * g * g].iter().map(|&v| v as f32 / 255.0))
+            .collect();
+        Some(Tensor::from_vec(data, (unlabelled.len(), 2, g, g), device)?)
+    };
+    Ok(Batch { maps, labelled: labelled.len(), origins, target_maps, target_points, valid, grey, sbr_frame })
+}
+
+/// Per-step numbers for the log.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepLog {
+    pub loss: f64,
+    pub jitter: f64,
+    pub parts: LossParts,
+    pub sbr: f64,
+    pub sbr_kept: usize,
+}
+
+/// Landmarks tracked by LK for SBR: every fourth, which keeps its cost a fraction of a step.
+const SBR_STRIDE: usize = 4;
+
+/// Loss of one batch (Jitter loss on labelled rows, gamma * SBR on unlabelled rows).
+fn batch_loss(cell: &Cell, batch: &Batch, config: &TrainConfig, layout: Layout) -> Result<(Tensor, StepLog)> {
+    let s = cell.run(&batch.maps)?;
+    let mut log = StepLog::default();
+    let mut total = Tensor::zeros((), s.dtype(), s.device())?;
+    if let (Some(tm), Some(tp), Some(valid)) = (&batch.target_maps, &batch.target_points, &batch.valid) {
+        let (loss, parts) = jitter_loss(&s.narrow(0, 0, batch.labelled)?, tm, tp, valid, &config.loss())?;
+        log.jitter = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        log.parts = parts;
+        total = (total + loss)?;
+    }
+    if let Some(grey) = &batch.grey {
+        let rows = grey.dim(0)?;
+        let f = batch.sbr_frame;
+        let picked: Vec<u32> = (0..layout.points).step_by(SBR_STRIDE).map(|j| j as u32).collect();
+        let picked = Tensor::from_vec(picked.clone(), picked.len(), s.device())?;
+        let stab = s.narrow(0, batch.labelled, rows)?.narrow(1, f - 1, 2)?.index_select(&picked, 2)?;
+        let origins = batch.origins.narrow(0, batch.labelled, rows)?.index_select(&picked, 1)?;
+        // Window pixels -> heatmap pixels -> crop pixels (edges aligned, see crate::heatmap).
+        let scale = layout.crop as f64 / layout.heatmap as f64;
+        let pts = pdc(&stab, config.pdc_threshold)?.broadcast_add(&origins.unsqueeze(1)?)?.affine(scale, 0.5 * scale - 0.5)?;
+        let lk = super::lk::LkConfig { gamma: config.gamma as f32, ..super::lk::LkConfig::default() };
+        let at = |x: &Tensor, i: usize| -> candle_core::Result<Tensor> { x.narrow(1, i, 1)?.squeeze(1) };
+        let (sbr, kept) = super::lk::sbr_loss(&at(grey, 0)?, &at(grey, 1)?, &at(&pts, 0)?, &at(&pts, 1)?, &lk)?;
+        log.sbr = sbr.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        log.sbr_kept = kept;
+        total = (total + sbr)?;
+    }
+    log.loss = total.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+    Ok((total, log))
+}
+
+/// Held-out numbers computed from cached sequences (heatmap level, no pipeline): the runtime's
+/// decoder on the backbone's maps vs on the stabilized maps.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct QuickEval {
+    pub nme_raw: f32,
+    pub nme_stabilized: f32,
+    pub nmj_raw: f32,
+    pub nmj_stabilized: f32,
+}
+
+fn quick_eval(cell: &Cell, cache: &Cache, config: &TrainConfig, device: &Device) -> Result<QuickEval> {
+    let l = cache.layout;
+    let decoder = Decoder::PdcSoft { threshold: config.pdc_threshold as f32 };
+    let inner = inner49();
+    let (mut sums, mut count) = ([0.0f64; 4], 0usize);
+    for i in 0..cache.len() {
+        let r = cache.read(i)?;
+        if r.targets.iter().any(|v| !v.is_finite()) {
+            continue;
+        }
+        let maps = Tensor::from_slice(&r.maps, (1, l.frames, l.points, l.heatmap, l.heatmap), device)?;
+        let s: Vec<f32> = cell.run(&maps)?.flatten_all()?.to_vec1()?;
+        let plane = l.points * l.heatmap * l.heatmap;
+        let decode = |m: &[f32]| -> Vec<Vec<[f32; 2]>> {
+            (0..l.frames).map(|f| decoder.decode(&m[f * plane..(f + 1) * plane], l.points, l.heatmap, l.heatmap).0).collect()
+        };
+        let gt: Vec<Vec<[f32; 2]>> = (0..l.frames)
+            .map(|f| (0..l.points).map(|j| [r.targets[(f * l.points + j) * 2], r.targets[(f * l.points + j) * 2 + 1]]).collect())
+            .collect();
+        let mean_nme = |p: &[Vec<[f32; 2]>]| p.iter().zip(&gt).map(|(a, g)| nme(a, g, &inner) as f64).sum::<f64>() / l.frames as f64;
+        let (raw, stab) = (decode(&r.maps), decode(&s));
+        sums[0] += mean_nme(&raw);
+        sums[1] += mean_nme(&stab);
+        sums[2] += (nmj(&raw, &gt).unwrap_or(0.0) as f64).powi(2);
+        sums[3] += (nmj(&stab, &gt).unwrap_or(0.0) as f64).powi(2);
+        count += 1;
+    }
+    let n = count.max(1) as f64;
+    Ok(QuickEval {
+        nme_raw: (100.0 * sums[0] / n) as f32,
+        nme_stabilized: (100.0 * sums[1] / n) as f32,
+        nmj_raw: (sums[2] / n).sqrt() as f32,
+        nmj_stabilized: (sums[3] / n).sqrt() as f32,
+    })
+}
+
+/// Indices of the cache's records by kind, for balanced batches.
+fn by_kind(cache: &Cache) -> Vec<Vec<usize>> {
+    [Kind::Still, Kind::LabelledVideo, Kind::Unlabelled]
+        .iter()
+        .map(|k| (0..cache.len()).filter(|&i| cache.kinds[i] == *k).collect::<Vec<_>>())
+        .filter(|v| !v.is_empty())
+        .collect()
+}
+
+/// What a finished run reports.
+pub struct TrainOutcome {
+    pub weights: ConvLstmWeights,
+    pub before: QuickEval,
+    pub after: QuickEval,
+    pub steps: usize,
+    pub seconds: f64,
+    pub log: Vec<(usize, StepLog)>,
+}
+
+/// Trains on `train` (validating on `holdout`), starting from the identity or from the checkpoint
+/// in `work` when `resume`. `progress` is called after every step with (step, steps, log).
+#[allow(clippy::too_many_arguments)]
+pub fn train(
+    config: &TrainConfig,
+    train: &Cache,
+    holdout: &Cache,
+    cache_key: &str,
+    work: &WorkDir,
+    resume: bool,
+    device: &Device,
+    progress: &mut dyn FnMut(usize, usize, &StepLog, Option<&QuickEval>),
+) -> Result<TrainOutcome> {
+    if train.is_empty() {
+        return Err(Error::Other("no training sequences: give --images, --labelled-videos or --videos".into()));
+    }
+    let layout = train.layout;
+    let spec = config.spec(layout.points);
+    let cell = Cell::new(&ConvLstmWeights::identity(spec), device, DType::F32)?;
+    let vars = cell.vars();
+    let mut adam = Adam::new(&vars, config.learning_rate)?;
+    let mut step = if resume { load_checkpoint(work, &cell, &mut adam, config, cache_key)? } else { 0 };
+    let before = quick_eval(&Cell::new(&ConvLstmWeights::identity(spec), device, DType::F32)?, holdout, config, device)?;
+    let groups = by_kind(train);
+    let per_group = (config.batch / groups.len()).max(1);
+    let start = Instant::now();
+    let mut log = Vec::new();
+    let log_path = work.log();
+    let mut csv = if step == 0 {
+        String::from("step,loss,jitter,pixel,psi,sbr,sbr_kept,val_nme_raw,val_nme_stab,val_nmj_raw,val_nmj_stab\n")
+    } else {
+        std::fs::read_to_string(&log_path).unwrap_or_default()
+    };
+    while step < config.steps {
+        step += 1;
+        let mut rng = Rng::new(config.seed.wrapping_mul(1_000_003).wrapping_add(step as u64));
+        let mut records = Vec::with_capacity(per_group * groups.len());
+        for g in &groups {
+            for _ in 0..per_group {
+                records.push(train.read(g[rng.below(g.len())])?);
+            }
+        }
+        let batch = batch_tensors(&records, layout, config, &mut rng, device)?;
+        let (loss, entry) = batch_loss(&cell, &batch, config, layout)?;
+        if !entry.loss.is_finite() {
+            return Err(Error::Other(format!("step {step}: the loss is not finite ({})", entry.loss)));
+        }
+        let grads = loss.backward()?;
+        adam.step(&vars, &grads)?;
+        let val = if step % config.eval_every == 0 || step == config.steps {
+            Some(quick_eval(&cell, holdout, config, device)?)
+        } else {
+            None
+        };
+        let v = val.unwrap_or_default();
+        csv.push_str(&format!(
+            "{step},{:.6},{:.6},{:.6},{:.4},{:.6},{},{},{},{},{}\n",
+            entry.loss,
+            entry.jitter,
+            entry.parts.pixel,
+            entry.parts.psi,
+            entry.sbr,
+            entry.sbr_kept,
+            if val.is_some() { format!("{:.4}", v.nme_raw) } else { String::new() },
+            if val.is_some() { format!("{:.4}", v.nme_stabilized) } else { String::new() },
+            if val.is_some() { format!("{:.4}", v.nmj_raw) } else { String::new() },
+            if val.is_some() { format!("{:.4}", v.nmj_stabilized) } else { String::new() },
+        ));
+        log.push((step, entry));
+        progress(step, config.steps, &entry, val.as_ref());
+        if step % config.checkpoint_every == 0 || step == config.steps {
+            let meta = CheckpointMeta { step, adam_step: adam.step, config: config.clone(), cache_key: cache_key.into() };
+            save_checkpoint(work, &cell, &adam, &meta)?;
+            write_atomic(&log_path, csv.as_bytes())?;
+        }
+    }
+    let after = quick_eval(&cell, holdout, config, device)?;
+    Ok(TrainOutcome {
+        weights: cell.weights()?,
+        before,
+        after,
+        steps: step,
+        seconds: start.elapsed().as_secs_f64(),
+        log,
+    })
+}
+
+/// Writes `stabilizer.onnx` and its sidecar (atomically).
+pub fn export(weights: &ConvLstmWeights, out: &Path, sidecar: &serde_json::Value) -> Result<()> {
+    write_model(out, &convlstm_model(weights)?)?;
+    let text = serde_json::to_string_pretty(sidecar).map_err(|e| Error::Other(e.to_string()))?;
+    write_atomic(&crate::stabilizer::sidecar_path(out), text.as_bytes())
+}
+
+/// SHA-256 (hex) of a file's bytes.
+pub fn file_sha256(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    Ok(format!("{:x}", Sha256::digest(&bytes)))
+}
+
+/// A cache key: SHA-256 over the given parts (checksums, options), so a change in any of them
+/// builds a new cache.
+pub fn cache_key(parts: &[String]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update([0]);
+    }
+    format!("{:x}", h.finalize())
+}
+
+/// Builds a cache with `make`, or reuses the finished one in `dir` built for the same `key`.
+pub fn cached(
+    dir: &Path,
+    key: &str,
+    layout: Layout,
+    make: &mut dyn FnMut(&mut CacheWriter) -> Result<()>,
+) -> Result<(Cache, bool)> {
+    if let Some(cache) = Cache::open(dir, key)? {
+        return Ok((cache, true));
+    }
+    let mut writer = CacheWriter::create(dir, key, layout)?;
+    make(&mut writer)?;
+    Ok((writer.finish()?, false))
+}
+
+/// Options of the data side of a run.
+#[derive(Debug, Clone)]
+pub struct DataOptions {
+    pub motion: MotionConfig,
+    /// Moving sequences made per still face... in total, spread over the faces.
+    pub still_sequences: usize,
+    /// Windows taken from each video at most.
+    pub windows_per_video: usize,
+    pub on_bad: OnBadData,
+}
+
+/// Applies [`on_bad`] and keeps the report lines.
+pub fn keep_going<T>(policy: OnBadData, result: Result<T>, notes: &mut Vec<String>) -> Result<Option<T>> {
+    on_bad(policy, result, &mut |line| notes.push(line))
+}

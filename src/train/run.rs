@@ -1,0 +1,326 @@
+//! `steadyface finetune`: options, data gathering, training, export and the held-out table.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use candle_core::Device;
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::data::{Layout, MotionConfig, OnBadData, StillFace, image_files, still_faces, still_sequence};
+use super::evaluate::{HeldOut, evaluate, summary, table};
+use super::finetune::{
+    QuickEval, TrainConfig, WorkDir, cache_key, cached, export, file_sha256, keep_going, train,
+};
+use crate::error::{Error, Result};
+use crate::models_dir;
+use crate::pipeline::{ModelPaths, Models};
+use crate::runtime::Device as OrtDevice;
+use crate::scheme::Scheme;
+use crate::synth::Degradation;
+
+/// Train a ConvLSTM stabilizer for a landmark backbone (Jitter loss + SBR).
+#[derive(clap::Args, Debug, Clone)]
+pub struct FinetuneArgs {
+    /// Where to write the stabilizer (ONNX); its sidecar goes beside it (.json).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Landmark backbone the stabilizer is for (frozen; run through ONNX Runtime).
+    #[arg(long, default_value_os_t = models_dir::default_model(models_dir::BACKBONE))]
+    pub backbone: PathBuf,
+    /// Face detector used to find the faces in the training data.
+    #[arg(long, default_value_os_t = models_dir::default_model(models_dir::DETECTOR))]
+    pub detector: PathBuf,
+    /// Still images or directories of them; an image's `.pts` (same stem) is its label, else the
+    /// backbone's own points on the clean image are.
+    #[arg(long, num_args = 1..)]
+    pub images: Vec<PathBuf>,
+    /// Annotated images (`.pts` beside each) kept out of training, for validation and the final table.
+    #[arg(long, num_args = 1..)]
+    pub holdout: Vec<PathBuf>,
+    /// Moving sequences made from the still images (spread evenly over their faces).
+    #[arg(long, default_value_t = 1500)]
+    pub sequences: usize,
+    /// Frames per training sequence (the paper: 5-8).
+    #[arg(long, default_value_t = 6)]
+    pub frames: usize,
+    /// Degradation levels drawn per sequence (comma-separated).
+    #[arg(long, default_value = "clean,noise5,noise10,noise20,blur,jpeg30,combined")]
+    pub levels: String,
+    /// Keep still-image sequences to shifts only (no rotation or scaling).
+    #[arg(long)]
+    pub shift_only: bool,
+    #[arg(long, default_value_t = TrainConfig::default().steps)]
+    pub steps: usize,
+    #[arg(long, default_value_t = TrainConfig::default().batch)]
+    pub batch: usize,
+    /// Adam learning rate.
+    #[arg(long, default_value_t = TrainConfig::default().learning_rate)]
+    pub lr: f64,
+    /// Hidden channels per landmark.
+    #[arg(long, default_value_t = TrainConfig::default().hidden)]
+    pub hidden: usize,
+    /// Convolution kernel side (odd).
+    #[arg(long, default_value_t = TrainConfig::default().kernel)]
+    pub kernel: usize,
+    /// Heatmap side the stabilizer works at.
+    #[arg(long, default_value_t = TrainConfig::default().heatmap_size)]
+    pub heatmap_size: usize,
+    /// Sigma of heatmaps rendered from a coordinate backbone's points (heatmap pixels).
+    #[arg(long, default_value_t = TrainConfig::default().heatmap_sigma)]
+    pub heatmap_sigma: f32,
+    /// Jitter loss Θ (eq. 3, 7).
+    #[arg(long, default_value_t = TrainConfig::default().theta)]
+    pub theta: f64,
+    /// Jitter loss ξ (eq. 3), heatmap pixels.
+    #[arg(long, default_value_t = TrainConfig::default().xi)]
+    pub xi: f64,
+    /// Weight of the plain pixel loss beside the modulated one (eq. 8's λ).
+    #[arg(long, default_value_t = TrainConfig::default().lambda)]
+    pub lambda: f64,
+    /// Θ_PDC, relative to each heatmap's maximum.
+    #[arg(long, default_value_t = TrainConfig::default().pdc_threshold)]
+    pub pdc_threshold: f64,
+    /// Weight of the SBR registration loss on unlabelled video.
+    #[arg(long, default_value_t = TrainConfig::default().gamma)]
+    pub gamma: f64,
+    #[arg(long, default_value_t = TrainConfig::default().seed)]
+    pub seed: u64,
+    /// Validate and log every this many steps.
+    #[arg(long, default_value_t = TrainConfig::default().eval_every)]
+    pub eval_every: usize,
+    /// Continue from the checkpoint in the work directory.
+    #[arg(long)]
+    pub resume: bool,
+    /// Working directory (cache, checkpoints, log); default: OUT with the extension `.train`.
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// What to do with a bad data file: skip it (and say so) or stop.
+    #[arg(long, value_parser = ["skip", "stop"], default_value = "skip")]
+    pub on_bad_data: String,
+    /// Frames per held-out sequence in the final table (0 skips the table).
+    #[arg(long, default_value_t = 150)]
+    pub eval_frames: usize,
+    /// No progress bars (log lines only).
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+impl FinetuneArgs {
+    fn config(&self) -> TrainConfig {
+        TrainConfig {
+            steps: self.steps,
+            batch: self.batch,
+            learning_rate: self.lr,
+            hidden: self.hidden,
+            kernel: self.kernel,
+            heatmap_size: self.heatmap_size,
+            heatmap_sigma: self.heatmap_sigma,
+            theta: self.theta,
+            xi: self.xi,
+            lambda: self.lambda,
+            pdc_threshold: self.pdc_threshold,
+            gamma: self.gamma,
+            seed: self.seed,
+            eval_every: self.eval_every.max(1),
+            checkpoint_every: self.eval_every.max(1),
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Other(m));
+        if self.frames < 2 {
+            return bad(format!("--frames {}: sequences need at least 2 frames", self.frames));
+        }
+        if self.kernel.is_multiple_of(2) || self.hidden == 0 || self.heatmap_size < 4 {
+            return bad("--kernel must be odd, --hidden positive, --heatmap-size at least 4".into());
+        }
+        if self.batch == 0 || self.lr <= 0.0 || !self.lr.is_finite() {
+            return bad("--batch must be positive and --lr a positive number".into());
+        }
+        if self.holdout.is_empty() {
+            return bad("--holdout: give at least one annotated image (with .pts) kept out of training".into());
+        }
+        Ok(())
+    }
+}
+
+fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
+    if quiet {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} (ETA {eta})")
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar.set_prefix(what.to_string());
+    bar
+}
+
+/// Faces of all still images; bad files are skipped or stop the run as the user chose.
+fn load_faces(models: &Arc<Models>, paths: &[PathBuf], policy: OnBadData, notes: &mut Vec<String>) -> Result<Vec<StillFace>> {
+    let mut faces = Vec::new();
+    for image in image_files(paths)? {
+        if let Some(found) = keep_going(policy, still_faces(models, &image), notes)? {
+            if found.is_empty() {
+                notes.push(format!("{}: no face found", image.display()));
+            }
+            faces.extend(found);
+        }
+    }
+    Ok(faces)
+}
+
+/// The whole command. Returns the summary table (also printed).
+pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
+    args.check()?;
+    let started = Instant::now();
+    let config = args.config();
+    let policy = if args.on_bad_data == "stop" { OnBadData::Stop } else { OnBadData::Skip };
+    let work = WorkDir { dir: args.work_dir.clone().unwrap_or_else(|| args.out.with_extension("train")) };
+    std::fs::create_dir_all(&work.dir).map_err(|e| Error::Other(format!("{}: {e}", work.dir.display())))?;
+    let paths = ModelPaths { detector: args.detector.clone(), backbone: args.backbone.clone(), stabilizer: None };
+    let full = Models::load(&paths, OrtDevice::Cpu, Scheme::Full)?;
+    let models = Models::load(&paths, OrtDevice::Cpu, Scheme::Ibug68)?;
+    let backbone_sha = file_sha256(&args.backbone)?;
+    let heatmap = config.heatmap();
+    let layout = Layout {
+        frames: args.frames,
+        points: models.selection().len(),
+        heatmap: heatmap.size,
+        crop: models.backbone.input_size(),
+    };
+    let degradations = args.levels.split(',').map(|l| Degradation::parse(l.trim())).collect::<Result<Vec<_>>>()?;
+    let motion = MotionConfig {
+        frames: args.frames,
+        degradations,
+        rotate: !args.shift_only,
+        scale: !args.shift_only,
+        ..MotionConfig::default()
+    };
+    let mut notes = Vec::new();
+    let say = |quiet: bool, line: &str| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    };
+
+    // Data: the faces, then the cache of moving sequences (reused when nothing changed).
+    let faces = load_faces(&full, &args.images, policy, &mut notes)?;
+    let holdout_faces: Vec<StillFace> =
+        load_faces(&full, &args.holdout, policy, &mut notes)?.into_iter().filter(|f| f.annotated).collect();
+    if holdout_faces.is_empty() {
+        return Err(Error::Other("--holdout: no annotated face found in the held-out images".into()));
+    }
+    let mut key_parts = vec![
+        "steadyface-cache-v1".to_string(),
+        backbone_sha.clone(),
+        format!("{layout:?} {heatmap:?} {motion:?} {} {}", args.sequences, args.seed),
+    ];
+    for image in image_files(&args.images)? {
+        key_parts.push(format!("{} {}", image.display(), file_sha256(&image)?));
+    }
+    let key = cache_key(&key_parts);
+    let progress = bar(args.quiet, args.sequences as u64, "sequences");
+    let (train_cache, reused) = cached(&work.cache("train"), &key, layout, &mut |writer| {
+        if faces.is_empty() {
+            return Err(Error::Other("no faces in the training images".into()));
+        }
+        for i in 0..args.sequences {
+            let face = &faces[i % faces.len()];
+            let seed = args.seed.wrapping_mul(7_919).wrapping_add(i as u64);
+            if let Some(record) = keep_going(policy, still_sequence(&models, face, &motion, &heatmap, layout, seed), &mut notes)? {
+                writer.push(&record)?;
+            }
+            progress.inc(1);
+        }
+        let annotated = faces.iter().filter(|f| f.annotated).count();
+        writer.note(format!(
+            "{} moving sequences from {} faces ({annotated} annotated, {} labelled by the backbone)",
+            writer.len(),
+            faces.len(),
+            faces.len() - annotated
+        ));
+        Ok(())
+    })?;
+    progress.finish_and_clear();
+    say(args.quiet, &format!("training cache: {} sequences{}", train_cache.len(), if reused { " (reused)" } else { "" }));
+    let holdout_key = cache_key(&[key.clone(), "holdout".into()]);
+    let (holdout_cache, _) = cached(&work.cache("holdout"), &holdout_key, layout, &mut |writer| {
+        for i in 0..64 {
+            let face = &holdout_faces[i % holdout_faces.len()];
+            let seed = args.seed.wrapping_mul(104_729).wrapping_add(1_000_000 + i as u64);
+            writer.push(&still_sequence(&models, face, &motion, &heatmap, layout, seed)?)?;
+        }
+        Ok(())
+    })?;
+
+    // Training.
+    let device = Device::Cpu;
+    let steps = bar(args.quiet, config.steps as u64, "training");
+    let quiet = args.quiet;
+    let outcome = train(&config, &train_cache, &holdout_cache, &key, &work, args.resume, &device, &mut |step, _, log, val| {
+        steps.set_position(step as u64);
+        steps.set_message(format!("loss {:.4} sbr {:.4}", log.loss, log.sbr));
+        if let Some(v) = val {
+            steps.println(format!(
+                "step {step}: held-out NMJ {:.3}% -> {:.3}%, NME {:.2}% -> {:.2}% (backbone -> stabilized, heatmap level)",
+                v.nmj_raw, v.nmj_stabilized, v.nme_raw, v.nme_stabilized
+            ));
+        } else if quiet && step % 100 == 0 {
+            eprintln!("step {step}: loss {:.5}", log.loss);
+        }
+    })?;
+    steps.finish_and_clear();
+
+    // Export, then the whole pipeline on held-out moving sequences.
+    let mut sidecar = serde_json::json!({
+        "points": layout.points,
+        "hidden": config.hidden,
+        "kernel": config.kernel,
+        "heatmap_size": heatmap.size,
+        "heatmap_sigma": heatmap.sigma,
+        "pdc_threshold": config.pdc_threshold,
+        "backbone": args.backbone.file_name().map(|n| n.to_string_lossy().into_owned()),
+        "backbone_sha256": backbone_sha,
+        "command": command_line,
+        "config": config,
+        "data": train_cache.summary.iter().chain(&notes).collect::<Vec<_>>(),
+        "training": {"steps": outcome.steps, "seconds": outcome.seconds},
+        "validation_heatmap_level": {"before": outcome.before, "after": outcome.after},
+    });
+    export(&outcome.weights, &args.out, &sidecar)?;
+    let mut report = String::new();
+    if args.eval_frames > 0 {
+        let held = HeldOut { frames: args.eval_frames, ..HeldOut::new(image_files(&args.holdout)?) };
+        let rows = evaluate(&args.detector, &args.backbone, Some(&args.out), &held, |name| say(args.quiet, &format!("evaluating {name}")))?;
+        let means = summary(&rows);
+        report = format!("{}\n{}", table(&rows), table(&means));
+        sidecar["validation"] = serde_json::json!({"sequences": rows, "mean": means, "held_out": held.images});
+        export(&outcome.weights, &args.out, &sidecar)?;
+    }
+    let total = started.elapsed().as_secs_f64();
+    println!(
+        "wrote {} ({} steps, {:.0} s training, {:.0} s in all)",
+        args.out.display(),
+        outcome.steps,
+        outcome.seconds,
+        total
+    );
+    print_quick(&outcome.before, &outcome.after);
+    println!("{report}");
+    Ok(report)
+}
+
+fn print_quick(before: &QuickEval, after: &QuickEval) {
+    println!(
+        "held-out (heatmap level): NME {:.2}% -> {:.2}%, NMJ {:.3}% -> {:.3}% (backbone alone -> stabilized)",
+        before.nme_raw, after.nme_stabilized, before.nmj_raw, after.nmj_stabilized
+    );
+}
+
+/// Default working directory of an output path.
+pub fn default_work_dir(out: &Path) -> PathBuf {
+    out.with_extension("train")
+}
