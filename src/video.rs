@@ -73,6 +73,9 @@ fn read_image(index: usize, file: &Path) -> Result<VideoFrame> {
     })
 }
 
+/// How long a failure waits for GStreamer's error message.
+const ERROR_WAIT: gst::ClockTime = gst::ClockTime::from_seconds(2);
+
 /// `filesrc ! decodebin ! videoconvert ! RGB appsink`, pulled one frame at a time.
 struct Decoder {
     path: PathBuf,
@@ -117,22 +120,26 @@ impl Decoder {
         let decoder = Decoder { path: path.to_path_buf(), pipeline, sink, index: 0, done: false };
         // Prerolling surfaces undecodable files here rather than at the first frame.
         if decoder.pipeline.set_state(gst::State::Paused).is_err() {
-            return Err(decoder.bus_error().unwrap_or_else(|| fail("could not be opened")));
+            return Err(decoder.bus_error(ERROR_WAIT).unwrap_or_else(|| fail("could not be opened")));
         }
         let (result, _, _) = decoder.pipeline.state(gst::ClockTime::from_seconds(30));
         if result.is_err() {
-            return Err(decoder.bus_error().unwrap_or_else(|| fail("could not be decoded")));
+            return Err(decoder.bus_error(ERROR_WAIT).unwrap_or_else(|| fail("could not be decoded")));
         }
         if let Err(e) = decoder.pipeline.set_state(gst::State::Playing) {
-            return Err(decoder.bus_error().unwrap_or_else(|| fail(&format!("could not start decoding: {e}"))));
+            return Err(decoder
+                .bus_error(ERROR_WAIT)
+                .unwrap_or_else(|| fail(&format!("could not start decoding: {e}"))));
         }
         Ok(decoder)
     }
 
-    /// The first error GStreamer posted, with its message and the element that posted it.
-    fn bus_error(&self) -> Option<Error> {
+    /// The first error GStreamer posted, with its message and the element that posted it,
+    /// waiting up to `wait` for one (a failed state change can return before its error is
+    /// posted).
+    fn bus_error(&self, wait: gst::ClockTime) -> Option<Error> {
         let bus = self.pipeline.bus()?;
-        while let Some(msg) = bus.pop_filtered(&[gst::MessageType::Error]) {
+        while let Some(msg) = bus.timed_pop_filtered(wait, &[gst::MessageType::Error]) {
             if let gst::MessageView::Error(e) = msg.view() {
                 let debug = e.debug().map(|d| format!(" ({d})")).unwrap_or_default();
                 return Some(Error::Other(format!("{}: cannot be decoded: {}{debug}", self.path.display(), e.error())));
@@ -171,19 +178,22 @@ impl Iterator for Decoder {
         if self.done {
             return None;
         }
-        match self.sink.pull_sample() {
-            Ok(sample) => {
+        // Polled, so that an error upstream (which stops the stream without an end of stream)
+        // is seen instead of waiting for a frame that never comes.
+        loop {
+            if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
                 let frame = self.convert(&sample);
                 self.index += 1;
-                if frame.is_err() {
-                    self.done = true;
-                }
-                Some(frame)
+                self.done = frame.is_err();
+                return Some(frame);
             }
-            Err(_) => {
-                // End of stream, or an error the bus tells about.
+            if let Some(e) = self.bus_error(gst::ClockTime::ZERO) {
                 self.done = true;
-                self.bus_error().map(Err)
+                return Some(Err(e));
+            }
+            if self.sink.is_eos() {
+                self.done = true;
+                return None;
             }
         }
     }

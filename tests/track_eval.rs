@@ -260,3 +260,67 @@ fn eval_without_ground_truth_reports_steadiness_and_deviation_from_raw() {
     assert!(dev > 0.0 && dev < 5.0, "One Euro stays within 5% IOD of the raw points: {dev}");
     assert!(euro["mav"].as_f64().unwrap() < raw["mav"].as_f64().unwrap(), "smoothing lowers Allan variance");
 }
+
+#[test]
+fn the_plugin_is_found_beside_the_program_or_on_the_plugin_path_and_its_absence_is_explained() {
+    // The program alone in a folder, with a private registry and no plugin path: no plugin.
+    let dir = scratch("track-no-plugin");
+    let exe = dir.join("steadyface");
+    std::fs::copy(env!("CARGO_BIN_EXE_steadyface"), &exe).expect("copy the program");
+    let input = testdata("single_face.mp4");
+    let run = |plugin_path: &str, registry: &str| {
+        Command::new(&exe)
+            .args([std::ffi::OsStr::new("track"), input.as_os_str(), std::ffi::OsStr::new("--max-faces"), "1".as_ref()])
+            .env("GST_PLUGIN_PATH", plugin_path)
+            .env("GST_REGISTRY", dir.join(registry))
+            .output()
+            .expect("steadyface runs")
+    };
+    let out = run("", "empty.bin");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("facelandmarks was not found") && err.contains("GST_PLUGIN_PATH"),
+        "{err}"
+    );
+    // Pointed at the build folder through GST_PLUGIN_PATH, the same program works.
+    let build = Path::new(env!("CARGO_BIN_EXE_steadyface")).parent().expect("build folder");
+    let out = run(&build.to_string_lossy(), "build.bin");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 72);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn track_lists_several_faces_with_track_ids_boxes_and_points() {
+    // multi_face.jpg has five faces (testdata/PROVENANCE.md); three numbered copies as frames.
+    let dir = scratch("track-multi");
+    let frames = dir.join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    for i in 0..3 {
+        std::fs::copy(testdata("multi_face.jpg"), frames.join(format!("{i:06}.jpg"))).unwrap();
+    }
+    for (max_faces, want) in [("5", 5usize), ("2", 2)] {
+        let stdout = run_ok(args!["track", frames.as_os_str(), "--max-faces", max_faces]);
+        let records: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+        assert_eq!(records.len(), 3);
+        for r in &records {
+            let faces = r["faces"].as_array().unwrap_or_else(|| panic!("a faces list: {r}"));
+            assert_eq!(faces.len(), want, "{r}");
+            let mut ids: Vec<u64> = faces.iter().map(|f| f["track_id"].as_u64().expect("track id")).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), want, "distinct track ids");
+            for f in faces {
+                let b: Vec<f64> = f["box"].as_array().expect("box").iter().map(|v| v.as_f64().unwrap()).collect();
+                let p = points(&f["points"]);
+                assert_eq!(p.len(), 68);
+                // Every face's points lie around its own box (boxes are not tight on the jaw).
+                let (cx, cy) = (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
+                let inside =
+                    p.iter().filter(|q| ((q[0] as f64 - cx).abs() < b[2]) && ((q[1] as f64 - cy).abs() < b[3])).count();
+                assert_eq!(inside, 68, "points far from their box {b:?}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -157,18 +157,11 @@ pub fn run(
     overlay: Option<&Path>,
     mut on_frame: impl FnMut(&FrameRecord) -> anyhow::Result<()>,
 ) -> anyhow::Result<Run> {
-    let mut frames = frames.peekable();
-    let (width, height) = match frames.peek() {
-        Some(Ok(f)) => (f.width, f.height),
-        Some(Err(_)) => {
-            return Err(frames
-                .next()
-                .and_then(Result::err)
-                .map(anyhow::Error::from)
-                .unwrap_or_else(|| anyhow::anyhow!("no frames")));
-        }
-        None => bail!("no frames to process"),
-    };
+    // The first frame sets the caps.
+    let mut frames = frames;
+    let first = frames.next().context("no frames to process")??;
+    let (width, height) = (first.width, first.height);
+    let frames = std::iter::once(Ok(first)).chain(frames);
     let landmarks = facelandmarks(properties)?;
     let pipeline = gst::Pipeline::new();
     let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width as u32, height as u32)
@@ -209,7 +202,7 @@ pub fn run(
     });
     let bus = pipeline.bus().context("pipeline without bus")?;
     let bus_error = || -> Option<anyhow::Error> {
-        let msg = bus.pop_filtered(&[gst::MessageType::Error])?;
+        let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(2), &[gst::MessageType::Error])?;
         let gst::MessageView::Error(e) = msg.view() else { return None };
         Some(error_of(&msg, e))
     };
@@ -234,6 +227,7 @@ pub fn run(
     };
     let start = Instant::now();
     let mut pushed = 0usize;
+    let mut push_failed = false;
     let mut failure = None;
     for frame in frames {
         let frame = match frame {
@@ -260,6 +254,8 @@ pub fn run(
             b.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / 30));
         }
         if src.push_buffer(buffer).is_err() {
+            // The pipeline stopped: its error is on the bus (or it was told to stop).
+            push_failed = true;
             break;
         }
         pushed += 1;
@@ -274,11 +270,16 @@ pub fn run(
         }
     }
     let _ = src.end_of_stream();
+    // After a refused buffer no end of stream may come: wait for the error only a little.
+    let wait = if push_failed { Some(gst::ClockTime::from_seconds(5)) } else { gst::ClockTime::NONE };
     let msg = if failure.is_none() {
-        bus.timed_pop_filtered(gst::ClockTime::NONE, &[gst::MessageType::Eos, gst::MessageType::Error])
+        bus.timed_pop_filtered(wait, &[gst::MessageType::Eos, gst::MessageType::Error])
     } else {
         None
     };
+    if push_failed && failure.is_none() && msg.is_none() {
+        failure = Some(anyhow::anyhow!("the pipeline stopped taking frames after {pushed} frames"));
+    }
     let seconds = start.elapsed().as_secs_f64();
     if let Some(gst::MessageView::Error(e)) = msg.as_ref().map(|m| m.view()) {
         failure = msg.as_ref().map(|m| error_of(m, e));
