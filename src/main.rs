@@ -77,6 +77,7 @@ enum Command {
     /// numbered frames 000000.png ...) through the facelandmarks element: one JSON line per frame
     /// (`points` for one face, a `faces` list otherwise), optionally an annotated video.
     Track {
+        /// A video file, or a directory of numbered frames.
         video: PathBuf,
         /// Write the JSON lines to this file (default: standard output).
         #[arg(long)]
@@ -90,6 +91,7 @@ enum Command {
     /// Scores the facelandmarks element on benchmark sequences (numbered frames + gt.jsonl, see
     /// DESIGN.md) or videos without ground truth: one table row per sequence and method.
     Eval {
+        /// Directories of numbered frames with gt.jsonl (`steadyface synth` makes them), or videos.
         sequences: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "all")]
         method: cli::eval::MethodArg,

@@ -16,8 +16,11 @@ pub const CUTOFF: f32 = 0.08;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum MethodArg {
+    /// The backbone alone: stabilizer="" and smoothing=none.
     Raw,
+    /// smoothing=one-euro, no stabilizer.
     OneEuro,
+    /// The element's default stabilizer (or --stabilizer PATH), no smoothing.
     Stabilizer,
     /// raw and one-euro, plus stabilizer when one is configured.
     All,

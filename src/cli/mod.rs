@@ -23,29 +23,37 @@ pub struct ElementArgs {
     /// pdc | pdc-soft | argmax | subpixel
     #[arg(long)]
     pub decoder: Option<String>,
+    /// PDC ignores heatmap values below this fraction of each map's peak (property `pdc-threshold`).
     #[arg(long)]
     pub pdc_threshold: Option<f32>,
     /// none | one-euro
     #[arg(long)]
     pub smoothing: Option<String>,
+    /// One Euro cutoff in Hz when still (lower = steadier, more lag).
     #[arg(long)]
     pub one_euro_min_cutoff: Option<f32>,
+    /// How fast the One Euro cutoff opens with speed (higher = less lag).
     #[arg(long)]
     pub one_euro_beta: Option<f32>,
+    /// One Euro cutoff in Hz of the speed estimate.
     #[arg(long)]
     pub one_euro_derivative_cutoff: Option<f32>,
     /// Every backbone point instead of the iBUG 68.
     #[arg(long)]
     pub full_scheme: bool,
+    /// Most faces tracked at once (1-64).
     #[arg(long)]
     pub max_faces: Option<u32>,
+    /// Run the detector every N frames (0 = only when no face is tracked).
     #[arg(long)]
     pub detect_interval: Option<u32>,
+    /// A track ends when the face-presence score falls below this.
     #[arg(long)]
     pub min_face_score: Option<f32>,
     /// auto | cpu | cuda
     #[arg(long)]
     pub device: Option<String>,
+    /// CUDA device index.
     #[arg(long)]
     pub device_id: Option<i32>,
     /// Any element property, NAME=VALUE (repeatable; applied after the options above).
