@@ -1,5 +1,7 @@
 //! `steadyface track` and `steadyface eval` over the real element pipeline (the built CLI loads
-//! libgststeadyface.so from its own directory, target/release).
+//! libgststeadyface.so from its own directory, target/release). `cargo test` builds the plugin
+//! but does not put the .so there: `cargo build --release --workspace` (which `make test` runs
+//! first) does.
 
 mod common;
 
@@ -9,6 +11,12 @@ use std::process::{Command, Output};
 use common::{scratch, testdata};
 
 fn steadyface(args: &[&std::ffi::OsStr]) -> Output {
+    let plugin = Path::new(env!("CARGO_BIN_EXE_steadyface")).with_file_name("libgststeadyface.so");
+    assert!(
+        plugin.exists(),
+        "{} missing: build the plugin first (cargo build --release --workspace)",
+        plugin.display()
+    );
     Command::new(env!("CARGO_BIN_EXE_steadyface")).args(args).output().expect("steadyface runs")
 }
 
