@@ -332,3 +332,29 @@ fn track_lists_several_faces_with_track_ids_boxes_and_points() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn eval_decoding_again_for_each_method_gives_the_same_scores() {
+    // With no frame cache (as for a video too large to hold), every method decodes the frames
+    // again; the element sees the same pixels, so the scores are the same.
+    let dir = scratch("eval-stream");
+    let seqs = synth(&dir, 20, "noise10");
+    let seq = seqs.join("takeo-noise10");
+    let cached = eval_json(args![seq.as_os_str()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_steadyface"))
+        .args([std::ffi::OsStr::new("eval"), "--json".as_ref(), seq.as_os_str()])
+        .env("STEADYFACE_EVAL_CACHE_MIB", "0")
+        .output()
+        .expect("steadyface runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("decoded again for each method"), "{stderr}");
+    let streamed: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(streamed.len(), cached.len());
+    for (a, b) in cached.iter().zip(&streamed) {
+        for key in ["method", "frames", "nme68", "nme49", "nmj", "mav", "deviation_from_raw"] {
+            assert_eq!(a[key], b[key], "{key}: {a} vs {b}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -64,10 +64,22 @@ pub struct EvalArgs {
     pub landmark: usize,
 }
 
-/// One sequence: its frames and, when it has a `gt.jsonl`, the 68 true points of every frame.
+/// Decoded frames kept in memory up to this size (MiB; `STEADYFACE_EVAL_CACHE_MIB` changes it), so
+/// that each method runs on the same frames without decoding them again and fps counts the
+/// element alone.
+const CACHE_MIB: usize = 2048;
+
+fn cache_bytes() -> usize {
+    std::env::var("STEADYFACE_EVAL_CACHE_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(CACHE_MIB) << 20
+}
+
+/// One sequence: its frames (in memory when they fit in [`CACHE_MIB`], else decoded again for
+/// each method) and, when it has a `gt.jsonl`, the 68 true points of every frame.
 pub struct Sequence {
     pub name: String,
-    pub frames: Vec<VideoFrame>,
+    path: PathBuf,
+    cached: Option<Vec<VideoFrame>>,
+    pub frame_count: usize,
     pub gt: Option<Vec<Vec<[f32; 2]>>>,
 }
 
@@ -75,10 +87,35 @@ impl Sequence {
     pub fn load(path: &Path) -> anyhow::Result<Sequence> {
         let name =
             path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| path.display().to_string());
-        let frames = steadyface::video::frames(path)?.collect::<steadyface::Result<Vec<_>>>()?;
+        let (mut cached, mut bytes, mut frame_count) = (Some(Vec::new()), 0usize, 0usize);
+        let limit = cache_bytes();
+        for frame in steadyface::video::frames(path)? {
+            let frame = frame?;
+            frame_count += 1;
+            bytes += frame.rgb.len();
+            if bytes > limit && cached.take().is_some() {
+                eprintln!(
+                    "eval: {}: more than {} MiB decoded; frames are decoded again for each method, \
+                     so fps includes decoding",
+                    path.display(),
+                    limit >> 20
+                );
+            }
+            if let Some(frames) = cached.as_mut() {
+                frames.push(frame);
+            }
+        }
         let gt_path = path.join("gt.jsonl");
-        let gt = if path.is_dir() && gt_path.is_file() { Some(read_gt(&gt_path, frames.len())?) } else { None };
-        Ok(Sequence { name, frames, gt })
+        let gt = if path.is_dir() && gt_path.is_file() { Some(read_gt(&gt_path, frame_count)?) } else { None };
+        Ok(Sequence { name, path: path.to_path_buf(), cached, frame_count, gt })
+    }
+
+    /// The frames, from memory or decoded again.
+    fn frames(&self) -> anyhow::Result<Box<dyn Iterator<Item = steadyface::Result<VideoFrame>> + '_>> {
+        Ok(match &self.cached {
+            Some(frames) => Box::new(frames.iter().cloned().map(Ok)),
+            None => steadyface::video::frames(&self.path)?,
+        })
     }
 }
 
@@ -151,14 +188,17 @@ fn predict(
 ) -> anyhow::Result<Predictions> {
     let mut properties = method.properties(stabilizer);
     properties.extend(extra.iter().cloned());
-    let run = element::run(seq.frames.iter().cloned().map(Ok), &properties, None, |_| Ok(()))
+    let run = element::run(seq.frames()?, &properties, None, |_| Ok(()))
         .with_context(|| format!("{} ({})", seq.name, method.name()))?;
-    let points = run
+    let points: Vec<Option<Vec<[f32; 2]>>> = run
         .frames
         .into_iter()
         .map(|f| f.faces.into_iter().max_by(|a, b| a.score.total_cmp(&b.score)).map(|face| face.points))
         .collect();
-    Ok(Predictions { method, points, fps: (seq.frames.len() as f64 / run.seconds.max(1e-9)) as f32 })
+    if points.len() != seq.frame_count {
+        bail!("{}: {} frames the first time, {} now", seq.name, seq.frame_count, points.len());
+    }
+    Ok(Predictions { method, points, fps: (seq.frame_count as f64 / run.seconds.max(1e-9)) as f32 })
 }
 
 fn mean(values: impl IntoIterator<Item = f32>) -> Option<f32> {
