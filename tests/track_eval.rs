@@ -55,6 +55,10 @@ fn points(value: &serde_json::Value) -> Vec<[f32; 2]> {
 
 /// Synthetic benchmark sequences of takeo.ppm (exact ground truth) at `levels`.
 fn synth(dir: &Path, frames: usize, levels: &str) -> PathBuf {
+    synth_sized(dir, frames, levels, "480x400")
+}
+
+fn synth_sized(dir: &Path, frames: usize, levels: &str, size: &str) -> PathBuf {
     let out = dir.join("seqs");
     let image = testdata("takeo.ppm");
     let frames = frames.to_string();
@@ -68,7 +72,9 @@ fn synth(dir: &Path, frames: usize, levels: &str) -> PathBuf {
         "--levels",
         levels,
         "--seed",
-        "3"
+        "3",
+        "--size",
+        size
     ]);
     out
 }
@@ -123,11 +129,22 @@ fn track_no_face_writes_one_line_per_frame_without_faces() {
 
 #[test]
 fn track_on_numbered_frames_follows_the_synthetic_truth() {
+    // 481 pixels wide: 1443-byte rows, which GStreamer pads to 1444 (its RGB rows are 4-byte
+    // aligned), so the frames pushed into the element must be laid out with that stride.
     let dir = scratch("track-frames");
-    let seqs = synth(&dir, 20, "clean");
+    let seqs = synth_sized(&dir, 20, "clean", "481x401");
     let seq = seqs.join("takeo-clean");
-    let json = dir.join("frames.jsonl");
-    run_ok(args!["track", seq.as_os_str(), "--json", json.as_os_str(), "--set", "max-faces=1"]);
+    let (json, video) = (dir.join("frames.jsonl"), dir.join("frames.mp4"));
+    run_ok(args![
+        "track",
+        seq.as_os_str(),
+        "--json",
+        json.as_os_str(),
+        "--overlay",
+        video.as_os_str(),
+        "--set",
+        "max-faces=1"
+    ]);
     let (pred, gt) = (lines(&json), lines(&seq.join("gt.jsonl")));
     assert_eq!(pred.len(), 20);
     let all: Vec<usize> = (0..68).collect();
@@ -135,6 +152,8 @@ fn track_on_numbered_frames_follows_the_synthetic_truth() {
         let nme = steadyface::metrics::nme(&points(&p["points"]), &points(&g["points"]), &all);
         assert!(nme < 0.1, "frame {}: NME {nme}", p["frame"]);
     }
+    let decoded: Vec<_> = steadyface::video::frames(&video).unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!((decoded.len(), decoded[0].width, decoded[0].height), (20, 481, 401));
     let _ = std::fs::remove_dir_all(&dir);
 }
 

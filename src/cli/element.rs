@@ -164,12 +164,14 @@ pub fn run(
     let frames = std::iter::once(Ok(first)).chain(frames);
     let landmarks = facelandmarks(properties)?;
     let pipeline = gst::Pipeline::new();
-    let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width as u32, height as u32)
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width as u32, height as u32)
         .fps(gst::Fraction::new(30, 1))
         .build()
-        .context("video caps")?
-        .to_caps()
         .context("video caps")?;
+    let caps = info.to_caps().context("video caps")?;
+    // GStreamer's RGB rows start on 4-byte boundaries: a width whose rows are not a multiple of
+    // 4 bytes is padded to the stride the caps imply.
+    let stride = info.stride()[0].max(0) as usize;
     let src = gst_app::AppSrc::builder().caps(&caps).format(gst::Format::Time).max_buffers(4).block(true).build();
     let mut chain: Vec<gst::Element> = vec![src.clone().upcast(), landmarks.clone()];
     let partial = overlay.map(partial_path).transpose()?;
@@ -246,7 +248,7 @@ pub fn run(
                 break;
             }
         };
-        let mut buffer = gst::Buffer::from_mut_slice(frame.rgb);
+        let mut buffer = gst::Buffer::from_mut_slice(padded(frame.rgb, width * 3, stride));
         if let Some(b) = buffer.get_mut() {
             b.set_pts(gst::ClockTime::from_nseconds((frame.time_s.max(0.0) * 1e9) as u64));
             b.set_offset(frame.index as u64);
@@ -304,6 +306,18 @@ pub fn run(
         std::fs::rename(partial, target).with_context(|| format!("{} -> {}", partial.display(), target.display()))?;
     }
     Ok(Run { frames: records, seconds })
+}
+
+/// Tightly packed rows of `row` bytes laid out `stride` bytes apart.
+fn padded(rgb: Vec<u8>, row: usize, stride: usize) -> Vec<u8> {
+    if stride <= row {
+        return rgb;
+    }
+    let mut out = vec![0u8; stride * (rgb.len() / row.max(1))];
+    for (dst, src) in out.chunks_exact_mut(stride).zip(rgb.chunks_exact(row)) {
+        dst[..row].copy_from_slice(src);
+    }
+    out
 }
 
 /// An error message from the bus: the element, GStreamer's message, and its details (which
