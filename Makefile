@@ -4,7 +4,7 @@ PLUGIN_PATH := $(CURDIR)/target/release
 SAMPLE := .cache/sample/WolfgangLanger_Pexels.mp4
 export GST_PLUGIN_PATH := $(PLUGIN_PATH)$(if $(GST_PLUGIN_PATH),:$(GST_PLUGIN_PATH))
 
-.PHONY: setup demo test bench install
+.PHONY: setup demo test bench results install
 
 setup:
 	bash scripts/setup.sh
@@ -26,6 +26,20 @@ test: setup
 bench: setup
 	.venv/bin/python -m pip install -q --disable-pip-version-check -r bench/requirements.txt
 	cargo bench --bench pipeline
+
+# README "Results": synthetic sequences from the annotated test stills at five levels, scored
+# with the element (raw backbone vs One Euro, plus the stabilizer once the element has a default
+# one), and single_face.mp4 (no ground truth). Writes out/results/ (table.md, plot.png).
+TESTDATA ?= ../shared/testdata
+RESULTS := out/results
+results: setup
+	rm -rf $(RESULTS) && mkdir -p $(RESULTS)
+	target/release/steadyface synth $(TESTDATA)/takeo.ppm $(TESTDATA)/einstein.jpg --out $(RESULTS) \
+	  --levels clean,noise10,blur,jpeg30,combined
+	target/release/steadyface eval $(RESULTS)/*-*/ $(TESTDATA)/single_face.mp4 \
+	  --plot $(RESULTS)/plot.png > $(RESULTS)/table.md.part
+	mv $(RESULTS)/table.md.part $(RESULTS)/table.md
+	@cat $(RESULTS)/table.md
 
 # System-wide install of the plugin, its models and ONNX Runtime (see README).
 install: setup

@@ -14,6 +14,7 @@ APT_PACKAGES=(
   gstreamer1.0-libav gstreamer1.0-tools
   python3 python3-venv python3-gi gir1.2-gstreamer-1.0 python3-gst-1.0
   meson ninja-build
+  fonts-dejavu-core  # text in `steadyface eval --plot` (plotters with ab_glyph reads the TTF)
 )
 
 install_system_packages() {

@@ -24,5 +24,6 @@ pub mod smoothing;
 pub mod stabilizer;
 pub mod synth;
 pub mod train;
+pub mod video;
 
 pub use error::{Error, Result};

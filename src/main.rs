@@ -1,5 +1,7 @@
 //! `steadyface`: the command-line companion of the GStreamer plugin.
 
+mod cli;
+
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -73,6 +75,44 @@ enum Command {
         #[arg(long, default_value_t = 100.0)]
         iod: f32,
     },
+    /// Landmarks of every frame of a video (any file GStreamer decodes, or a directory of
+    /// numbered frames 000000.png ...) through the facelandmarks element: one JSON line per frame
+    /// (`points` for one face, a `faces` list otherwise), optionally an annotated video.
+    Track {
+        /// A video file, or a directory of numbered frames.
+        video: PathBuf,
+        /// Write the JSON lines to this file (default: standard output).
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Write the video with the landmarks drawn (landmarkoverlay, H.264 in MP4).
+        #[arg(long)]
+        overlay: Option<PathBuf>,
+        #[command(flatten)]
+        element: cli::ElementArgs,
+    },
+    /// Scores the facelandmarks element on benchmark sequences (numbered frames + gt.jsonl, see
+    /// DESIGN.md) or videos without ground truth: one table row per sequence and method.
+    Eval {
+        /// Directories of numbered frames with gt.jsonl (`steadyface synth` makes them), or videos.
+        sequences: Vec<PathBuf>,
+        #[arg(long, value_enum, default_value = "all")]
+        method: cli::eval::MethodArg,
+        /// Stabilizer ONNX for the `stabilizer` method (default: the element's default stabilizer).
+        #[arg(long)]
+        stabilizer: Option<PathBuf>,
+        /// Any other element property, NAME=VALUE (repeatable), e.g. --set device=cpu.
+        #[arg(long = "set", value_name = "NAME=VALUE")]
+        set: Vec<String>,
+        /// One JSON object per sequence and method instead of the table.
+        #[arg(long)]
+        json: bool,
+        /// PNG: one landmark over time per method and an error-vs-jitter scatter (first sequence).
+        #[arg(long)]
+        plot: Option<PathBuf>,
+        /// The landmark the plot follows (iBUG index; 30 = nose tip).
+        #[arg(long, default_value_t = 30)]
+        landmark: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -107,6 +147,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 synth(image, &out, seed, frames, &levels, size, iod)?;
             }
             Ok(())
+        }
+        Command::Track { video, json, overlay, element } => {
+            cli::track::track(&video, json.as_deref(), overlay.as_deref(), &element)
+        }
+        Command::Eval { sequences, method, stabilizer, set, json, plot, landmark } => {
+            cli::eval::eval(&cli::eval::EvalArgs { sequences, method, stabilizer, set, json, plot, landmark })
         }
     }
 }

@@ -1,0 +1,339 @@
+//! Driving the real `facelandmarks` element from the command line: frames pushed through
+//! `appsrc ! facelandmarks ! (landmarkoverlay ! encoder ! file | fakesink)`, the landmarks read
+//! back from each buffer's `SteadyFaceLandmarks` meta the way any consumer reads them.
+
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::time::Instant;
+
+use anyhow::{Context, bail};
+use gst::prelude::*;
+use steadyface::video::VideoFrame;
+
+pub const ELEMENT: &str = "facelandmarks";
+const META_NAME: &str = "SteadyFaceLandmarks";
+
+/// Initialises GStreamer and makes sure `facelandmarks` can be created: the directory of this
+/// executable (`target/release` in a build tree, which holds the plugin beside the CLI) is
+/// scanned first, then GStreamer's usual plugin path (where meson installs it) is used.
+pub fn init() -> anyhow::Result<()> {
+    gst::init().context("GStreamer could not be initialised")?;
+    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
+        gst::Registry::get().scan_path(&dir);
+    }
+    if gst::ElementFactory::find(ELEMENT).is_none() {
+        bail!(
+            "the GStreamer element {ELEMENT} was not found: build the plugin beside this program \
+             (`cargo build --release --workspace` puts libgststeadyface.so into target/release), \
+             install it (`meson install`, see README), or set GST_PLUGIN_PATH to the folder holding \
+             libgststeadyface.so"
+        );
+    }
+    Ok(())
+}
+
+/// A new `facelandmarks` with `properties` (name, value as text) applied; every value is
+/// checked against the property's type and range, and read back (the element ignores values
+/// it rejects, such as an unknown decoder, so a difference is reported).
+pub fn facelandmarks(properties: &[(String, String)]) -> anyhow::Result<gst::Element> {
+    let element = gst::ElementFactory::make(ELEMENT).build().with_context(|| format!("creating {ELEMENT}"))?;
+    for (name, text) in properties {
+        set_property(&element, name, text)?;
+    }
+    Ok(element)
+}
+
+fn set_property(element: &gst::Element, name: &str, text: &str) -> anyhow::Result<()> {
+    let Some(pspec) = element.find_property(name) else {
+        let names: Vec<String> = element.list_properties().iter().map(|p| p.name().to_string()).collect();
+        bail!("{ELEMENT} has no property '{name}'; its properties: {}", names.join(", "));
+    };
+    let value = if pspec.value_type() == String::static_type() {
+        text.to_value()
+    } else {
+        gst::glib::Value::deserialize(text, pspec.value_type())
+            .map_err(|_| anyhow::anyhow!("{name}={text}: not a valid {}", pspec.value_type().name()))?
+    };
+    if !in_range(&pspec, &value) {
+        bail!("{name}={text}: out of range for {ELEMENT} (see `gst-inspect-1.0 {ELEMENT}`)");
+    }
+    element.set_property_from_value(name, &value);
+    let back = element.property_value(name);
+    let same = match (back.serialize(), value.serialize()) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => true,
+    };
+    if !same {
+        bail!("{ELEMENT} rejected {name}={text} (see `gst-inspect-1.0 {ELEMENT}` for the allowed values)");
+    }
+    Ok(())
+}
+
+/// Whether `value` is within the property's range (GLib's validation would change it otherwise;
+/// setting such a value through glib-rs panics).
+fn in_range(pspec: &gst::glib::ParamSpec, value: &gst::glib::Value) -> bool {
+    use gst::glib::translate::{ToGlibPtr, ToGlibPtrMut};
+    let mut copy = value.clone();
+    // SAFETY: both pointers are valid for the call; validation only modifies `copy`.
+    let changed =
+        unsafe { gst::glib::gobject_ffi::g_param_value_validate(pspec.to_glib_none().0, copy.to_glib_none_mut().0) };
+    changed == 0
+}
+
+/// The element's default value of a string property (e.g. its default stabilizer).
+pub fn default_string(name: &str) -> anyhow::Result<String> {
+    let element = facelandmarks(&[])?;
+    Ok(element.property::<Option<String>>(name).unwrap_or_default())
+}
+
+/// One face as read from the meta.
+#[derive(Debug, Clone)]
+pub struct FaceRecord {
+    pub track_id: u64,
+    /// x, y, width, height in frame pixels.
+    pub bbox: [f64; 4],
+    pub score: f64,
+    pub points: Vec<[f32; 2]>,
+}
+
+/// The faces of one frame.
+#[derive(Debug, Clone)]
+pub struct FrameRecord {
+    pub index: usize,
+    pub faces: Vec<FaceRecord>,
+}
+
+impl FrameRecord {
+    /// The frame as one JSON line in the benchmark format of DESIGN.md: `points` when there is
+    /// exactly one face, otherwise a `faces` list (empty when there is none).
+    pub fn to_json(&self) -> serde_json::Value {
+        let face = |f: &FaceRecord| serde_json::json!({"track_id": f.track_id, "box": f.bbox, "score": f.score, "points": f.points});
+        match self.faces.as_slice() {
+            [one] => {
+                let mut line = face(one);
+                line["frame"] = self.index.into();
+                line
+            }
+            faces => serde_json::json!({"frame": self.index, "faces": faces.iter().map(face).collect::<Vec<_>>()}),
+        }
+    }
+}
+
+/// Reads the faces from a buffer's `SteadyFaceLandmarks` custom meta (its `faces` array of
+/// `face` structures, see the README's "Metadata").
+fn read_faces(buffer: &gst::BufferRef) -> Option<Vec<FaceRecord>> {
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
+    let faces = meta.structure().get::<gst::Array>("faces").ok()?;
+    let mut out = Vec::new();
+    for face in faces.iter().filter_map(|v| v.get::<gst::Structure>().ok()) {
+        let number = |key: &str| face.get::<f64>(key).unwrap_or(f64::NAN);
+        let flat: Vec<f64> = face
+            .get::<gst::Array>("points")
+            .map(|a| a.iter().filter_map(|v| v.get::<f64>().ok()).collect())
+            .unwrap_or_default();
+        out.push(FaceRecord {
+            track_id: face.get("track-id").unwrap_or(0),
+            bbox: [number("x"), number("y"), number("width"), number("height")],
+            score: number("score"),
+            points: flat.chunks_exact(2).map(|p| [p[0] as f32, p[1] as f32]).collect(),
+        });
+    }
+    Some(out)
+}
+
+/// What one run produced.
+pub struct Run {
+    pub frames: Vec<FrameRecord>,
+    /// Wall time from the first buffer pushed to end of stream.
+    pub seconds: f64,
+}
+
+/// Pushes `frames` through `facelandmarks` configured with `properties`; with `overlay`, the
+/// annotated video is encoded (H.264 in MP4) into that file, written beside it and renamed
+/// when complete. `on_frame` sees each frame's landmarks as they come.
+pub fn run(
+    frames: impl Iterator<Item = steadyface::Result<VideoFrame>>,
+    properties: &[(String, String)],
+    overlay: Option<&Path>,
+    mut on_frame: impl FnMut(&FrameRecord) -> anyhow::Result<()>,
+) -> anyhow::Result<Run> {
+    // The first frame sets the caps.
+    let mut frames = frames;
+    let first = frames.next().context("no frames to process")??;
+    let (width, height) = (first.width, first.height);
+    let frames = std::iter::once(Ok(first)).chain(frames);
+    let landmarks = facelandmarks(properties)?;
+    let pipeline = gst::Pipeline::new();
+    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width as u32, height as u32)
+        .fps(gst::Fraction::new(30, 1))
+        .build()
+        .context("video caps")?;
+    let caps = info.to_caps().context("video caps")?;
+    // GStreamer's RGB rows start on 4-byte boundaries: a width whose rows are not a multiple of
+    // 4 bytes is padded to the stride the caps imply.
+    let stride = info.stride()[0].max(0) as usize;
+    let src = gst_app::AppSrc::builder().caps(&caps).format(gst::Format::Time).max_buffers(4).block(true).build();
+    let mut chain: Vec<gst::Element> = vec![src.clone().upcast(), landmarks.clone()];
+    let partial = overlay.map(partial_path).transpose()?;
+    match &partial {
+        Some(file) => {
+            for name in ["landmarkoverlay", "videoconvert", "x264enc", "mp4mux", "filesink"] {
+                let element = gst::ElementFactory::make(name).build().with_context(|| {
+                    format!("GStreamer element {name} is missing (x264enc: Debian package gstreamer1.0-plugins-ugly; run `make setup`)")
+                })?;
+                chain.push(element);
+            }
+            chain[4].set_property_from_str("speed-preset", "veryfast");
+            // Without B-frames mp4mux writes no edit list, so every frame is presented.
+            chain[4].set_property("bframes", 0u32);
+            chain[6].set_property("location", file.to_string_lossy().to_string());
+        }
+        None => chain.push(gst::ElementFactory::make("fakesink").property("sync", false).build().context("fakesink")?),
+    }
+    pipeline.add_many(&chain).context("building the pipeline")?;
+    gst::Element::link_many(&chain).context("linking the pipeline")?;
+
+    let (tx, rx) = mpsc::channel::<FrameRecord>();
+    let pad = landmarks.static_pad("src").context("facelandmarks has no src pad")?;
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buffer) = info.buffer() {
+            let faces = read_faces(buffer).unwrap_or_default();
+            let _ = tx.send(FrameRecord { index: buffer.offset() as usize, faces });
+        }
+        gst::PadProbeReturn::Ok
+    });
+    let bus = pipeline.bus().context("pipeline without bus")?;
+    let bus_error = || -> Option<anyhow::Error> {
+        let msg = bus.timed_pop_filtered(gst::ClockTime::from_seconds(2), &[gst::MessageType::Error])?;
+        let gst::MessageView::Error(e) = msg.view() else { return None };
+        Some(error_of(&msg, e))
+    };
+    let started = pipeline.set_state(gst::State::Playing);
+    let stop = |pipeline: &gst::Pipeline| {
+        let _ = pipeline.set_state(gst::State::Null);
+        if let Some(p) = &partial {
+            let _ = std::fs::remove_file(p);
+        }
+    };
+    if started.is_err() {
+        let e = bus_error().unwrap_or_else(|| anyhow::anyhow!("the pipeline could not start"));
+        stop(&pipeline);
+        return Err(e);
+    }
+
+    let mut records = Vec::new();
+    let mut deliver = |record: FrameRecord, records: &mut Vec<FrameRecord>| -> anyhow::Result<()> {
+        on_frame(&record)?;
+        records.push(record);
+        Ok(())
+    };
+    let start = Instant::now();
+    let mut pushed = 0usize;
+    let mut push_failed = false;
+    let mut failure = None;
+    for frame in frames {
+        let frame = match frame {
+            Ok(f) if (f.width, f.height) == (width, height) => f,
+            Ok(f) => {
+                failure = Some(anyhow::anyhow!(
+                    "frame {}: size {}x{} differs from the first frame's {width}x{height}",
+                    f.index,
+                    f.width,
+                    f.height
+                ));
+                break;
+            }
+            Err(e) => {
+                failure = Some(e.into());
+                break;
+            }
+        };
+        let mut buffer = gst::Buffer::from_mut_slice(padded(frame.rgb, width * 3, stride));
+        if let Some(b) = buffer.get_mut() {
+            b.set_pts(gst::ClockTime::from_nseconds((frame.time_s.max(0.0) * 1e9) as u64));
+            b.set_offset(frame.index as u64);
+            // A known duration keeps the last frame in the MP4 (mp4mux gives it this length).
+            b.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / 30));
+        }
+        if src.push_buffer(buffer).is_err() {
+            // The pipeline stopped: its error is on the bus (or it was told to stop).
+            push_failed = true;
+            break;
+        }
+        pushed += 1;
+        while let Ok(record) = rx.try_recv() {
+            if let Err(e) = deliver(record, &mut records) {
+                failure = Some(e);
+                break;
+            }
+        }
+        if failure.is_some() {
+            break;
+        }
+    }
+    let _ = src.end_of_stream();
+    // After a refused buffer no end of stream may come: wait for the error only a little.
+    let wait = if push_failed { Some(gst::ClockTime::from_seconds(5)) } else { gst::ClockTime::NONE };
+    let msg = if failure.is_none() {
+        bus.timed_pop_filtered(wait, &[gst::MessageType::Eos, gst::MessageType::Error])
+    } else {
+        None
+    };
+    if push_failed && failure.is_none() && msg.is_none() {
+        failure = Some(anyhow::anyhow!("the pipeline stopped taking frames after {pushed} frames"));
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    if let Some(gst::MessageView::Error(e)) = msg.as_ref().map(|m| m.view()) {
+        failure = msg.as_ref().map(|m| error_of(m, e));
+    }
+    let _ = pipeline.set_state(gst::State::Null);
+    if failure.is_none() {
+        while let Ok(record) = rx.try_recv() {
+            if let Err(e) = deliver(record, &mut records) {
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    if failure.is_none() && records.len() != pushed {
+        failure = Some(anyhow::anyhow!("{pushed} frames pushed but {} came out of {ELEMENT}", records.len()));
+    }
+    if let Some(e) = failure {
+        stop(&pipeline);
+        return Err(e);
+    }
+    if let (Some(partial), Some(target)) = (&partial, overlay) {
+        std::fs::rename(partial, target).with_context(|| format!("{} -> {}", partial.display(), target.display()))?;
+    }
+    Ok(Run { frames: records, seconds })
+}
+
+/// Tightly packed rows of `row` bytes laid out `stride` bytes apart.
+fn padded(rgb: Vec<u8>, row: usize, stride: usize) -> Vec<u8> {
+    if stride <= row {
+        return rgb;
+    }
+    let mut out = vec![0u8; stride * (rgb.len() / row.max(1))];
+    for (dst, src) in out.chunks_exact_mut(stride).zip(rgb.chunks_exact(row)) {
+        dst[..row].copy_from_slice(src);
+    }
+    out
+}
+
+/// An error message from the bus: the element, GStreamer's message, and its details (which
+/// hold the element's own explanation, e.g. the missing model's path).
+fn error_of(msg: &gst::Message, e: &gst::message::Error) -> anyhow::Error {
+    let from = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
+    let debug = e.debug().map(|d| format!(": {d}")).unwrap_or_default();
+    anyhow::anyhow!("{from}: {}{debug}", e.error())
+}
+
+/// `dir/.name.part` beside `path`, so a failed run never leaves a truncated file under the
+/// final name.
+pub fn partial_path(path: &Path) -> anyhow::Result<PathBuf> {
+    let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
+    let mut partial = std::ffi::OsString::from(".");
+    partial.push(name);
+    partial.push(".part");
+    Ok(path.with_file_name(partial))
+}

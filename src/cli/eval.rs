@@ -1,0 +1,395 @@
+//! `steadyface eval`: the element pipeline over benchmark sequences (DESIGN.md: numbered
+//! frames + `gt.jsonl`, or a video without ground truth), scored with `steadyface::metrics`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use steadyface::metrics;
+use steadyface::video::VideoFrame;
+
+use super::element;
+use super::plot::{self, PlotSeries};
+
+/// Failure / AUC cut-off on the per-frame NME (inter-ocular).
+pub const CUTOFF: f32 = 0.08;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum MethodArg {
+    /// The backbone alone: stabilizer="" and smoothing=none.
+    Raw,
+    /// smoothing=one-euro, no stabilizer.
+    OneEuro,
+    /// The element's default stabilizer (or --stabilizer PATH), no smoothing.
+    Stabilizer,
+    /// raw and one-euro, plus stabilizer when one is configured.
+    All,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    Raw,
+    OneEuro,
+    Stabilizer,
+}
+
+impl Method {
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Raw => "raw",
+            Method::OneEuro => "one-euro",
+            Method::Stabilizer => "stabilizer",
+        }
+    }
+
+    /// The element properties of this method: raw = no stabilizer and no smoothing; one-euro =
+    /// One Euro smoothing without stabilizer; stabilizer = the given stabilizer, no smoothing.
+    fn properties(self, stabilizer: Option<&str>) -> Vec<(String, String)> {
+        let (stab, smoothing) = match self {
+            Method::Raw => ("", "none"),
+            Method::OneEuro => ("", "one-euro"),
+            Method::Stabilizer => (stabilizer.unwrap_or(""), "none"),
+        };
+        vec![("stabilizer".into(), stab.into()), ("smoothing".into(), smoothing.into())]
+    }
+}
+
+pub struct EvalArgs {
+    pub sequences: Vec<PathBuf>,
+    pub method: MethodArg,
+    pub stabilizer: Option<PathBuf>,
+    pub set: Vec<String>,
+    pub json: bool,
+    pub plot: Option<PathBuf>,
+    pub landmark: usize,
+}
+
+/// Decoded frames kept in memory up to this size (MiB; `STEADYFACE_EVAL_CACHE_MIB` changes it), so
+/// that each method runs on the same frames without decoding them again and fps counts the
+/// element alone.
+const CACHE_MIB: usize = 2048;
+
+fn cache_bytes() -> usize {
+    std::env::var("STEADYFACE_EVAL_CACHE_MIB").ok().and_then(|v| v.parse().ok()).unwrap_or(CACHE_MIB) << 20
+}
+
+/// One sequence: its frames (in memory when they fit in [`CACHE_MIB`], else decoded again for
+/// each method) and, when it has a `gt.jsonl`, the 68 true points of every frame.
+pub struct Sequence {
+    pub name: String,
+    path: PathBuf,
+    cached: Option<Vec<VideoFrame>>,
+    pub frame_count: usize,
+    pub gt: Option<Vec<Vec<[f32; 2]>>>,
+}
+
+impl Sequence {
+    pub fn load(path: &Path) -> anyhow::Result<Sequence> {
+        let name =
+            path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| path.display().to_string());
+        let (mut cached, mut bytes, mut frame_count) = (Some(Vec::new()), 0usize, 0usize);
+        let limit = cache_bytes();
+        for frame in steadyface::video::frames(path)? {
+            let frame = frame?;
+            frame_count += 1;
+            bytes += frame.rgb.len();
+            if bytes > limit && cached.take().is_some() {
+                eprintln!(
+                    "eval: {}: more than {} MiB decoded; frames are decoded again for each method, \
+                     so fps includes decoding",
+                    path.display(),
+                    limit >> 20
+                );
+            }
+            if let Some(frames) = cached.as_mut() {
+                frames.push(frame);
+            }
+        }
+        let gt_path = path.join("gt.jsonl");
+        let gt = if path.is_dir() && gt_path.is_file() { Some(read_gt(&gt_path, frame_count)?) } else { None };
+        Ok(Sequence { name, path: path.to_path_buf(), cached, frame_count, gt })
+    }
+
+    /// The frames, from memory or decoded again.
+    fn frames(&self) -> anyhow::Result<Box<dyn Iterator<Item = steadyface::Result<VideoFrame>> + '_>> {
+        Ok(match &self.cached {
+            Some(frames) => Box::new(frames.iter().cloned().map(Ok)),
+            None => steadyface::video::frames(&self.path)?,
+        })
+    }
+}
+
+/// Reads `gt.jsonl`: one `{"frame": i, "points": [[x, y] x 68]}` per frame `0..frames`; errors
+/// name `file:line`.
+pub fn read_gt(path: &Path, frames: usize) -> anyhow::Result<Vec<Vec<[f32; 2]>>> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let mut by_frame = BTreeMap::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let at = || format!("{}:{}", path.display(), n + 1);
+        let value: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
+        let frame = value["frame"].as_u64().with_context(|| format!("{}: no \"frame\" number", at()))? as usize;
+        let points = value["points"].as_array().with_context(|| format!("{}: no \"points\" list", at()))?;
+        let points = points
+            .iter()
+            .map(|p| match (p[0].as_f64(), p[1].as_f64()) {
+                (Some(x), Some(y)) => Some([x as f32, y as f32]),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .with_context(|| format!("{}: a point is not [x, y]", at()))?;
+        if points.len() != 68 {
+            bail!("{}: {} points, the benchmark format has the 68 iBUG points", at(), points.len());
+        }
+        if by_frame.insert(frame, points).is_some() {
+            bail!("{}: frame {frame} appears twice", at());
+        }
+    }
+    (0..frames)
+        .map(|i| {
+            by_frame.remove(&i).with_context(|| format!("{}: no line for frame {i} ({frames} frames)", path.display()))
+        })
+        .collect()
+}
+
+/// The scores of one method on one sequence (`None` where the sequence has no ground truth or
+/// too few frames with a face).
+#[derive(Debug, serde::Serialize)]
+pub struct Scores {
+    pub sequence: String,
+    pub method: &'static str,
+    pub frames: usize,
+    /// Fraction of frames with a face.
+    pub found: f32,
+    pub nme68: Option<f32>,
+    pub nme49: Option<f32>,
+    pub auc: Option<f32>,
+    pub failure_rate: Option<f32>,
+    pub mcv: Option<f32>,
+    /// Allan variance in (% of the inter-ocular distance)^2.
+    pub mav: Option<f32>,
+    pub nmj: Option<f32>,
+    /// Mean distance to the raw backbone's points, % of the inter-ocular distance.
+    pub deviation_from_raw: Option<f32>,
+    pub fps: f32,
+}
+
+/// Per-frame predictions of one method: the highest-scoring face's points.
+pub struct Predictions {
+    pub method: Method,
+    pub points: Vec<Option<Vec<[f32; 2]>>>,
+    pub fps: f32,
+}
+
+fn predict(
+    seq: &Sequence,
+    method: Method,
+    stabilizer: Option<&str>,
+    extra: &[(String, String)],
+) -> anyhow::Result<Predictions> {
+    let mut properties = method.properties(stabilizer);
+    properties.extend(extra.iter().cloned());
+    let run = element::run(seq.frames()?, &properties, None, |_| Ok(()))
+        .with_context(|| format!("{} ({})", seq.name, method.name()))?;
+    let points: Vec<Option<Vec<[f32; 2]>>> = run
+        .frames
+        .into_iter()
+        .map(|f| f.faces.into_iter().max_by(|a, b| a.score.total_cmp(&b.score)).map(|face| face.points))
+        .collect();
+    if points.len() != seq.frame_count {
+        bail!("{}: {} frames the first time, {} now", seq.name, seq.frame_count, points.len());
+    }
+    Ok(Predictions { method, points, fps: (seq.frame_count as f64 / run.seconds.max(1e-9)) as f32 })
+}
+
+fn mean(values: impl IntoIterator<Item = f32>) -> Option<f32> {
+    let (sum, n) = values.into_iter().fold((0.0f64, 0usize), |(s, n), v| (s + v as f64, n + 1));
+    (n > 0).then(|| (sum / n as f64) as f32)
+}
+
+/// Per-frame jitter (% inter-ocular) between frame t and t+1 where both have a face: the RMS
+/// over points of the change of the error, as in NMJ.
+pub fn frame_jitter(pred: &[Option<Vec<[f32; 2]>>], gt: &[Vec<[f32; 2]>]) -> Vec<Option<f32>> {
+    (0..pred.len())
+        .map(|t| {
+            let (Some(a), Some(Some(b))) = (&pred[t], pred.get(t + 1)) else { return None };
+            metrics::nmj(&[a.clone(), b.clone()], &gt[t..t + 2])
+        })
+        .collect()
+}
+
+pub fn score(seq: &Sequence, p: &Predictions, raw: Option<&Predictions>) -> anyhow::Result<Scores> {
+    let found: Vec<usize> = (0..p.points.len()).filter(|&i| p.points[i].is_some()).collect();
+    let found_points: Vec<Vec<[f32; 2]>> = found.iter().filter_map(|&i| p.points[i].clone()).collect();
+    if let Some(bad) = found_points.iter().find(|f| f.len() != 68) {
+        bail!("{}: {} points per face; eval scores the 68 iBUG points (do not set full-scheme)", seq.name, bad.len());
+    }
+    // The scale for MAV and the deviation from raw: the truth's eye distance, or the raw backbone's.
+    let reference: Vec<&Vec<[f32; 2]>> = match (&seq.gt, raw) {
+        (Some(gt), _) => gt.iter().collect(),
+        (None, Some(raw)) => raw.points.iter().flatten().collect(),
+        (None, None) => found_points.iter().collect(),
+    };
+    let iod = mean(reference.iter().map(|r| metrics::inter_ocular(r)));
+    let mut s = Scores {
+        sequence: seq.name.clone(),
+        method: p.method.name(),
+        frames: p.points.len(),
+        found: found.len() as f32 / p.points.len().max(1) as f32,
+        nme68: None,
+        nme49: None,
+        auc: None,
+        failure_rate: None,
+        mcv: metrics::coefficient_of_variation(&found_points),
+        mav: iod.and_then(|iod| metrics::allan_variance(&found_points, iod / 100.0)),
+        nmj: None,
+        deviation_from_raw: None,
+        fps: p.fps,
+    };
+    if let Some(raw) = raw {
+        let all: Vec<usize> = (0..68).collect();
+        s.deviation_from_raw = mean(p.points.iter().zip(&raw.points).filter_map(|(a, b)| match (a, b) {
+            (Some(a), Some(b)) => Some(metrics::nme(a, b, &all) * 100.0),
+            _ => None,
+        }));
+    }
+    if let Some(gt) = &seq.gt {
+        let all: Vec<usize> = (0..68).collect();
+        let inner = metrics::inner49();
+        let per_frame = |idx: &[usize]| -> Vec<f32> {
+            p.points
+                .iter()
+                .zip(gt)
+                .map(|(pred, g)| pred.as_ref().map_or(f32::NAN, |pr| metrics::nme(pr, g, idx)))
+                .collect()
+        };
+        let (e68, e49) = (per_frame(&all), per_frame(&inner));
+        s.nme68 = mean(e68.iter().copied().filter(|e| e.is_finite())).map(|e| e * 100.0);
+        s.nme49 = mean(e49.iter().copied().filter(|e| e.is_finite())).map(|e| e * 100.0);
+        s.auc = Some(metrics::auc(&e68, CUTOFF));
+        s.failure_rate = Some(metrics::failure_rate(&e68, CUTOFF) * 100.0);
+        let found_gt: Vec<Vec<[f32; 2]>> = found.iter().map(|&i| gt[i].clone()).collect();
+        s.nmj = metrics::nmj(&found_points, &found_gt);
+    }
+    Ok(s)
+}
+
+fn cell(v: Option<f32>, decimals: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.decimals$}"))
+}
+
+pub const TABLE_HEADER: &str = "| sequence | method | frames | face found % | NME 68 % | NME 49 % | AUC@0.08 | FR@0.08 % | MCV | MAV (%IOD)² | NMJ % | dev. from raw % | fps |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+
+pub fn table_row(s: &Scores) -> String {
+    format!(
+        "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+        s.sequence,
+        s.method,
+        s.frames,
+        s.found * 100.0,
+        cell(s.nme68, 2),
+        cell(s.nme49, 2),
+        cell(s.auc, 3),
+        cell(s.failure_rate, 1),
+        cell(s.mcv, 4),
+        cell(s.mav, 3),
+        cell(s.nmj, 3),
+        cell(s.deviation_from_raw, 2),
+        s.fps
+    )
+}
+
+pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
+    if args.sequences.is_empty() {
+        bail!(
+            "no sequence given: steadyface eval SEQ_DIR... (a directory of numbered frames with gt.jsonl, or a video)"
+        );
+    }
+    if args.landmark >= 68 {
+        bail!("--landmark {}: the iBUG scheme has points 0-67", args.landmark);
+    }
+    element::init()?;
+    let extra: Vec<(String, String)> = args
+        .set
+        .iter()
+        .map(|pair| {
+            pair.split_once('=')
+                .map(|(n, v)| (n.trim().to_string(), v.to_string()))
+                .with_context(|| format!("--set {pair}: expected NAME=VALUE"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if let Some((name, _)) = extra.iter().find(|(n, _)| n == "stabilizer" || n == "smoothing") {
+        bail!("--set {name}=...: the method sets it (use --method, and --stabilizer PATH)");
+    }
+    // The stabilizer: --stabilizer, else the element's default (none until one ships).
+    let stabilizer = match &args.stabilizer {
+        Some(p) if !p.is_file() => bail!("--stabilizer {}: no such file", p.display()),
+        Some(p) => Some(p.to_string_lossy().to_string()),
+        None => Some(element::default_string("stabilizer")?).filter(|s| !s.is_empty()),
+    };
+    let methods: Vec<Method> = match args.method {
+        MethodArg::Raw => vec![Method::Raw],
+        MethodArg::OneEuro => vec![Method::OneEuro],
+        MethodArg::Stabilizer if stabilizer.is_none() => bail!(
+            "--method stabilizer: no stabilizer configured: facelandmarks has no default stabilizer \
+             (its `stabilizer` property is empty) and --stabilizer PATH was not given"
+        ),
+        MethodArg::Stabilizer => vec![Method::Stabilizer],
+        MethodArg::All => {
+            let mut m = vec![Method::Raw, Method::OneEuro];
+            match stabilizer {
+                Some(_) => m.push(Method::Stabilizer),
+                None => {
+                    eprintln!("eval: no stabilizer (facelandmarks has none by default; --stabilizer PATH adds one)")
+                }
+            }
+            m
+        }
+    };
+    if !args.json {
+        println!("{TABLE_HEADER}");
+    }
+    for (k, path) in args.sequences.iter().enumerate() {
+        let seq = Sequence::load(path).with_context(|| format!("{}", path.display()))?;
+        // Raw is the reference of the deviation (and of the scale without ground truth).
+        let raw = predict(&seq, Method::Raw, None, &extra)?;
+        let mut runs = Vec::new();
+        for &m in &methods {
+            runs.push(if m == Method::Raw { None } else { Some(predict(&seq, m, stabilizer.as_deref(), &extra)?) });
+        }
+        let runs: Vec<&Predictions> = runs.iter().map(|r| r.as_ref().unwrap_or(&raw)).collect();
+        for p in &runs {
+            let s = score(&seq, p, Some(&raw))?;
+            if args.json {
+                println!("{}", serde_json::to_string(&s)?);
+            } else {
+                println!("{}", table_row(&s));
+            }
+        }
+        if k == 0
+            && let Some(out) = &args.plot
+        {
+            let series: Vec<PlotSeries> = runs
+                .iter()
+                .map(|p| PlotSeries {
+                    name: p.method.name(),
+                    points: p.points.iter().map(|f| f.as_ref().map(|f| f[args.landmark])).collect(),
+                    scatter: seq.gt.as_ref().map_or_else(Vec::new, |gt| error_vs_jitter(&p.points, gt)),
+                })
+                .collect();
+            let truth: Option<Vec<[f32; 2]>> = seq.gt.as_ref().map(|gt| gt.iter().map(|g| g[args.landmark]).collect());
+            plot::write(out, &seq.name, args.landmark, truth.as_deref(), &series)?;
+            eprintln!("eval: plot written to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// (NME %, jitter %) per frame with a face in this and the next frame.
+fn error_vs_jitter(pred: &[Option<Vec<[f32; 2]>>], gt: &[Vec<[f32; 2]>]) -> Vec<(f32, f32)> {
+    let all: Vec<usize> = (0..68).collect();
+    frame_jitter(pred, gt)
+        .into_iter()
+        .enumerate()
+        .filter_map(|(t, j)| Some((metrics::nme(pred[t].as_ref()?, &gt[t], &all) * 100.0, j?)))
+        .collect()
+}

@@ -1,0 +1,95 @@
+//! The subcommands that run the GStreamer element (`track`, `eval`), binary-only: the
+//! algorithms live in the core library, these only drive pipelines and report.
+
+pub mod element;
+pub mod eval;
+pub mod plot;
+pub mod track;
+
+use std::path::PathBuf;
+
+/// Every `facelandmarks` property as an option; unset ones keep the element's defaults.
+#[derive(clap::Args, Clone, Default)]
+pub struct ElementArgs {
+    /// Landmark backbone ONNX (property `backbone`).
+    #[arg(long)]
+    pub backbone: Option<PathBuf>,
+    /// Face detector ONNX (property `detector`).
+    #[arg(long)]
+    pub detector: Option<PathBuf>,
+    /// ConvLSTM stabilizer ONNX (property `stabilizer`; "" = none).
+    #[arg(long)]
+    pub stabilizer: Option<PathBuf>,
+    /// pdc | pdc-soft | argmax | subpixel
+    #[arg(long)]
+    pub decoder: Option<String>,
+    /// PDC ignores heatmap values below this fraction of each map's peak (property `pdc-threshold`).
+    #[arg(long)]
+    pub pdc_threshold: Option<f32>,
+    /// none | one-euro
+    #[arg(long)]
+    pub smoothing: Option<String>,
+    /// One Euro cutoff in Hz when still (lower = steadier, more lag).
+    #[arg(long)]
+    pub one_euro_min_cutoff: Option<f32>,
+    /// How fast the One Euro cutoff opens with speed (higher = less lag).
+    #[arg(long)]
+    pub one_euro_beta: Option<f32>,
+    /// One Euro cutoff in Hz of the speed estimate.
+    #[arg(long)]
+    pub one_euro_derivative_cutoff: Option<f32>,
+    /// Every backbone point instead of the iBUG 68.
+    #[arg(long)]
+    pub full_scheme: bool,
+    /// Most faces tracked at once (1-64).
+    #[arg(long)]
+    pub max_faces: Option<u32>,
+    /// Run the detector every N frames (0 = only when no face is tracked).
+    #[arg(long)]
+    pub detect_interval: Option<u32>,
+    /// A track ends when the face-presence score falls below this.
+    #[arg(long)]
+    pub min_face_score: Option<f32>,
+    /// auto | cpu | cuda
+    #[arg(long)]
+    pub device: Option<String>,
+    /// CUDA device index.
+    #[arg(long)]
+    pub device_id: Option<i32>,
+    /// Any element property, NAME=VALUE (repeatable; applied after the options above).
+    #[arg(long = "set", value_name = "NAME=VALUE")]
+    pub set: Vec<String>,
+}
+
+impl ElementArgs {
+    /// The properties to set, by element property name, as text.
+    pub fn properties(&self) -> anyhow::Result<Vec<(String, String)>> {
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().to_string());
+        let options: [(&str, Option<String>); 15] = [
+            ("backbone", path(&self.backbone)),
+            ("detector", path(&self.detector)),
+            ("stabilizer", path(&self.stabilizer)),
+            ("decoder", self.decoder.clone()),
+            ("pdc-threshold", self.pdc_threshold.map(|v| v.to_string())),
+            ("smoothing", self.smoothing.clone()),
+            ("one-euro-min-cutoff", self.one_euro_min_cutoff.map(|v| v.to_string())),
+            ("one-euro-beta", self.one_euro_beta.map(|v| v.to_string())),
+            ("one-euro-derivative-cutoff", self.one_euro_derivative_cutoff.map(|v| v.to_string())),
+            ("full-scheme", self.full_scheme.then(|| "true".to_string())),
+            ("max-faces", self.max_faces.map(|v| v.to_string())),
+            ("detect-interval", self.detect_interval.map(|v| v.to_string())),
+            ("min-face-score", self.min_face_score.map(|v| v.to_string())),
+            ("device", self.device.clone()),
+            ("device-id", self.device_id.map(|v| v.to_string())),
+        ];
+        let mut out: Vec<(String, String)> =
+            options.into_iter().filter_map(|(name, value)| Some((name.to_string(), value?))).collect();
+        for pair in &self.set {
+            let (name, value) = pair
+                .split_once('=')
+                .ok_or_else(|| anyhow::anyhow!("--set {pair}: expected NAME=VALUE (e.g. --set max-faces=1)"))?;
+            out.push((name.trim().to_string(), value.to_string()));
+        }
+        Ok(out)
+    }
+}

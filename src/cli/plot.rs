@@ -1,0 +1,186 @@
+//! `eval --plot`: one landmark's x and y over time (truth and each method) and an error-vs-jitter
+//! scatter per method, as a PNG. Drawn with plotters' bitmap backend; text is rendered with
+//! ab_glyph from a TrueType font found on the system (fonts-dejavu-core on Debian), so no
+//! fontconfig/freetype is needed.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, anyhow};
+use plotters::prelude::*;
+
+const WIDTH: u32 = 1600;
+const HEIGHT: u32 = 1000;
+const FONT: &str = "sans-serif";
+
+/// Where a sans-serif TrueType font is looked for.
+const FONT_FILES: &[&str] = &[
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
+    "/usr/share/fonts/TTF/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+];
+
+/// One method's curve: the landmark per frame (`None` without a face) and (NME %, jitter %) per frame.
+pub struct PlotSeries {
+    pub name: &'static str,
+    pub points: Vec<Option<[f32; 2]>>,
+    pub scatter: Vec<(f32, f32)>,
+}
+
+fn colour(name: &str) -> RGBColor {
+    match name {
+        "raw" => RGBColor(214, 39, 40),
+        "one-euro" => RGBColor(31, 119, 180),
+        "stabilizer" => RGBColor(44, 160, 44),
+        _ => RGBColor(148, 103, 189),
+    }
+}
+
+fn register_font() -> anyhow::Result<()> {
+    static FONT_BYTES: std::sync::OnceLock<Option<&'static [u8]>> = std::sync::OnceLock::new();
+    let bytes = FONT_BYTES.get_or_init(|| {
+        let file = std::env::var_os("STEADYFACE_PLOT_FONT")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(FONT_FILES.iter().map(PathBuf::from))
+            .find(|p| p.is_file())?;
+        std::fs::read(file).ok().map(|b| &*Box::leak(b.into_boxed_slice()))
+    });
+    let bytes = bytes.with_context(|| {
+        format!(
+            "--plot needs a TrueType font and none was found (looked in {}); install fonts-dejavu-core \
+             (`make setup` does) or set STEADYFACE_PLOT_FONT to a .ttf file",
+            FONT_FILES.join(", ")
+        )
+    })?;
+    plotters::style::register_font(FONT, FontStyle::Normal, bytes)
+        .map_err(|_| anyhow!("the plot font is not a valid TrueType font"))
+}
+
+fn range(values: impl Iterator<Item = f32>) -> std::ops::Range<f32> {
+    let (lo, hi) = values.filter(|v| v.is_finite()).fold((f32::MAX, f32::MIN), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    if lo > hi {
+        return 0.0..1.0;
+    }
+    let pad = ((hi - lo) * 0.05).max(0.5);
+    lo - pad..hi + pad
+}
+
+/// Writes the figure to `out` (PNG, written beside it and renamed).
+pub fn write(
+    out: &Path,
+    sequence: &str,
+    landmark: usize,
+    truth: Option<&[[f32; 2]]>,
+    series: &[PlotSeries],
+) -> anyhow::Result<()> {
+    register_font()?;
+    let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
+    draw(&mut rgb, sequence, landmark, truth, series).map_err(|e| anyhow!("drawing the plot: {e}"))?;
+    let mut png = Vec::new();
+    image::ImageEncoder::write_image(
+        image::codecs::png::PngEncoder::new(&mut png),
+        &rgb,
+        WIDTH,
+        HEIGHT,
+        image::ExtendedColorType::Rgb8,
+    )
+    .context("encoding the plot")?;
+    steadyface::onnx::write_atomic(out, &png)?;
+    Ok(())
+}
+
+type DrawResult = Result<(), Box<dyn std::error::Error>>;
+
+fn draw(
+    rgb: &mut [u8],
+    sequence: &str,
+    landmark: usize,
+    truth: Option<&[[f32; 2]]>,
+    series: &[PlotSeries],
+) -> DrawResult {
+    let root = BitMapBackend::with_buffer(rgb, (WIDTH, HEIGHT)).into_drawing_area();
+    root.fill(&WHITE)?;
+    let root = root.titled(&format!("{sequence}: landmark {landmark} and error vs jitter"), (FONT, 30))?;
+    let (top, bottom) = root.split_vertically((HEIGHT - 40) / 2);
+    let (x_area, y_area) = top.split_horizontally(WIDTH / 2);
+    let frames = series.iter().map(|s| s.points.len()).chain(truth.map(<[_]>::len)).max().unwrap_or(1);
+    for (axis, area) in [(0usize, &x_area), (1usize, &y_area)] {
+        let values = truth
+            .into_iter()
+            .flatten()
+            .map(|p| p[axis])
+            .chain(series.iter().flat_map(|s| s.points.iter().flatten().map(|p| p[axis])));
+        let mut chart = ChartBuilder::on(area)
+            .caption(format!("{} over time", ["x", "y"][axis]), (FONT, 22))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(60)
+            .build_cartesian_2d(0f32..frames as f32, range(values))?;
+        chart
+            .configure_mesh()
+            .x_desc("frame")
+            .y_desc(format!("{} (px)", ["x", "y"][axis]))
+            .label_style((FONT, 15))
+            .draw()?;
+        if let Some(truth) = truth {
+            chart
+                .draw_series(LineSeries::new(
+                    truth.iter().enumerate().map(|(t, p)| (t as f32, p[axis])),
+                    BLACK.stroke_width(2),
+                ))?
+                .label("ground truth")
+                .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+        }
+        for s in series {
+            let c = colour(s.name);
+            let line = s.points.iter().enumerate().filter_map(|(t, p)| p.map(|p| (t as f32, p[axis])));
+            chart
+                .draw_series(LineSeries::new(line, c.stroke_width(2)))?
+                .label(s.name)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 16))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .position(SeriesLabelPosition::UpperLeft)
+            .draw()?;
+    }
+
+    let mut chart = ChartBuilder::on(&bottom)
+        .caption(
+            if truth.is_some() {
+                "per frame: error (NME, % IOD) vs jitter (change of the error to the next frame, % IOD)"
+            } else {
+                "no ground truth: error and jitter need gt.jsonl"
+            },
+            (FONT, 22),
+        )
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(
+            range(series.iter().flat_map(|s| s.scatter.iter().map(|p| p.0))),
+            range(series.iter().flat_map(|s| s.scatter.iter().map(|p| p.1))),
+        )?;
+    chart.configure_mesh().x_desc("NME 68 (% IOD)").y_desc("jitter (% IOD)").label_style((FONT, 15)).draw()?;
+    for s in series {
+        let c = colour(s.name);
+        chart
+            .draw_series(s.scatter.iter().map(|&(e, j)| Circle::new((e, j), 3, c.mix(0.6).filled())))?
+            .label(s.name)
+            .legend(move |(x, y)| Circle::new((x + 10, y), 4, c.filled()));
+    }
+    chart
+        .configure_series_labels()
+        .label_font((FONT, 16))
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .position(SeriesLabelPosition::UpperRight)
+        .draw()?;
+    root.present()?;
+    Ok(())
+}

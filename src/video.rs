@@ -1,0 +1,206 @@
+//! Decoded video frames for the tools (`track`, `eval`, training on videos): a video file any
+//! installed GStreamer decoder handles, or a directory of numbered frames (`000000.png`, ...).
+//! Decoding a file goes through GStreamer (`decodebin ! videoconvert ! appsink`); this is no
+//! element code, just a reader.
+
+use std::path::{Path, PathBuf};
+
+use gst::prelude::*;
+use gst_video::prelude::*;
+
+use crate::{Error, Result};
+
+/// One decoded frame, tightly packed RGB (`width * 3` bytes per row).
+#[derive(Debug, Clone)]
+pub struct VideoFrame {
+    pub index: usize,
+    pub time_s: f64,
+    pub width: usize,
+    pub height: usize,
+    pub rgb: Vec<u8>,
+}
+
+/// Frame rate assumed for numbered frames and for buffers without timestamps.
+pub const DEFAULT_FPS: f64 = 30.0;
+
+/// Frame-image extensions a frame directory may hold.
+const FRAME_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "ppm"];
+
+/// A video file any installed GStreamer decoder handles, or a directory of numbered frames (000000.png ...).
+pub fn frames(path: &Path) -> Result<Box<dyn Iterator<Item = Result<VideoFrame>>>> {
+    if path.is_dir() {
+        let files = numbered_frames(path)?;
+        return Ok(Box::new(files.into_iter().enumerate().map(|(index, file)| read_image(index, &file))));
+    }
+    if !path.is_file() {
+        return Err(Error::Other(format!("{}: no such video file or frame directory", path.display())));
+    }
+    Ok(Box::new(Decoder::open(path)?))
+}
+
+/// The numbered frame files of `dir` (stem all digits, an image extension), in numeric order.
+pub fn numbered_frames(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = std::fs::read_dir(dir).map_err(|e| Error::Other(format!("{}: {e}", dir.display())))?;
+    let mut numbered = Vec::new();
+    for entry in entries {
+        let path = entry.map_err(|e| Error::Other(format!("{}: {e}", dir.display())))?.path();
+        let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+        let number = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok());
+        if let (Some(ext), Some(number)) = (ext, number)
+            && FRAME_EXTENSIONS.contains(&ext.as_str())
+        {
+            numbered.push((number, path));
+        }
+    }
+    if numbered.is_empty() {
+        return Err(Error::Other(format!(
+            "{}: no numbered frames (000000.png, 000001.png, ...) in this directory",
+            dir.display()
+        )));
+    }
+    numbered.sort();
+    Ok(numbered.into_iter().map(|(_, p)| p).collect())
+}
+
+fn read_image(index: usize, file: &Path) -> Result<VideoFrame> {
+    let img = image::open(file).map_err(|e| Error::Other(format!("{}: {e}", file.display())))?.to_rgb8();
+    Ok(VideoFrame {
+        index,
+        time_s: index as f64 / DEFAULT_FPS,
+        width: img.width() as usize,
+        height: img.height() as usize,
+        rgb: img.into_raw(),
+    })
+}
+
+/// How long a failure waits for GStreamer's error message.
+const ERROR_WAIT: gst::ClockTime = gst::ClockTime::from_seconds(2);
+
+/// `filesrc ! decodebin ! videoconvert ! RGB appsink`, pulled one frame at a time.
+struct Decoder {
+    path: PathBuf,
+    pipeline: gst::Pipeline,
+    sink: gst_app::AppSink,
+    index: usize,
+    done: bool,
+}
+
+impl Decoder {
+    fn open(path: &Path) -> Result<Self> {
+        let fail = |what: &str| Error::Other(format!("{}: {what}", path.display()));
+        gst::init().map_err(|e| fail(&format!("GStreamer could not be initialised: {e}")))?;
+        let pipeline = gst::Pipeline::new();
+        let make = |name: &str| {
+            gst::ElementFactory::make(name)
+                .build()
+                .map_err(|_| fail(&format!("GStreamer element {name} is missing (install gstreamer1.0-plugins-base)")))
+        };
+        let (src, decode, convert) = (make("filesrc")?, make("decodebin")?, make("videoconvert")?);
+        src.set_property("location", path.to_string_lossy().to_string());
+        let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::Rgb).build();
+        let sink = gst_app::AppSink::builder().caps(&caps).sync(false).max_buffers(4).build();
+        pipeline
+            .add_many([&src, &decode, &convert, sink.upcast_ref()])
+            .map_err(|e| fail(&format!("building the decoding pipeline: {e}")))?;
+        src.link(&decode).map_err(|e| fail(&format!("building the decoding pipeline: {e}")))?;
+        convert.link(&sink).map_err(|e| fail(&format!("building the decoding pipeline: {e}")))?;
+        // decodebin's pads appear once the stream is typed; the first video one is linked.
+        let convert_weak = convert.downgrade();
+        decode.connect_pad_added(move |_, pad| {
+            let Some(convert) = convert_weak.upgrade() else { return };
+            let Some(sink_pad) = convert.static_pad("sink") else { return };
+            let is_video = pad
+                .current_caps()
+                .and_then(|c| c.structure(0).map(|s| s.name().starts_with("video/")))
+                .unwrap_or(false);
+            if is_video && !sink_pad.is_linked() {
+                let _ = pad.link(&sink_pad);
+            }
+        });
+        let decoder = Decoder { path: path.to_path_buf(), pipeline, sink, index: 0, done: false };
+        // Prerolling surfaces undecodable files here rather than at the first frame.
+        if decoder.pipeline.set_state(gst::State::Paused).is_err() {
+            return Err(decoder.bus_error(ERROR_WAIT).unwrap_or_else(|| fail("could not be opened")));
+        }
+        let (result, _, _) = decoder.pipeline.state(gst::ClockTime::from_seconds(30));
+        if result.is_err() {
+            return Err(decoder.bus_error(ERROR_WAIT).unwrap_or_else(|| fail("could not be decoded")));
+        }
+        if let Err(e) = decoder.pipeline.set_state(gst::State::Playing) {
+            return Err(decoder
+                .bus_error(ERROR_WAIT)
+                .unwrap_or_else(|| fail(&format!("could not start decoding: {e}"))));
+        }
+        Ok(decoder)
+    }
+
+    /// The first error GStreamer posted, with its message and the element that posted it,
+    /// waiting up to `wait` for one (a failed state change can return before its error is
+    /// posted).
+    fn bus_error(&self, wait: gst::ClockTime) -> Option<Error> {
+        let bus = self.pipeline.bus()?;
+        while let Some(msg) = bus.timed_pop_filtered(wait, &[gst::MessageType::Error]) {
+            if let gst::MessageView::Error(e) = msg.view() {
+                let debug = e.debug().map(|d| format!(" ({d})")).unwrap_or_default();
+                return Some(Error::Other(format!("{}: cannot be decoded: {}{debug}", self.path.display(), e.error())));
+            }
+        }
+        None
+    }
+
+    fn convert(&self, sample: &gst::Sample) -> Result<VideoFrame> {
+        let fail = |what: &str| Error::Other(format!("{}: frame {}: {what}", self.path.display(), self.index));
+        let caps = sample.caps().ok_or_else(|| fail("sample without caps"))?;
+        let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| fail(&format!("caps {caps}: {e}")))?;
+        let buffer = sample.buffer().ok_or_else(|| fail("sample without buffer"))?;
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info)
+            .map_err(|e| fail(&format!("mapping the frame: {e}")))?;
+        let (width, height) = (info.width() as usize, info.height() as usize);
+        let stride = frame.plane_stride()[0].max(0) as usize;
+        let data = frame.plane_data(0).map_err(|e| fail(&format!("mapping the frame: {e}")))?;
+        let row = width * 3;
+        if stride < row || data.len() < stride * (height.max(1) - 1) + row {
+            return Err(fail("frame smaller than its caps say"));
+        }
+        let mut rgb = Vec::with_capacity(row * height);
+        for y in 0..height {
+            rgb.extend_from_slice(&data[y * stride..y * stride + row]);
+        }
+        let time_s = buffer.pts().map(|t| t.nseconds() as f64 / 1e9).unwrap_or(self.index as f64 / DEFAULT_FPS);
+        Ok(VideoFrame { index: self.index, time_s, width, height, rgb })
+    }
+}
+
+impl Iterator for Decoder {
+    type Item = Result<VideoFrame>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        // Polled, so that an error upstream (which stops the stream without an end of stream)
+        // is seen instead of waiting for a frame that never comes.
+        loop {
+            if let Some(sample) = self.sink.try_pull_sample(gst::ClockTime::from_mseconds(100)) {
+                let frame = self.convert(&sample);
+                self.index += 1;
+                self.done = frame.is_err();
+                return Some(frame);
+            }
+            if let Some(e) = self.bus_error(gst::ClockTime::ZERO) {
+                self.done = true;
+                return Some(Err(e));
+            }
+            if self.sink.is_eos() {
+                self.done = true;
+                return None;
+            }
+        }
+    }
+}
+
+impl Drop for Decoder {
+    fn drop(&mut self) {
+        let _ = self.pipeline.set_state(gst::State::Null);
+    }
+}

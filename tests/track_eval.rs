@@ -1,0 +1,379 @@
+//! `steadyface track` and `steadyface eval` over the real element pipeline (the built CLI loads
+//! libgststeadyface.so from its own directory, target/release). `cargo test` builds the plugin
+//! but does not put the .so there: `cargo build --release --workspace` (which `make test` runs
+//! first) does.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::{scratch, testdata};
+
+fn steadyface(args: &[&std::ffi::OsStr]) -> Output {
+    let plugin = Path::new(env!("CARGO_BIN_EXE_steadyface")).with_file_name("libgststeadyface.so");
+    assert!(
+        plugin.exists(),
+        "{} missing: build the plugin first (cargo build --release --workspace)",
+        plugin.display()
+    );
+    Command::new(env!("CARGO_BIN_EXE_steadyface")).args(args).output().expect("steadyface runs")
+}
+
+fn run_ok(args: &[&std::ffi::OsStr]) -> String {
+    let out = steadyface(args);
+    assert!(out.status.success(), "steadyface {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+fn run_err(args: &[&std::ffi::OsStr]) -> String {
+    let out = steadyface(args);
+    assert!(!out.status.success(), "steadyface {args:?} should have failed");
+    String::from_utf8_lossy(&out.stderr).to_string()
+}
+
+macro_rules! args {
+    ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
+}
+
+fn lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
+}
+
+fn points(value: &serde_json::Value) -> Vec<[f32; 2]> {
+    value
+        .as_array()
+        .expect("points list")
+        .iter()
+        .map(|p| [p[0].as_f64().expect("x") as f32, p[1].as_f64().expect("y") as f32])
+        .collect()
+}
+
+/// Synthetic benchmark sequences of takeo.ppm (exact ground truth) at `levels`.
+fn synth(dir: &Path, frames: usize, levels: &str) -> PathBuf {
+    synth_sized(dir, frames, levels, "480x400")
+}
+
+fn synth_sized(dir: &Path, frames: usize, levels: &str, size: &str) -> PathBuf {
+    let out = dir.join("seqs");
+    let image = testdata("takeo.ppm");
+    let frames = frames.to_string();
+    run_ok(args![
+        "synth",
+        image.as_os_str(),
+        "--out",
+        out.as_os_str(),
+        "--frames",
+        &frames,
+        "--levels",
+        levels,
+        "--seed",
+        "3",
+        "--size",
+        size
+    ]);
+    out
+}
+
+#[test]
+fn track_single_face_writes_72_lines_of_68_points_and_an_overlay_video() {
+    let dir = scratch("track-single");
+    let (json, video) = (dir.join("out.jsonl"), dir.join("out.mp4"));
+    let input = testdata("single_face.mp4");
+    let out = steadyface(args![
+        "track",
+        input.as_os_str(),
+        "--json",
+        json.as_os_str(),
+        "--overlay",
+        video.as_os_str(),
+        "--device",
+        "cpu"
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let records = lines(&json);
+    assert_eq!(records.len(), 72);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r["frame"], i, "frames in order");
+        let p = points(&r["points"]);
+        assert_eq!(p.len(), 68, "frame {i}");
+        assert!(p.iter().all(|q| (0.0..640.0).contains(&q[0]) && (0.0..360.0).contains(&q[1])), "frame {i}: {p:?}");
+    }
+    // The annotated video decodes back to the same 72 frames.
+    let decoded: Vec<_> =
+        steadyface::video::frames(&video).expect("overlay opens").collect::<Result<_, _>>().expect("overlay decodes");
+    assert_eq!(decoded.len(), 72);
+    assert_eq!((decoded[0].width, decoded[0].height), (640, 360));
+    assert!(!dir.join(".out.mp4.part").exists() && !dir.join("out.jsonl.tmp").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn track_no_face_writes_one_line_per_frame_without_faces() {
+    // no_face.mp4 holds 98 coded frames, but its MP4 edit list starts the presentation at
+    // 0.195 s, so GStreamer's demuxer/decoder present (and `track` sees) 96 of them.
+    let input = testdata("no_face.mp4");
+    let stdout = run_ok(args!["track", input.as_os_str(), "--device", "cpu"]);
+    let records: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(records.len(), 96);
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r["frame"], i);
+        assert_eq!(r["faces"].as_array().map(Vec::len), Some(0), "frame {i}: {r}");
+        assert!(r.get("points").is_none());
+    }
+}
+
+#[test]
+fn track_on_numbered_frames_follows_the_synthetic_truth() {
+    // 481 pixels wide: 1443-byte rows, which GStreamer pads to 1444 (its RGB rows are 4-byte
+    // aligned), so the frames pushed into the element must be laid out with that stride.
+    let dir = scratch("track-frames");
+    let seqs = synth_sized(&dir, 20, "clean", "481x401");
+    let seq = seqs.join("takeo-clean");
+    let (json, video) = (dir.join("frames.jsonl"), dir.join("frames.mp4"));
+    run_ok(args![
+        "track",
+        seq.as_os_str(),
+        "--json",
+        json.as_os_str(),
+        "--overlay",
+        video.as_os_str(),
+        "--set",
+        "max-faces=1"
+    ]);
+    let (pred, gt) = (lines(&json), lines(&seq.join("gt.jsonl")));
+    assert_eq!(pred.len(), 20);
+    let all: Vec<usize> = (0..68).collect();
+    for (p, g) in pred.iter().zip(&gt) {
+        let nme = steadyface::metrics::nme(&points(&p["points"]), &points(&g["points"]), &all);
+        assert!(nme < 0.1, "frame {}: NME {nme}", p["frame"]);
+    }
+    let decoded: Vec<_> = steadyface::video::frames(&video).unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!((decoded.len(), decoded[0].width, decoded[0].height), (20, 481, 401));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn track_bad_inputs_give_clear_errors() {
+    let dir = scratch("track-bad");
+    let missing = dir.join("missing.mp4");
+    let err = run_err(args!["track", missing.as_os_str()]);
+    assert!(err.contains(&*missing.to_string_lossy()) && err.contains("no such"), "{err}");
+
+    let text = dir.join("notes.mp4");
+    std::fs::write(&text, "this is not a video\n".repeat(50)).unwrap();
+    let err = run_err(args!["track", text.as_os_str()]);
+    assert!(err.contains(&*text.to_string_lossy()) && err.contains("cannot be decoded"), "{err}");
+
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let err = run_err(args!["track", empty.as_os_str()]);
+    assert!(err.contains("no numbered frames"), "{err}");
+
+    let input = testdata("single_face.mp4");
+    let err = run_err(args!["track", input.as_os_str(), "--set", "no-such-thing=1"]);
+    assert!(err.contains("no property 'no-such-thing'"), "{err}");
+    let err = run_err(args!["track", input.as_os_str(), "--max-faces", "100"]);
+    assert!(err.contains("max-faces=100: out of range"), "{err}");
+    let err = run_err(args!["track", input.as_os_str(), "--decoder", "bogus"]);
+    assert!(err.contains("rejected decoder=bogus"), "{err}");
+    let err = run_err(args!["track", input.as_os_str(), "--backbone", missing.as_os_str()]);
+    assert!(err.contains(&*missing.to_string_lossy()), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn eval_json(args: &[&std::ffi::OsStr]) -> Vec<serde_json::Value> {
+    let mut all = vec![std::ffi::OsStr::new("eval"), std::ffi::OsStr::new("--json")];
+    all.extend_from_slice(args);
+    run_ok(&all).lines().map(|l| serde_json::from_str(l).expect("JSON")).collect()
+}
+
+fn row<'a>(rows: &'a [serde_json::Value], sequence: &str, method: &str) -> &'a serde_json::Value {
+    rows.iter()
+        .find(|r| r["sequence"] == sequence && r["method"] == method)
+        .unwrap_or_else(|| panic!("no row {sequence}/{method} in {rows:?}"))
+}
+
+#[test]
+fn eval_on_a_clean_static_sequence_gives_near_zero_jitter() {
+    // A still sequence: the first clean synth frame repeated, with its exact truth repeated.
+    let dir = scratch("eval-static");
+    let seqs = synth(&dir, 2, "clean");
+    let source = seqs.join("takeo-clean");
+    let still = dir.join("still");
+    std::fs::create_dir_all(&still).unwrap();
+    let gt0: serde_json::Value = lines(&source.join("gt.jsonl")).remove(0);
+    let mut gt = String::new();
+    for i in 0..30 {
+        std::fs::copy(source.join("000000.png"), still.join(format!("{i:06}.png"))).unwrap();
+        gt += &serde_json::json!({"frame": i, "points": gt0["points"]}).to_string();
+        gt.push('\n');
+    }
+    std::fs::write(still.join("gt.jsonl"), gt).unwrap();
+    let stab = common::identity_stabilizer(&dir, 4, None);
+    let rows = eval_json(args![still.as_os_str(), "--stabilizer", stab.as_os_str()]);
+    assert_eq!(rows.len(), 3);
+    for method in ["raw", "one-euro", "stabilizer"] {
+        let r = row(&rows, "still", method);
+        let nmj = r["nmj"].as_f64().expect("nmj");
+        eprintln!("still {method}: NMJ {nmj:.4}, NME {}", r["nme68"]);
+        assert!(nmj < 0.05, "{method}: NMJ {nmj} on a still sequence");
+        assert_eq!(r["found"], 1.0);
+        assert!(r["nme68"].as_f64().expect("nme") < 10.0, "{r}");
+        assert!(r["mav"].as_f64().expect("mav") < 0.01, "{r}");
+    }
+    // An identity stabilizer keeps the backbone's points.
+    assert!(row(&rows, "still", "stabilizer")["deviation_from_raw"].as_f64().unwrap() < 0.5);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn eval_on_noisy_moving_frames_one_euro_is_steadier_than_raw_and_plots() {
+    let dir = scratch("eval-noise");
+    let seqs = synth(&dir, 150, "noise10");
+    let seq = seqs.join("takeo-noise10");
+    let plot = dir.join("plot.png");
+    let rows = eval_json(args![seq.as_os_str(), "--method", "all", "--plot", plot.as_os_str()]);
+    assert_eq!(rows.len(), 2, "raw and one-euro without a stabilizer: {rows:?}");
+    let (raw, euro) = (row(&rows, "takeo-noise10", "raw"), row(&rows, "takeo-noise10", "one-euro"));
+    let nmj = |r: &serde_json::Value| r["nmj"].as_f64().expect("nmj");
+    eprintln!("noise10: NMJ raw {} one-euro {}", nmj(raw), nmj(euro));
+    assert!(nmj(euro) < nmj(raw) * 0.9, "One Euro should cut jitter: raw {raw}, one-euro {euro}");
+    // Smoothing must not cost accuracy: NME within 10% of raw.
+    let nme = |r: &serde_json::Value| r["nme68"].as_f64().expect("nme");
+    assert!(nme(euro) < nme(raw) * 1.1 && nme(raw) < 10.0, "raw {raw}, one-euro {euro}");
+    assert_eq!(raw["deviation_from_raw"], 0.0);
+
+    // The plot: a valid PNG with the ground truth (black), raw (red) and One Euro (blue) drawn.
+    let img = image::open(&plot).expect("plot decodes as an image").to_rgb8();
+    assert_eq!(img.dimensions(), (1600, 1000));
+    let count = |c: [u8; 3]| img.pixels().filter(|p| p.0 == c).count();
+    assert!(count([0, 0, 0]) > 1000, "black truth line");
+    assert!(count([214, 39, 40]) > 500, "red raw series");
+    assert!(count([31, 119, 180]) > 500, "blue One Euro series");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn eval_errors_are_clear() {
+    let dir = scratch("eval-bad");
+    let seqs = synth(&dir, 3, "clean");
+    let seq = seqs.join("takeo-clean");
+    let err = run_err(args!["eval", seq.as_os_str(), "--method", "stabilizer"]);
+    assert!(err.contains("no stabilizer configured"), "{err}");
+    // A broken line in gt.jsonl is named by file and line.
+    let gt = seq.join("gt.jsonl");
+    let text = std::fs::read_to_string(&gt).unwrap();
+    let broken: Vec<&str> = text.lines().enumerate().map(|(i, l)| if i == 1 { "{\"frame\": 1}" } else { l }).collect();
+    std::fs::write(&gt, broken.join("\n")).unwrap();
+    let err = run_err(args!["eval", seq.as_os_str()]);
+    assert!(err.contains(&format!("{}:2: no \"points\"", gt.display())), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn eval_without_ground_truth_reports_steadiness_and_deviation_from_raw() {
+    let input = testdata("single_face.mp4");
+    let rows = eval_json(args![input.as_os_str()]);
+    let (raw, euro) = (row(&rows, "single_face.mp4", "raw"), row(&rows, "single_face.mp4", "one-euro"));
+    assert!(raw["nme68"].is_null() && raw["nmj"].is_null());
+    assert_eq!(raw["frames"], 72);
+    assert_eq!(raw["deviation_from_raw"], 0.0);
+    let dev = euro["deviation_from_raw"].as_f64().expect("deviation");
+    assert!(dev > 0.0 && dev < 5.0, "One Euro stays within 5% IOD of the raw points: {dev}");
+    assert!(euro["mav"].as_f64().unwrap() < raw["mav"].as_f64().unwrap(), "smoothing lowers Allan variance");
+}
+
+#[test]
+fn the_plugin_is_found_beside_the_program_or_on_the_plugin_path_and_its_absence_is_explained() {
+    // The program alone in a folder, with a private registry and no plugin path: no plugin.
+    let dir = scratch("track-no-plugin");
+    let exe = dir.join("steadyface");
+    std::fs::copy(env!("CARGO_BIN_EXE_steadyface"), &exe).expect("copy the program");
+    let input = testdata("single_face.mp4");
+    let run = |plugin_path: &str, registry: &str| {
+        Command::new(&exe)
+            .args([std::ffi::OsStr::new("track"), input.as_os_str(), std::ffi::OsStr::new("--max-faces"), "1".as_ref()])
+            .env("GST_PLUGIN_PATH", plugin_path)
+            .env("GST_REGISTRY", dir.join(registry))
+            .output()
+            .expect("steadyface runs")
+    };
+    let out = run("", "empty.bin");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("facelandmarks was not found") && err.contains("GST_PLUGIN_PATH"),
+        "{err}"
+    );
+    // Pointed at the build folder through GST_PLUGIN_PATH, the same program works.
+    let build = Path::new(env!("CARGO_BIN_EXE_steadyface")).parent().expect("build folder");
+    let out = run(&build.to_string_lossy(), "build.bin");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 72);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn track_lists_several_faces_with_track_ids_boxes_and_points() {
+    // multi_face.jpg has five faces (testdata/PROVENANCE.md); three numbered copies as frames.
+    let dir = scratch("track-multi");
+    let frames = dir.join("frames");
+    std::fs::create_dir_all(&frames).unwrap();
+    for i in 0..3 {
+        std::fs::copy(testdata("multi_face.jpg"), frames.join(format!("{i:06}.jpg"))).unwrap();
+    }
+    for (max_faces, want) in [("5", 5usize), ("2", 2)] {
+        let stdout = run_ok(args!["track", frames.as_os_str(), "--max-faces", max_faces]);
+        let records: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+        assert_eq!(records.len(), 3);
+        for r in &records {
+            let faces = r["faces"].as_array().unwrap_or_else(|| panic!("a faces list: {r}"));
+            assert_eq!(faces.len(), want, "{r}");
+            let mut ids: Vec<u64> = faces.iter().map(|f| f["track_id"].as_u64().expect("track id")).collect();
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), want, "distinct track ids");
+            for f in faces {
+                let b: Vec<f64> = f["box"].as_array().expect("box").iter().map(|v| v.as_f64().unwrap()).collect();
+                let p = points(&f["points"]);
+                assert_eq!(p.len(), 68);
+                // Every face's points lie around its own box (boxes are not tight on the jaw).
+                let (cx, cy) = (b[0] + b[2] / 2.0, b[1] + b[3] / 2.0);
+                let inside =
+                    p.iter().filter(|q| ((q[0] as f64 - cx).abs() < b[2]) && ((q[1] as f64 - cy).abs() < b[3])).count();
+                assert_eq!(inside, 68, "points far from their box {b:?}");
+            }
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn eval_decoding_again_for_each_method_gives_the_same_scores() {
+    // With no frame cache (as for a video too large to hold), every method decodes the frames
+    // again; the element sees the same pixels, so the scores are the same.
+    let dir = scratch("eval-stream");
+    let seqs = synth(&dir, 20, "noise10");
+    let seq = seqs.join("takeo-noise10");
+    let cached = eval_json(args![seq.as_os_str()]);
+    let out = Command::new(env!("CARGO_BIN_EXE_steadyface"))
+        .args([std::ffi::OsStr::new("eval"), "--json".as_ref(), seq.as_os_str()])
+        .env("STEADYFACE_EVAL_CACHE_MIB", "0")
+        .output()
+        .expect("steadyface runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && stderr.contains("decoded again for each method"), "{stderr}");
+    let streamed: Vec<serde_json::Value> =
+        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
+    assert_eq!(streamed.len(), cached.len());
+    for (a, b) in cached.iter().zip(&streamed) {
+        for key in ["method", "frames", "nme68", "nme49", "nmj", "mav", "deviation_from_raw"] {
+            assert_eq!(a[key], b[key], "{key}: {a} vs {b}");
+        }
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
