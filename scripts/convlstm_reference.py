@@ -15,7 +15,7 @@ initial states h.npy, c.npy ([N,K*C,H,W]). The script
 The cell is shared by the K landmarks: heatmaps [N,K,H,W] are reshaped to [N*K,1,H,W], the states
 [N,K*C,H,W] to [N*K,C,H,W] (gate order i, f, o, g; convolutions stride 1, zero padding k // 2):
     z = conv(concat(heatmaps, h), gates_w) + gates_b;  i, f, o = sigmoid, g = tanh of its 4 channel blocks
-    c_out = f * c + i * g;  h_out = o * tanh(c_out);  s = heatmaps + conv(h_out, out_w) + out_b
+    c_out = f * c + i * g;  h_out = o * tanh(c_out);  s = heatmaps + conv(concat(heatmaps, h_out), out_w) + out_b
 """
 
 import json
@@ -58,7 +58,7 @@ def numpy_cell(weights, heatmaps, h, c):
     i, f, o, g = sigmoid(zi), sigmoid(zf), sigmoid(zo), np.tanh(zg)
     c_out = f * c1 + i * g
     h_out = o * np.tanh(c_out)
-    s = o1 + conv2d(h_out, weights["out_w"], weights["out_b"])
+    s = o1 + conv2d(np.concatenate([o1, h_out], axis=1), weights["out_w"], weights["out_b"])
     return s.reshape(heatmaps.shape), h_out.reshape(h.shape), c_out.reshape(c.shape)
 
 

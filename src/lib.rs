@@ -4,6 +4,7 @@
 //! [`backbone`] -> points in frame pixels.
 
 pub mod backbone;
+pub mod benchmark;
 pub mod crop;
 pub mod decode;
 pub mod detector;

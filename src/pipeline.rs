@@ -110,7 +110,9 @@ impl Models {
         match landmarks {
             Landmarks::Heatmaps { maps, .. } => {
                 for (j, &k) in self.selection.iter().enumerate() {
-                    if let (Some(d), Some(src)) = (dst.get_mut(j * plane..(j + 1) * plane), maps.get(k * plane..(k + 1) * plane)) {
+                    if let (Some(d), Some(src)) =
+                        (dst.get_mut(j * plane..(j + 1) * plane), maps.get(k * plane..(k + 1) * plane))
+                    {
                         d.copy_from_slice(src);
                     }
                 }

@@ -15,6 +15,18 @@ pub fn read_pts(path: &Path) -> Result<Vec<[f32; 2]>> {
     Ok(points.into_iter().map(|[x, y]| [x - 1.0, y - 1.0]).collect())
 }
 
+/// Reads a `.pts` file that must hold `expected` points; a different count is reported at its
+/// `n_points` line.
+pub fn read_pts_expecting(path: &Path, expected: usize) -> Result<Vec<[f32; 2]>> {
+    let points = read_pts(path)?;
+    if points.len() != expected {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let line = text.lines().position(|l| l.trim_start().starts_with("n_points")).map_or(1, |i| i + 1);
+        return Err(Error::Other(format!("{}:{line}: {} points, expected {expected}", path.display(), points.len())));
+    }
+    Ok(points)
+}
+
 /// Parses `.pts` text as written (1-based coordinates); an error carries its line number.
 pub fn parse_pts(text: &str) -> Result<Vec<[f32; 2]>, (usize, String)> {
     let mut declared = None;

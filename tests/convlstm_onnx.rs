@@ -299,3 +299,46 @@ fn stabilizer_runtime_matches_python_ort() {
     eprintln!("stabilizer runtime vs python ORT: max |s| difference {worst:.3e}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The trainer's candle cell (what `steadyface finetune` optimises) and the exported ONNX model
+/// (what the element runs) agree to 1e-5 over a sequence, run through the crate's ONNX Runtime.
+#[test]
+fn exported_model_matches_the_candle_training_cell() {
+    use candle_core::{DType, Device as Candle, Tensor};
+    use steadyface::train::cell::Cell;
+
+    let dir = scratch("candle");
+    let spec = ConvLstmSpec { points: 5, hidden: 2, kernel: 3 };
+    let weights = ConvLstmWeights::seeded(spec, 21, 0.4);
+    let path = dir.join("convlstm.onnx");
+    write_model(&path, &convlstm_model(&weights).expect("model")).expect("write");
+    let (b, t, size) = (2, STEPS, 7);
+    let plane = spec.points * size * size;
+    let data = random(b * t * plane, 99, 0.0, 1.0);
+    let cell = Cell::new(&weights, &Candle::Cpu, DType::F32).expect("candle cell");
+    let seq = Tensor::from_slice(&data, (b, t, spec.points, size, size), &Candle::Cpu).expect("tensor");
+    let trained: Vec<f32> = cell.run(&seq).expect("candle run").flatten_all().expect("flat").to_vec1().expect("vec");
+
+    let model = OnnxModel::load(&path, Device::Cpu, 1).expect("ORT loads the export");
+    let state_shape = spec.state_shape(b, size, size);
+    let (mut h, mut c) = (vec![0.0; state_shape.iter().product()], vec![0.0; state_shape.iter().product()]);
+    let mut worst = 0.0f32;
+    for step in 0..t {
+        // Candle's tensor is [B,T,K,H,W]; the model takes one frame [B,K,H,W].
+        let frame: Vec<f32> =
+            (0..b).flat_map(|i| data[(i * t + step) * plane..(i * t + step + 1) * plane].to_vec()).collect();
+        let heat_shape = spec.heatmaps_shape(b, size, size);
+        let out = model
+            .run(&[(&heat_shape[..], &frame[..]), (&state_shape[..], &h[..]), (&state_shape[..], &c[..])])
+            .expect("run");
+        for i in 0..b {
+            let want = &trained[(i * t + step) * plane..(i * t + step + 1) * plane];
+            let got = &out[0].data[i * plane..(i + 1) * plane];
+            worst = want.iter().zip(got).map(|(a, g)| (a - g).abs()).fold(worst, f32::max);
+        }
+        (h, c) = (out[1].data.clone(), out[2].data.clone());
+    }
+    eprintln!("candle cell vs exported ONNX in ORT: max |s| difference {worst:.3e}");
+    assert!(worst <= TOLERANCE, "candle and ONNX Runtime differ by {worst}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

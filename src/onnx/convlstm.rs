@@ -17,11 +17,14 @@
 //! g           = Tanh(zg)
 //! c_out       = f * c1 + i * g
 //! h_out       = o * Tanh(c_out)
-//! s           = o + Conv(h_out, out_w, out_b)             // back to [N,K,H,W]; states to [N,K*C,H,W]
+//! s           = o + Conv(Concat(o1, h_out), out_w, out_b) // back to [N,K,H,W]; states to [N,K*C,H,W]
 //! ```
 //!
 //! The output is residual so that a zero output convolution makes the stabilizer exactly the
-//! identity: fine-tuning starts from the backbone's own heatmaps. The gate order i, f, o, g (unlike
+//! identity: fine-tuning starts from the backbone's own heatmaps. The output convolution sees the
+//! current heatmap beside the state, so a blend `(1 - a) o + a * history` is one linear layer; from
+//! the state alone it would need the gates to keep a copy of `o` apart from its history, which
+//! training found slowly (held-out jitter did not move in 200 steps). The gate order i, f, o, g (unlike
 //! PyTorch's i, f, g, o) keeps the three sigmoid gates together.
 
 use super::graph::{Dim, GraphBuilder, model};
@@ -57,9 +60,9 @@ impl ConvLstmSpec {
         [4 * self.hidden, 1 + self.hidden, self.kernel, self.kernel]
     }
 
-    /// `[1, C, k, k]`: one landmark's state in, its heatmap correction out.
+    /// `[1, 1 + C, k, k]`: one landmark's heatmap and new state in, its heatmap correction out.
     pub fn out_w_shape(&self) -> [usize; 4] {
-        [1, self.hidden, self.kernel, self.kernel]
+        [1, 1 + self.hidden, self.kernel, self.kernel]
     }
 
     /// K x C: channels of `h` and `c`.
@@ -86,7 +89,7 @@ pub struct ConvLstmWeights {
     pub gates_w: Vec<f32>,
     /// `[4C]`
     pub gates_b: Vec<f32>,
-    /// `[1, C, k, k]`
+    /// `[1, 1 + C, k, k]`, input channels heatmap then h_out.
     pub out_w: Vec<f32>,
     /// `[1]`
     pub out_b: Vec<f32>,
@@ -205,7 +208,7 @@ impl ConvLstmWeights {
                     h_new[ch * plane + p] = o * cell.tanh();
                 }
             }
-            let delta = conv2d(&h_new, &self.out_w, &self.out_b, cc, 1, kernel, height, width);
+            let delta = conv2d(&[o_j, &h_new].concat(), &self.out_w, &self.out_b, 1 + cc, 1, kernel, height, width);
             s.extend(o_j.iter().zip(&delta).map(|(a, d)| a + d));
             h_out.extend(h_new);
             c_out.extend(c_new);
@@ -310,7 +313,8 @@ pub fn convlstm_model(weights: &ConvLstmWeights) -> Result<ModelProto> {
         .node("Add", &["f_c", "i_g"], &["c_out1"], vec![])
         .node("Tanh", &["c_out1"], &["tanh_c"], vec![])
         .node("Mul", &["o", "tanh_c"], &["h_out1"], vec![])
-        .node("Conv", &["h_out1", "out_w", "out_b"], &["delta"], conv_attrs())
+        .node("Concat", &["o1", "h_out1"], &["y"], axis1())
+        .node("Conv", &["y", "out_w", "out_b"], &["delta"], conv_attrs())
         .node("Add", &["o1", "delta"], &["s1"], vec![])
         .node("Reshape", &["s1", "per_face_maps"], &["s"], vec![])
         .node("Reshape", &["h_out1", "per_face_state"], &["h_out"], vec![])

@@ -87,8 +87,8 @@ impl Cell {
         let (i, f, og, g) = (sigmoid(&gate(0)?)?, sigmoid(&gate(1)?)?, sigmoid(&gate(2)?)?, gate(3)?.tanh()?);
         let c_out = ((f * c)? + (i * g)?)?;
         let h_out = (og * c_out.tanh()?)?;
-        let delta =
-            conv_same(&h_out, self.out_w.as_tensor())?.broadcast_add(&self.out_b.as_tensor().reshape((1, 1, 1, 1))?)?;
+        let delta = conv_same(&Tensor::cat(&[&o1, &h_out], 1)?, self.out_w.as_tensor())?
+            .broadcast_add(&self.out_b.as_tensor().reshape((1, 1, 1, 1))?)?;
         let s = (o1 + delta)?.reshape((b, k, height, width))?;
         Ok((s, h_out, c_out))
     }

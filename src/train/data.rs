@@ -25,7 +25,7 @@ use crate::geometry::{Roi, Similarity, eye_angle};
 use crate::heatmap::{HeatmapSpec, crop_to_heatmap};
 use crate::metrics::inter_ocular;
 use crate::pipeline::{Models, Tracker, TrackerConfig};
-use crate::pts::read_pts;
+use crate::pts::read_pts_expecting;
 use crate::scheme::{self, Scheme};
 use crate::synth::{Degradation, Rng, Segment, render, trajectory};
 
@@ -281,20 +281,7 @@ pub fn still_faces(models: &Arc<Models>, image: &Path) -> Result<Vec<StillFace>>
     let ibug = scheme::selection(Scheme::Ibug68, k)
         .ok_or_else(|| Error::Other(format!("a backbone with {k} points has no iBUG-68 mapping")))?;
     let pts_path = image.with_extension("pts");
-    let annotation = if pts_path.is_file() {
-        let pts = read_pts(&pts_path)?;
-        if pts.len() != ibug.len() {
-            return Err(Error::Other(format!(
-                "{}:1: {} points, expected {} (iBUG 68)",
-                pts_path.display(),
-                pts.len(),
-                ibug.len()
-            )));
-        }
-        Some(pts)
-    } else {
-        None
-    };
+    let annotation = if pts_path.is_file() { Some(read_pts_expecting(&pts_path, ibug.len())?) } else { None };
     let centre = |p: &[[f32; 2]]| {
         let n = p.len() as f32;
         [p.iter().map(|q| q[0]).sum::<f32>() / n, p.iter().map(|q| q[1]).sum::<f32>() / n]
@@ -473,7 +460,9 @@ pub fn video_window(
     let mut grey = Vec::with_capacity(layout.grey());
     for frame in frames {
         let rgb = render(frame, &crop, [side, side]);
-        grey.extend(rgb.chunks_exact(3).map(|p| ((p[0] as u32 * 77 + p[1] as u32 * 150 + p[2] as u32 * 29) >> 8) as u8));
+        grey.extend(
+            rgb.chunks_exact(3).map(|p| ((p[0] as u32 * 77 + p[1] as u32 * 150 + p[2] as u32 * 29) >> 8) as u8),
+        );
     }
     let kind = if labels.is_some() { Kind::LabelledVideo } else { Kind::Unlabelled };
     Ok(Record { kind, maps, targets, grey })
@@ -483,15 +472,16 @@ pub fn video_window(
 /// directories listed (sorted, not recursive).
 pub fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let is_image = |p: &Path| {
-        p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-            matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "ppm" | "pgm")
-        })
+        p.extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "jpg" | "jpeg" | "png" | "ppm" | "pgm"))
     };
     let mut out = Vec::new();
     for path in paths {
         if path.is_dir() {
             let entries = std::fs::read_dir(path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
-            let mut files: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_image(p)).collect();
+            let mut files: Vec<PathBuf> =
+                entries.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| is_image(p)).collect();
             files.sort();
             out.extend(files);
         } else if path.is_file() {
@@ -501,4 +491,62 @@ pub fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
         }
     }
     Ok(out)
+}
+
+/// Windows of `layout.frames` consecutive frames of a video (a file GStreamer decodes or a
+/// directory of numbered frames) in which one face is tracked throughout, one record per window
+/// (non-overlapping, at most `max_windows`). `full` reports every backbone point (for the crop),
+/// `models` the stabilizer's points; `labels` (per frame, iBUG 68) make labelled records, else the
+/// records carry grey crops for SBR. Frames stream through: only one window is in memory.
+#[allow(clippy::too_many_arguments)]
+pub fn video_records(
+    full: &Arc<Models>,
+    models: &Models,
+    path: &Path,
+    labels: Option<&[Vec<[f32; 2]>]>,
+    spec: &HeatmapSpec,
+    layout: Layout,
+    max_windows: usize,
+    seed: u64,
+    push: &mut dyn FnMut(Record) -> Result<()>,
+) -> Result<usize> {
+    let mut tracker = Tracker::new(full.clone(), TrackerConfig { max_faces: 1, ..TrackerConfig::default() });
+    // (frame pixels, width, height, track id and full points of the tracked face)
+    type Seen = (Vec<u8>, usize, usize, Option<(u64, Vec<[f32; 2]>)>);
+    let mut window: std::collections::VecDeque<Seen> = std::collections::VecDeque::new();
+    let mut made = 0;
+    for (i, decoded) in crate::video::frames(path)?.enumerate() {
+        if made >= max_windows {
+            break;
+        }
+        let f = decoded?;
+        let frame = Frame::rgb(&f.rgb, f.width, f.height)?;
+        let face =
+            tracker.process(&frame, Some(f.time_s), None)?.into_iter().next().map(|face| (face.track_id, face.points));
+        window.push_back((f.rgb, f.width, f.height, face));
+        if window.len() > layout.frames {
+            window.pop_front();
+        }
+        if window.len() < layout.frames || (i + 1) % layout.frames != 0 {
+            continue;
+        }
+        let first = window[0].3.as_ref().map(|(id, _)| *id);
+        let one_track = first.is_some() && window.iter().all(|w| w.3.as_ref().map(|(id, _)| *id) == first);
+        let same_size = window.iter().all(|w| (w.1, w.2) == (window[0].1, window[0].2));
+        if !one_track || !same_size {
+            continue;
+        }
+        let start = i + 1 - layout.frames;
+        let window_labels = match labels {
+            Some(l) => Some(l.get(start..=i).ok_or_else(|| {
+                Error::Other(format!("{}: frame {i} has no ground truth ({} lines)", path.display(), l.len()))
+            })?),
+            None => None,
+        };
+        let frames: Vec<Frame> = window.iter().map(|w| Frame::rgb(&w.0, w.1, w.2)).collect::<Result<_>>()?;
+        let Some((_, points)) = &window[0].3 else { continue };
+        push(video_window(models, &frames, points, window_labels, spec, layout, seed.wrapping_add(i as u64))?)?;
+        made += 1;
+    }
+    Ok(made)
 }

@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::metrics::{allan_variance, coefficient_of_variation, inner49, inter_ocular, nme, nmj};
 use crate::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
-use crate::pts::read_pts;
+use crate::pts::read_pts_expecting;
 use crate::runtime::Device;
 use crate::scheme::Scheme;
 use crate::smoothing::OneEuroParams;
@@ -81,18 +81,14 @@ pub fn evaluate(
     let inner = inner49();
     for image in &held_out.images {
         let pts_path = image.with_extension("pts");
-        let points = read_pts(&pts_path)?;
-        if points.len() != 68 {
-            return Err(Error::Other(format!("{}:1: {} points, expected 68", pts_path.display(), points.len())));
-        }
+        let points = read_pts_expecting(&pts_path, 68)?;
         let img = image::open(image).map_err(|e| Error::Other(format!("{}: {e}", image.display())))?.to_rgb8();
         let source = Frame::rgb(img.as_raw(), img.width() as usize, img.height() as usize)?;
         let centre = points.iter().fold([0.0, 0.0], |c, p| [c[0] + p[0] / 68.0, c[1] + p[1] / 68.0]);
         let segments = random_segments(held_out.frames, held_out.seed);
         let still: Vec<bool> =
             segments.iter().flat_map(|s| std::iter::repeat_n(s.velocity == [0.0, 0.0], s.frames)).collect();
-        let transforms =
-            trajectory(&segments, centre, held_out.size, held_out.eye_distance / inter_ocular(&points));
+        let transforms = trajectory(&segments, centre, held_out.size, held_out.eye_distance / inter_ocular(&points));
         let stem = image.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
         for level_name in &held_out.levels {
             let level = Degradation::parse(level_name)?;
@@ -103,7 +99,8 @@ pub fn evaluate(
             for (method, stab, smoothing) in methods(stabilizer) {
                 let paths = ModelPaths { detector: detector.into(), backbone: backbone.into(), stabilizer: stab };
                 let models = Models::load(&paths, Device::Cpu, Scheme::Ibug68)?;
-                let mut tracker = Tracker::new(models, TrackerConfig { smoothing, max_faces: 1, ..TrackerConfig::default() });
+                let mut tracker =
+                    Tracker::new(models, TrackerConfig { smoothing, max_faces: 1, ..TrackerConfig::default() });
                 let (mut pred, mut gt, mut kept_still, mut missed) = (Vec::new(), Vec::new(), Vec::new(), 0);
                 for (i, (rgb, truth)) in seq.iter().enumerate() {
                     let frame = Frame::rgb(rgb, held_out.size[0], held_out.size[1])?;

@@ -168,8 +168,8 @@ fn load_checkpoint(work: &WorkDir, cell: &Cell, adam: &mut Adam, config: &TrainC
     let meta_path = work.checkpoint_meta();
     let text = std::fs::read_to_string(&meta_path)
         .map_err(|e| Error::Other(format!("--resume: {}: {e}", meta_path.display())))?;
-    let meta: CheckpointMeta = serde_json::from_str(&text)
-        .map_err(|e| Error::Other(format!("{}:{}: {e}", meta_path.display(), e.line())))?;
+    let meta: CheckpointMeta =
+        serde_json::from_str(&text).map_err(|e| Error::Other(format!("{}:{}: {e}", meta_path.display(), e.line())))?;
     let mut a = serde_json::to_value(&meta.config).map_err(|e| Error::Other(e.to_string()))?;
     let mut b = serde_json::to_value(config).map_err(|e| Error::Other(e.to_string()))?;
     // The step count may grow on resume; everything else must match.
@@ -242,7 +242,13 @@ fn windows(record: &Record, layout: Layout, threshold: f32, out: &mut Vec<f32>, 
     }
 }
 
-fn batch_tensors(records: &[Record], layout: Layout, config: &TrainConfig, rng: &mut Rng, device: &Device) -> Result<Batch> {
+fn batch_tensors(
+    records: &[Record],
+    layout: Layout,
+    config: &TrainConfig,
+    rng: &mut Rng,
+    device: &Device,
+) -> Result<Batch> {
     let (t, k, g) = (layout.frames, layout.points, layout.crop);
     let s = WINDOW;
     let spec = HeatmapSpec { size: s, sigma: config.heatmap_sigma };
@@ -350,7 +356,9 @@ fn batch_loss(cell: &Cell, batch: &Batch, config: &TrainConfig, layout: Layout) 
         let origins = batch.origins.narrow(0, batch.labelled, rows)?.index_select(&picked, 1)?;
         // Window pixels -> heatmap pixels -> crop pixels (edges aligned, see crate::heatmap).
         let scale = layout.crop as f64 / layout.heatmap as f64;
-        let pts = pdc(&stab, config.pdc_threshold)?.broadcast_add(&origins.unsqueeze(1)?)?.affine(scale, 0.5 * scale - 0.5)?;
+        let pts = pdc(&stab, config.pdc_threshold)?
+            .broadcast_add(&origins.unsqueeze(1)?)?
+            .affine(scale, 0.5 * scale - 0.5)?;
         let lk = super::lk::LkConfig { gamma: config.gamma as f32, ..super::lk::LkConfig::default() };
         let at = |x: &Tensor, i: usize| -> candle_core::Result<Tensor> { x.narrow(1, i, 1)?.squeeze(1) };
         let (sbr, kept) = super::lk::sbr_loss(&at(grey, 0)?, &at(grey, 1)?, &at(&pts, 0)?, &at(&pts, 1)?, &lk)?;
@@ -386,12 +394,20 @@ fn quick_eval(cell: &Cell, cache: &Cache, config: &TrainConfig, device: &Device)
         let s: Vec<f32> = cell.run(&maps)?.flatten_all()?.to_vec1()?;
         let plane = l.points * l.heatmap * l.heatmap;
         let decode = |m: &[f32]| -> Vec<Vec<[f32; 2]>> {
-            (0..l.frames).map(|f| decoder.decode(&m[f * plane..(f + 1) * plane], l.points, l.heatmap, l.heatmap).0).collect()
+            (0..l.frames)
+                .map(|f| decoder.decode(&m[f * plane..(f + 1) * plane], l.points, l.heatmap, l.heatmap).0)
+                .collect()
         };
         let gt: Vec<Vec<[f32; 2]>> = (0..l.frames)
-            .map(|f| (0..l.points).map(|j| [r.targets[(f * l.points + j) * 2], r.targets[(f * l.points + j) * 2 + 1]]).collect())
+            .map(|f| {
+                (0..l.points)
+                    .map(|j| [r.targets[(f * l.points + j) * 2], r.targets[(f * l.points + j) * 2 + 1]])
+                    .collect()
+            })
             .collect();
-        let mean_nme = |p: &[Vec<[f32; 2]>]| p.iter().zip(&gt).map(|(a, g)| nme(a, g, &inner) as f64).sum::<f64>() / l.frames as f64;
+        let mean_nme = |p: &[Vec<[f32; 2]>]| {
+            p.iter().zip(&gt).map(|(a, g)| nme(a, g, &inner) as f64).sum::<f64>() / l.frames as f64
+        };
         let (raw, stab) = (decode(&r.maps), decode(&s));
         sums[0] += mean_nme(&raw);
         sums[1] += mean_nme(&stab);
@@ -449,7 +465,8 @@ pub fn train(
     let vars = cell.vars();
     let mut adam = Adam::new(&vars, config.learning_rate)?;
     let mut step = if resume { load_checkpoint(work, &cell, &mut adam, config, cache_key)? } else { 0 };
-    let before = quick_eval(&Cell::new(&ConvLstmWeights::identity(spec), device, DType::F32)?, holdout, config, device)?;
+    let before =
+        quick_eval(&Cell::new(&ConvLstmWeights::identity(spec), device, DType::F32)?, holdout, config, device)?;
     let groups = by_kind(train);
     let per_group = (config.batch / groups.len()).max(1);
     let start = Instant::now();
@@ -498,7 +515,8 @@ pub fn train(
         log.push((step, entry));
         progress(step, config.steps, &entry, val.as_ref());
         if step % config.checkpoint_every == 0 || step == config.steps {
-            let meta = CheckpointMeta { step, adam_step: adam.step, config: config.clone(), cache_key: cache_key.into() };
+            let meta =
+                CheckpointMeta { step, adam_step: adam.step, config: config.clone(), cache_key: cache_key.into() };
             save_checkpoint(work, &cell, &adam, &meta)?;
             write_atomic(&log_path, csv.as_bytes())?;
         }

@@ -7,11 +7,11 @@ use std::time::Instant;
 use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::data::{Layout, MotionConfig, OnBadData, StillFace, image_files, still_faces, still_sequence};
-use super::evaluate::{HeldOut, evaluate, summary, table};
-use super::finetune::{
-    QuickEval, TrainConfig, WorkDir, cache_key, cached, export, file_sha256, keep_going, train,
+use super::data::{
+    Layout, MotionConfig, OnBadData, StillFace, image_files, still_faces, still_sequence, video_records,
 };
+use super::evaluate::{HeldOut, evaluate, summary, table};
+use super::finetune::{QuickEval, TrainConfig, WorkDir, cache_key, cached, export, file_sha256, keep_going, train};
 use crate::error::{Error, Result};
 use crate::models_dir;
 use crate::pipeline::{ModelPaths, Models};
@@ -35,6 +35,16 @@ pub struct FinetuneArgs {
     /// backbone's own points on the clean image are.
     #[arg(long, num_args = 1..)]
     pub images: Vec<PathBuf>,
+    /// Unlabelled videos (files GStreamer decodes, or directories of numbered frames) for the SBR
+    /// registration loss.
+    #[arg(long, num_args = 1..)]
+    pub videos: Vec<PathBuf>,
+    /// Labelled videos in the benchmark format (frames or a video, plus gt.jsonl).
+    #[arg(long, num_args = 1..)]
+    pub labelled_videos: Vec<PathBuf>,
+    /// Windows (of --frames frames, one face tracked throughout) taken from each video at most.
+    #[arg(long, default_value_t = 60)]
+    pub windows_per_video: usize,
     /// Annotated images (`.pts` beside each) kept out of training, for validation and the final table.
     #[arg(long, num_args = 1..)]
     pub holdout: Vec<PathBuf>,
@@ -159,7 +169,12 @@ fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
 }
 
 /// Faces of all still images; bad files are skipped or stop the run as the user chose.
-fn load_faces(models: &Arc<Models>, paths: &[PathBuf], policy: OnBadData, notes: &mut Vec<String>) -> Result<Vec<StillFace>> {
+fn load_faces(
+    models: &Arc<Models>,
+    paths: &[PathBuf],
+    policy: OnBadData,
+    notes: &mut Vec<String>,
+) -> Result<Vec<StillFace>> {
     let mut faces = Vec::new();
     for image in image_files(paths)? {
         if let Some(found) = keep_going(policy, still_faces(models, &image), notes)? {
@@ -221,16 +236,22 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
     for image in image_files(&args.images)? {
         key_parts.push(format!("{} {}", image.display(), file_sha256(&image)?));
     }
+    key_parts.push(format!("windows {}", args.windows_per_video));
+    for video in args.videos.iter().chain(&args.labelled_videos) {
+        key_parts.push(format!("video {} {}", video.display(), fingerprint(video)));
+    }
     let key = cache_key(&key_parts);
     let progress = bar(args.quiet, args.sequences as u64, "sequences");
     let (train_cache, reused) = cached(&work.cache("train"), &key, layout, &mut |writer| {
-        if faces.is_empty() {
-            return Err(Error::Other("no faces in the training images".into()));
+        if faces.is_empty() && args.videos.is_empty() && args.labelled_videos.is_empty() {
+            return Err(Error::Other("no training data: no face found in --images and no --videos given".into()));
         }
-        for i in 0..args.sequences {
+        for i in (0..args.sequences).take_while(|_| !faces.is_empty()) {
             let face = &faces[i % faces.len()];
             let seed = args.seed.wrapping_mul(7_919).wrapping_add(i as u64);
-            if let Some(record) = keep_going(policy, still_sequence(&models, face, &motion, &heatmap, layout, seed), &mut notes)? {
+            if let Some(record) =
+                keep_going(policy, still_sequence(&models, face, &motion, &heatmap, layout, seed), &mut notes)?
+            {
                 writer.push(&record)?;
             }
             progress.inc(1);
@@ -242,13 +263,30 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
             faces.len(),
             faces.len() - annotated
         ));
+        let videos = args.videos.iter().map(|v| (v, false)).chain(args.labelled_videos.iter().map(|v| (v, true)));
+        for (i, (video, labelled)) in videos.enumerate() {
+            let seed = args.seed.wrapping_mul(15_485_863).wrapping_add(i as u64);
+            let made = keep_going(
+                policy,
+                add_video(&full, &models, video, labelled, &heatmap, layout, args.windows_per_video, seed, writer),
+                &mut notes,
+            )?;
+            if let Some(made) = made {
+                let kind = if labelled { "labelled" } else { "unlabelled (SBR)" };
+                writer.note(format!("{}: {made} {kind} windows of {} frames", video.display(), layout.frames));
+                say(args.quiet, &format!("{}: {made} windows", video.display()));
+            }
+        }
         Ok(())
     })?;
     progress.finish_and_clear();
-    say(args.quiet, &format!("training cache: {} sequences{}", train_cache.len(), if reused { " (reused)" } else { "" }));
+    say(
+        args.quiet,
+        &format!("training cache: {} sequences{}", train_cache.len(), if reused { " (reused)" } else { "" }),
+    );
     let holdout_key = cache_key(&[key.clone(), "holdout".into()]);
     let (holdout_cache, _) = cached(&work.cache("holdout"), &holdout_key, layout, &mut |writer| {
-        for i in 0..64 {
+        for i in 0..32 {
             let face = &holdout_faces[i % holdout_faces.len()];
             let seed = args.seed.wrapping_mul(104_729).wrapping_add(1_000_000 + i as u64);
             writer.push(&still_sequence(&models, face, &motion, &heatmap, layout, seed)?)?;
@@ -260,18 +298,27 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
     let device = Device::Cpu;
     let steps = bar(args.quiet, config.steps as u64, "training");
     let quiet = args.quiet;
-    let outcome = train(&config, &train_cache, &holdout_cache, &key, &work, args.resume, &device, &mut |step, _, log, val| {
-        steps.set_position(step as u64);
-        steps.set_message(format!("loss {:.4} sbr {:.4}", log.loss, log.sbr));
-        if let Some(v) = val {
-            steps.println(format!(
+    let outcome = train(
+        &config,
+        &train_cache,
+        &holdout_cache,
+        &key,
+        &work,
+        args.resume,
+        &device,
+        &mut |step, _, log, val| {
+            steps.set_position(step as u64);
+            steps.set_message(format!("loss {:.4} sbr {:.4}", log.loss, log.sbr));
+            if let Some(v) = val {
+                steps.println(format!(
                 "step {step}: held-out NMJ {:.3}% -> {:.3}%, NME {:.2}% -> {:.2}% (backbone -> stabilized, heatmap level)",
                 v.nmj_raw, v.nmj_stabilized, v.nme_raw, v.nme_stabilized
             ));
-        } else if quiet && step % 100 == 0 {
-            eprintln!("step {step}: loss {:.5}", log.loss);
-        }
-    })?;
+            } else if quiet && step % 100 == 0 {
+                eprintln!("step {step}: loss {:.5}", log.loss);
+            }
+        },
+    )?;
     steps.finish_and_clear();
 
     // Export, then the whole pipeline on held-out moving sequences.
@@ -294,7 +341,9 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
     let mut report = String::new();
     if args.eval_frames > 0 {
         let held = HeldOut { frames: args.eval_frames, ..HeldOut::new(image_files(&args.holdout)?) };
-        let rows = evaluate(&args.detector, &args.backbone, Some(&args.out), &held, |name| say(args.quiet, &format!("evaluating {name}")))?;
+        let rows = evaluate(&args.detector, &args.backbone, Some(&args.out), &held, |name| {
+            say(args.quiet, &format!("evaluating {name}"))
+        })?;
         let means = summary(&rows);
         report = format!("{}\n{}", table(&rows), table(&means));
         sidecar["validation"] = serde_json::json!({"sequences": rows, "mean": means, "held_out": held.images});
@@ -318,6 +367,45 @@ fn print_quick(before: &QuickEval, after: &QuickEval) {
         "held-out (heatmap level): NME {:.2}% -> {:.2}%, NMJ {:.3}% -> {:.3}% (backbone alone -> stabilized)",
         before.nme_raw, after.nme_stabilized, before.nmj_raw, after.nmj_stabilized
     );
+}
+
+/// Windows of one video into the cache (labels from its `gt.jsonl` when `labelled`).
+#[allow(clippy::too_many_arguments)]
+fn add_video(
+    full: &Arc<Models>,
+    models: &Models,
+    video: &Path,
+    labelled: bool,
+    heatmap: &crate::heatmap::HeatmapSpec,
+    layout: Layout,
+    windows: usize,
+    seed: u64,
+    writer: &mut super::data::CacheWriter,
+) -> Result<usize> {
+    let labels = if labelled {
+        let frames = crate::video::frames(video)?.count();
+        let gt = if video.is_dir() { video.join("gt.jsonl") } else { video.with_file_name("gt.jsonl") };
+        Some(crate::benchmark::read_gt(&gt, frames)?)
+    } else {
+        None
+    };
+    video_records(full, models, video, labels.as_deref(), heatmap, layout, windows, seed, &mut |r| writer.push(&r))
+}
+
+/// Size and modification time of a file, or of a directory's entries: enough to notice a changed
+/// video without hashing it.
+fn fingerprint(path: &Path) -> String {
+    let stat =
+        |p: &Path| std::fs::metadata(p).map(|m| format!("{}:{:?}", m.len(), m.modified().ok())).unwrap_or_default();
+    if path.is_dir() {
+        let mut entries: Vec<String> = std::fs::read_dir(path)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| format!("{} {}", e.path().display(), stat(&e.path()))).collect())
+            .unwrap_or_default();
+        entries.sort();
+        entries.join(";")
+    } else {
+        stat(path)
+    }
 }
 
 /// Default working directory of an output path.

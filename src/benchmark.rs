@@ -1,0 +1,60 @@
+//! The benchmark sequence format of docs/DESIGN.md: numbered frames (or a video) and `gt.jsonl`,
+//! one `{"frame": i, "points": [[x, y] x 68]}` per frame.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::{Error, Result};
+
+/// Reads `gt.jsonl` for frames `0..frames`; errors name `file:line`.
+pub fn read_gt(path: &Path, frames: usize) -> Result<Vec<Vec<[f32; 2]>>> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    let mut by_frame = BTreeMap::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let fail = |what: String| Error::Other(format!("{}:{}: {what}", path.display(), n + 1));
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| fail(format!("not JSON ({e})")))?;
+        let frame = value["frame"].as_u64().ok_or_else(|| fail("no \"frame\" number".into()))? as usize;
+        let points = value["points"].as_array().ok_or_else(|| fail("no \"points\" list".into()))?;
+        let points = points
+            .iter()
+            .map(|p| match (p[0].as_f64(), p[1].as_f64()) {
+                (Some(x), Some(y)) => Some([x as f32, y as f32]),
+                _ => None,
+            })
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| fail("a point is not [x, y]".into()))?;
+        if points.len() != 68 {
+            return Err(fail(format!("{} points, the benchmark format has the 68 iBUG points", points.len())));
+        }
+        if by_frame.insert(frame, points).is_some() {
+            return Err(fail(format!("frame {frame} appears twice")));
+        }
+    }
+    (0..frames)
+        .map(|i| {
+            by_frame
+                .remove(&i)
+                .ok_or_else(|| Error::Other(format!("{}: no line for frame {i} ({frames} frames)", path.display())))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_lines_are_named() {
+        let dir = std::env::temp_dir().join(format!("steadyface-gt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gt.jsonl");
+        let good = serde_json::json!({"frame": 0, "points": vec![[1.0, 2.0]; 68]}).to_string();
+        std::fs::write(&path, format!("{good}\n{{\"frame\": 1, \"points\": [[1, 2]]}}\n")).unwrap();
+        let err = read_gt(&path, 2).unwrap_err().to_string();
+        assert!(err.contains("gt.jsonl:2: 1 points"), "{err}");
+        std::fs::write(&path, format!("{good}\n")).unwrap();
+        assert_eq!(read_gt(&path, 1).unwrap()[0][67], [1.0, 2.0]);
+        assert!(read_gt(&path, 2).unwrap_err().to_string().contains("no line for frame 1"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

@@ -1,0 +1,168 @@
+//! `steadyface finetune` end to end on the real models and test media, kept tiny (a few
+//! sequences, a few steps): what it writes, that the pipeline runs what it writes, that
+//! `--resume` continues exactly where a run stopped, and how bad data is reported.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use sha2::{Digest, Sha256};
+use steadyface::models_dir;
+use steadyface::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
+use steadyface::runtime::Device;
+use steadyface::scheme::Scheme;
+
+mod common;
+
+use common::{scratch, testdata};
+
+/// A tiny run: 3-frame sequences from the two unannotated test photos, takeo held out.
+fn finetune(out: &Path, extra: &[&str]) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steadyface"));
+    cmd.arg("finetune").arg("--out").arg(out);
+    cmd.arg("--images").args([testdata("single_face.jpg"), testdata("multi_face.jpg")]);
+    cmd.arg("--holdout").arg(testdata("takeo.ppm"));
+    cmd.args([
+        "--sequences",
+        "8",
+        "--frames",
+        "3",
+        "--batch",
+        "2",
+        "--eval-every",
+        "2",
+        "--eval-frames",
+        "0",
+        "--quiet",
+    ]);
+    cmd.args(extra);
+    let out = cmd.output().expect("run steadyface finetune");
+    if !out.status.success() {
+        eprintln!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    }
+    out
+}
+
+fn sidecar(out: &Path) -> serde_json::Value {
+    let path = out.with_extension("json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).expect("sidecar is JSON")
+}
+
+#[test]
+fn finetune_writes_a_stabilizer_the_pipeline_runs() {
+    let dir = scratch("finetune-writes");
+    let out = dir.join("stabilizer.onnx");
+    let run = finetune(&out, &["--steps", "3"]);
+    assert!(run.status.success(), "finetune failed");
+    let meta = sidecar(&out);
+    let backbone = models_dir::default_model(models_dir::BACKBONE);
+    let sha = format!("{:x}", Sha256::digest(std::fs::read(&backbone).expect("backbone")));
+    assert_eq!(meta["backbone_sha256"], sha.as_str(), "the sidecar names the backbone by checksum");
+    assert_eq!(meta["points"], 68);
+    assert!(meta["command"].as_str().is_some_and(|c| c.contains("finetune") && c.contains("--steps 3")));
+    assert!(meta["data"][0].as_str().is_some_and(|d| d.contains("8 moving sequences")), "{}", meta["data"]);
+    let log = std::fs::read_to_string(dir.join("stabilizer.train/log.csv")).expect("CSV log");
+    assert_eq!(log.lines().count(), 1 + 3, "header + one line per step:\n{log}");
+    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+        .expect("list")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+
+    // The tracking pipeline loads it (backbone checksum and shapes checked) and stabilizes with it.
+    let paths = ModelPaths {
+        detector: models_dir::default_model(models_dir::DETECTOR),
+        backbone,
+        stabilizer: Some(out.clone()),
+    };
+    let models = Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("pipeline loads the trained stabilizer");
+    let rgb = common::load_rgb("single_face.jpg");
+    let frame = rgb.frame();
+    let mut tracker = Tracker::new(models, TrackerConfig::default());
+    let faces = tracker.process(&frame, None, None).expect("pipeline");
+    assert_eq!(faces.len(), 1);
+    assert!(faces[0].stabilized && faces[0].points.len() == 68);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Four steps in one go, or two steps then `--resume` to four: the same weights (the checkpoint
+/// holds the optimiser's moments, batches are drawn from the seed and the step number).
+#[test]
+fn resume_continues_exactly_where_the_run_stopped() {
+    let dir = scratch("finetune-resume");
+    let (straight, resumed) = (dir.join("a.onnx"), dir.join("b.onnx"));
+    assert!(finetune(&straight, &["--steps", "4"]).status.success());
+    assert!(finetune(&resumed, &["--steps", "2"]).status.success());
+    let first_half = std::fs::read(&resumed).expect("model");
+    assert!(finetune(&resumed, &["--steps", "4", "--resume"]).status.success());
+    let (a, b) = (std::fs::read(&straight).expect("a"), std::fs::read(&resumed).expect("b"));
+    assert_ne!(first_half, b, "resuming trained further");
+    assert_eq!(a, b, "a resumed run must end with the weights of an uninterrupted one");
+    // A checkpoint from other options is refused rather than silently mixed in.
+    let clash = finetune(&resumed, &["--steps", "6", "--resume", "--hidden", "3"]);
+    assert!(!clash.status.success());
+    assert!(String::from_utf8_lossy(&clash.stderr).contains("other options or data"));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bad_data_is_named_and_skipped_or_stops_the_run() {
+    let dir = scratch("finetune-bad");
+    // An image whose .pts has the wrong number of points.
+    let images = dir.join("images");
+    std::fs::create_dir_all(&images).expect("images dir");
+    std::fs::copy(testdata("single_face.jpg"), images.join("face.jpg")).expect("copy");
+    std::fs::write(images.join("face.pts"), "version: 1\nn_points: 2\n{\n10 10\n20 20\n}\n").expect("pts");
+    std::fs::copy(testdata("multi_face.jpg"), images.join("group.jpg")).expect("copy");
+    // An unreadable video and a labelled sequence whose gt.jsonl lacks frames.
+    let video = dir.join("broken.mp4");
+    std::fs::write(&video, "not a video").expect("video");
+    let labelled = dir.join("seq");
+    std::fs::create_dir_all(&labelled).expect("seq dir");
+    let rgb = common::load_rgb("single_face.jpg");
+    for i in 0..3 {
+        let (w, h) = (rgb.width as u32, rgb.height as u32);
+        image::save_buffer(labelled.join(format!("{i:06}.png")), &rgb.data, w, h, image::ExtendedColorType::Rgb8)
+            .expect("frame");
+    }
+    std::fs::write(labelled.join("gt.jsonl"), "").expect("gt");
+
+    let out = dir.join("s.onnx");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steadyface"));
+    let base = |cmd: &mut Command, policy: &str| {
+        cmd.arg("finetune").arg("--out").arg(&out).arg("--images").arg(&images);
+        cmd.arg("--videos").arg(&video).arg("--labelled-videos").arg(&labelled);
+        cmd.arg("--holdout").arg(testdata("takeo.ppm"));
+        cmd.args([
+            "--sequences",
+            "4",
+            "--frames",
+            "3",
+            "--batch",
+            "2",
+            "--steps",
+            "1",
+            "--eval-frames",
+            "0",
+            "--quiet",
+        ]);
+        cmd.args(["--on-bad-data", policy]);
+    };
+    base(&mut cmd, "skip");
+    let run = cmd.output().expect("run");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "skip keeps going:\n{stderr}");
+    let notes = sidecar(&out)["data"].to_string();
+    assert!(notes.contains("face.pts:2: 2 points, expected 68"), "{notes}");
+    assert!(notes.contains("broken.mp4"), "{notes}");
+    assert!(notes.contains("gt.jsonl: no line for frame 0"), "{notes}");
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steadyface"));
+    base(&mut cmd, "stop");
+    let run = cmd.output().expect("run");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "stop stops");
+    assert!(stderr.contains("face.pts:2: 2 points, expected 68"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
