@@ -4,8 +4,9 @@
 //!
 //!     make bench        (or: cargo bench --bench pipeline)
 //!
-//! Stabilizer shapes to time: `STEADYFACE_BENCH_STABILIZERS="8x3@32,16x3@32"` (hidden x kernel @
-//! heatmap size), seeded weights (timing does not depend on their values).
+//! Rows: no stabilizer, the shipped `models/stabilizer.onnx`, and any shapes in
+//! `STEADYFACE_BENCH_STABILIZERS="2x3@32,4x3@24"` (hidden per landmark x kernel @ heatmap size),
+//! seeded weights (timing does not depend on their values).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -111,8 +112,12 @@ fn python_reference(frames: &Path) -> Option<f64> {
 fn main() {
     let (frames_path, data) = frames();
     let n_frames = data.len() / (WIDTH * HEIGHT * 3);
-    let shapes = std::env::var("STEADYFACE_BENCH_STABILIZERS").unwrap_or_else(|_| "4x3@24,8x3@24,8x3@32".into());
+    let shapes = std::env::var("STEADYFACE_BENCH_STABILIZERS").unwrap_or_default();
     let mut configs: Vec<(String, Option<PathBuf>)> = vec![("none".into(), None)];
+    let shipped = models_dir::default_model(models_dir::STABILIZER);
+    if shipped.is_file() {
+        configs.push(("shipped (models/stabilizer.onnx)".into(), Some(shipped)));
+    }
     // The default searches for new faces every 10 frames (up to 5 faces); with max-faces 1 the
     // pipeline does what the Python reference does: detect once, then track.
     let settings = [

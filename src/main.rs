@@ -12,7 +12,7 @@ use steadyface::models_dir;
 use steadyface::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
 use steadyface::runtime::{self, Device};
 use steadyface::scheme::Scheme;
-use steadyface::synth::{Degradation, random_segments, render, trajectory};
+use steadyface::synth::{Degradation, moving_frames, random_segments, trajectory};
 
 #[derive(Parser)]
 #[command(name = "steadyface", version, about = "Steady facial landmarks: tools around the GStreamer plugin")]
@@ -130,7 +130,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info => info(),
         Command::Finetune(args) => {
             let line = std::env::args().collect::<Vec<_>>().join(" ");
-            steadyface::train::run::finetune(&args, &line).map(|_| ()).map_err(Into::into)
+            steadyface::train::run::finetune(&args, &line)?;
+            let curve = args.work_dir().join("loss.png");
+            cli::plot::loss_curve(&curve, &args.work_dir().join("log.csv"))?;
+            println!("loss curve: {}", curve.display());
+            Ok(())
         }
         Command::Detect { images, models } => detect(&images, &models),
         Command::Synth { images, out, seed, frames, levels, size, iod } => {
@@ -229,14 +233,10 @@ fn synth(
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).with_context(|| format!("{}", tmp.display()))?;
         let mut gt = String::new();
-        for (i, t) in transforms.iter().enumerate() {
-            let mut rgb = render(&source, t, size);
-            level.apply(&mut rgb, size[0], size[1], seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+        for (i, (rgb, frame_points)) in moving_frames(&source, &points, &transforms, size, *level, seed).enumerate() {
             let png = tmp.join(format!("{i:06}.png"));
             image::save_buffer(&png, &rgb, size[0] as u32, size[1] as u32, image::ExtendedColorType::Rgb8)
                 .with_context(|| format!("{}", png.display()))?;
-            let to_frame = t.inverse();
-            let frame_points: Vec<[f32; 2]> = points.iter().map(|&p| to_frame.apply(p)).collect();
             gt += &serde_json::json!({"frame": i, "points": frame_points}).to_string();
             gt.push('\n');
         }

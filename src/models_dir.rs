@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 pub const DETECTOR: &str = "face_detection_front_128.onnx";
 pub const BACKBONE: &str = "face_landmark.onnx";
+/// The ConvLSTM stabilizer trained for [`BACKBONE`] (sidecar `stabilizer.json` beside it).
+pub const STABILIZER: &str = "stabilizer.onnx";
 
 /// Directories searched for default models, in order.
 pub fn search_dirs() -> Vec<PathBuf> {

@@ -2,7 +2,7 @@
 //! sequences, a few steps): what it writes, that the pipeline runs what it writes, that
 //! `--resume` continues exactly where a run stopped, and how bad data is reported.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
@@ -52,7 +52,9 @@ fn sidecar(out: &Path) -> serde_json::Value {
 fn finetune_writes_a_stabilizer_the_pipeline_runs() {
     let dir = scratch("finetune-writes");
     let out = dir.join("stabilizer.onnx");
-    let run = finetune(&out, &["--steps", "3"]);
+    let video = testdata("single_face.mp4");
+    let video = video.to_str().expect("utf-8 path");
+    let run = finetune(&out, &["--steps", "3", "--videos", video, "--windows-per-video", "2"]);
     assert!(run.status.success(), "finetune failed");
     let meta = sidecar(&out);
     let backbone = models_dir::default_model(models_dir::BACKBONE);
@@ -63,6 +65,10 @@ fn finetune_writes_a_stabilizer_the_pipeline_runs() {
     assert!(meta["data"][0].as_str().is_some_and(|d| d.contains("8 moving sequences")), "{}", meta["data"]);
     let log = std::fs::read_to_string(dir.join("stabilizer.train/log.csv")).expect("CSV log");
     assert_eq!(log.lines().count(), 1 + 3, "header + one line per step:\n{log}");
+    // Every step has unlabelled windows, and the registration loss kept some tracked points.
+    let kept: Vec<u64> = log.lines().skip(1).filter_map(|l| l.split(',').nth(6)?.parse().ok()).collect();
+    assert!(kept.len() == 3 && kept.iter().all(|&k| k > 0), "SBR points kept per step: {kept:?}");
+    assert!(meta["data"].to_string().contains("single_face.mp4: 2 unlabelled (SBR) windows"), "{}", meta["data"]);
     let leftovers: Vec<_> = std::fs::read_dir(&dir)
         .expect("list")
         .filter_map(|e| e.ok())
@@ -86,14 +92,15 @@ fn finetune_writes_a_stabilizer_the_pipeline_runs() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Four steps in one go, or two steps then `--resume` to four: the same weights (the checkpoint
-/// holds the optimiser's moments, batches are drawn from the seed and the step number).
+/// Four steps in one go, or a session stopped after two then `--resume` to four: the same weights
+/// (the checkpoint holds the optimiser's moments, batches are drawn from the seed and the step
+/// number, the learning-rate schedule spans `--steps`).
 #[test]
 fn resume_continues_exactly_where_the_run_stopped() {
     let dir = scratch("finetune-resume");
     let (straight, resumed) = (dir.join("a.onnx"), dir.join("b.onnx"));
     assert!(finetune(&straight, &["--steps", "4"]).status.success());
-    assert!(finetune(&resumed, &["--steps", "2"]).status.success());
+    assert!(finetune(&resumed, &["--steps", "4", "--stop-after", "2"]).status.success());
     let first_half = std::fs::read(&resumed).expect("model");
     assert!(finetune(&resumed, &["--steps", "4", "--resume"]).status.success());
     let (a, b) = (std::fs::read(&straight).expect("a"), std::fs::read(&resumed).expect("b"));

@@ -1,7 +1,6 @@
 //! `steadyface eval`: the element pipeline over benchmark sequences (DESIGN.md: numbered
 //! frames + `gt.jsonl`, or a video without ground truth), scored with `steadyface::metrics`.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
@@ -106,7 +105,11 @@ impl Sequence {
             }
         }
         let gt_path = path.join("gt.jsonl");
-        let gt = if path.is_dir() && gt_path.is_file() { Some(read_gt(&gt_path, frame_count)?) } else { None };
+        let gt = if path.is_dir() && gt_path.is_file() {
+            Some(steadyface::benchmark::read_gt(&gt_path, frame_count)?)
+        } else {
+            None
+        };
         Ok(Sequence { name, path: path.to_path_buf(), cached, frame_count, gt })
     }
 
@@ -117,38 +120,6 @@ impl Sequence {
             None => steadyface::video::frames(&self.path)?,
         })
     }
-}
-
-/// Reads `gt.jsonl`: one `{"frame": i, "points": [[x, y] x 68]}` per frame `0..frames`; errors
-/// name `file:line`.
-pub fn read_gt(path: &Path, frames: usize) -> anyhow::Result<Vec<Vec<[f32; 2]>>> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    let mut by_frame = BTreeMap::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let at = || format!("{}:{}", path.display(), n + 1);
-        let value: serde_json::Value = serde_json::from_str(line).with_context(|| format!("{}: not JSON", at()))?;
-        let frame = value["frame"].as_u64().with_context(|| format!("{}: no \"frame\" number", at()))? as usize;
-        let points = value["points"].as_array().with_context(|| format!("{}: no \"points\" list", at()))?;
-        let points = points
-            .iter()
-            .map(|p| match (p[0].as_f64(), p[1].as_f64()) {
-                (Some(x), Some(y)) => Some([x as f32, y as f32]),
-                _ => None,
-            })
-            .collect::<Option<Vec<_>>>()
-            .with_context(|| format!("{}: a point is not [x, y]", at()))?;
-        if points.len() != 68 {
-            bail!("{}: {} points, the benchmark format has the 68 iBUG points", at(), points.len());
-        }
-        if by_frame.insert(frame, points).is_some() {
-            bail!("{}: frame {frame} appears twice", at());
-        }
-    }
-    (0..frames)
-        .map(|i| {
-            by_frame.remove(&i).with_context(|| format!("{}: no line for frame {i} ({frames} frames)", path.display()))
-        })
-        .collect()
 }
 
 /// The scores of one method on one sequence (`None` where the sequence has no ground truth or

@@ -75,9 +75,14 @@ pub fn write(
     truth: Option<&[[f32; 2]]>,
     series: &[PlotSeries],
 ) -> anyhow::Result<()> {
+    save(out, |rgb| draw(rgb, sequence, landmark, truth, series))
+}
+
+/// Draws a WIDTH x HEIGHT figure with `paint` and writes it to `out` as PNG (atomically).
+fn save(out: &Path, paint: impl FnOnce(&mut [u8]) -> DrawResult) -> anyhow::Result<()> {
     register_font()?;
     let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
-    draw(&mut rgb, sequence, landmark, truth, series).map_err(|e| anyhow!("drawing the plot: {e}"))?;
+    paint(&mut rgb).map_err(|e| anyhow!("drawing the plot: {e}"))?;
     let mut png = Vec::new();
     image::ImageEncoder::write_image(
         image::codecs::png::PngEncoder::new(&mut png),
@@ -183,4 +188,83 @@ fn draw(
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// `finetune`'s loss curve from its CSV log: the training loss per step (and its running mean),
+/// and the held-out jitter of backbone vs stabilizer at each validation.
+pub fn loss_curve(out: &Path, log_csv: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(log_csv).with_context(|| format!("{}", log_csv.display()))?;
+    let mut loss = Vec::new();
+    let mut val = Vec::new();
+    for (n, line) in text.lines().enumerate().skip(1) {
+        let cols: Vec<&str> = line.split(',').collect();
+        let num = |i: usize| cols.get(i).and_then(|v| v.parse::<f32>().ok());
+        let (Some(step), Some(l)) = (num(0), num(1)) else {
+            anyhow::bail!("{}:{}: not a log line", log_csv.display(), n + 1);
+        };
+        loss.push((step, l));
+        if let (Some(raw), Some(stab)) = (num(9), num(10)) {
+            val.push((step, raw, stab));
+        }
+    }
+    // Running mean over 50 steps: single batches vary a lot.
+    let smooth: Vec<(f32, f32)> = (0..loss.len())
+        .map(|i| {
+            let w = &loss[i.saturating_sub(49)..=i];
+            (loss[i].0, w.iter().map(|p| p.1).sum::<f32>() / w.len() as f32)
+        })
+        .collect();
+    save(out, |rgb| {
+        let root = BitMapBackend::with_buffer(rgb, (WIDTH, HEIGHT)).into_drawing_area();
+        root.fill(&WHITE)?;
+        let (top, bottom) = root.split_vertically(HEIGHT / 2);
+        let steps = loss.last().map_or(1.0, |p| p.0.max(1.0));
+        let mut chart = ChartBuilder::on(&top)
+            .caption("training loss (Jitter loss + gamma * SBR)", (FONT, 24))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f32..steps, 0f32..loss.iter().map(|p| p.1).fold(0.0, f32::max).max(1e-6))?;
+        chart.configure_mesh().x_desc("step").y_desc("loss").label_style((FONT, 15)).draw()?;
+        let grey = RGBColor(170, 170, 170);
+        chart
+            .draw_series(LineSeries::new(loss.iter().copied(), grey.stroke_width(1)))?
+            .label("per batch")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], grey));
+        chart
+            .draw_series(LineSeries::new(smooth.iter().copied(), BLACK.stroke_width(2)))?
+            .label("running mean (50 steps)")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 16))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        let top_nmj = val.iter().map(|v| v.1.max(v.2)).fold(0.0, f32::max).max(1e-3) * 1.1;
+        let mut chart = ChartBuilder::on(&bottom)
+            .caption("held-out jitter (NMJ, % IOD, heatmap level)", (FONT, 24))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f32..steps, 0f32..top_nmj)?;
+        chart.configure_mesh().x_desc("step").y_desc("NMJ %").label_style((FONT, 15)).draw()?;
+        for (name, pick) in [("raw", 1usize), ("stabilizer", 2)] {
+            let c = colour(name);
+            let points = val.iter().map(move |v| (v.0, if pick == 1 { v.1 } else { v.2 }));
+            chart
+                .draw_series(LineSeries::new(points.clone(), c.stroke_width(2)))?
+                .label(if pick == 1 { "backbone alone" } else { "stabilized" })
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
+            chart.draw_series(points.map(|p| Circle::new(p, 4, c.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .label_font((FONT, 16))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        root.present()?;
+        Ok(())
+    })
 }

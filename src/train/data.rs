@@ -545,6 +545,15 @@ pub fn video_records(
         };
         let frames: Vec<Frame> = window.iter().map(|w| Frame::rgb(&w.0, w.1, w.2)).collect::<Result<_>>()?;
         let Some((_, points)) = &window[0].3 else { continue };
+        // With labels, the tracked face must be the labelled one (a frame may show other faces).
+        if let Some(l) = window_labels.and_then(|l| l.first()) {
+            let tracked: Vec<[f32; 2]> = models.selection().iter().map(|&j| points[j]).collect();
+            let mean =
+                tracked.iter().zip(l).map(|(a, b)| (a[0] - b[0]).hypot(a[1] - b[1])).sum::<f32>() / l.len() as f32;
+            if mean > 0.3 * inter_ocular(l) {
+                continue;
+            }
+        }
         push(video_window(models, &frames, points, window_labels, spec, layout, seed.wrapping_add(i as u64))?)?;
         made += 1;
     }

@@ -96,9 +96,16 @@ pub struct FinetuneArgs {
     pub gamma: f64,
     #[arg(long, default_value_t = TrainConfig::default().seed)]
     pub seed: u64,
+    /// Landmarks trained on per step (a random subset; the cell is shared by all of them).
+    #[arg(long, default_value_t = TrainConfig::default().landmarks_per_step)]
+    pub landmarks_per_step: usize,
     /// Validate and log every this many steps.
     #[arg(long, default_value_t = TrainConfig::default().eval_every)]
     pub eval_every: usize,
+    /// End this session after this step, with a checkpoint (`--resume` later continues to --steps
+    /// on the same schedule).
+    #[arg(long)]
+    pub stop_after: Option<usize>,
     /// Continue from the checkpoint in the work directory.
     #[arg(long)]
     pub resume: bool,
@@ -117,6 +124,11 @@ pub struct FinetuneArgs {
 }
 
 impl FinetuneArgs {
+    /// The working directory (cache, checkpoints, log.csv).
+    pub fn work_dir(&self) -> PathBuf {
+        self.work_dir.clone().unwrap_or_else(|| default_work_dir(&self.out))
+    }
+
     fn config(&self) -> TrainConfig {
         TrainConfig {
             steps: self.steps,
@@ -134,6 +146,8 @@ impl FinetuneArgs {
             seed: self.seed,
             eval_every: self.eval_every.max(1),
             checkpoint_every: self.eval_every.max(1),
+            landmarks_per_step: self.landmarks_per_step,
+            stop_after: self.stop_after,
         }
     }
 
@@ -193,7 +207,7 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
     let started = Instant::now();
     let config = args.config();
     let policy = if args.on_bad_data == "stop" { OnBadData::Stop } else { OnBadData::Skip };
-    let work = WorkDir { dir: args.work_dir.clone().unwrap_or_else(|| args.out.with_extension("train")) };
+    let work = WorkDir { dir: args.work_dir() };
     std::fs::create_dir_all(&work.dir).map_err(|e| Error::Other(format!("{}: {e}", work.dir.display())))?;
     let paths = ModelPaths { detector: args.detector.clone(), backbone: args.backbone.clone(), stabilizer: None };
     let full = Models::load(&paths, OrtDevice::Cpu, Scheme::Full)?;
