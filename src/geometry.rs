@@ -113,6 +113,13 @@ pub fn box_iou(a: [f32; 4], b: [f32; 4]) -> f32 {
     if union > 0.0 { inter / union } else { 0.0 }
 }
 
+/// The mean of the points (NaN for none).
+pub fn centroid(points: &[[f32; 2]]) -> [f32; 2] {
+    let n = points.len() as f32;
+    let sum = points.iter().fold([0.0f32; 2], |s, p| [s[0] + p[0], s[1] + p[1]]);
+    [sum[0] / n, sum[1] / n]
+}
+
 /// The axis-aligned box (x, y, w, h) of the finite points; `None` when there is none.
 pub fn points_box(points: &[[f32; 2]]) -> Option<[f32; 4]> {
     let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);

@@ -222,7 +222,7 @@ fn synth(
     }
     let img = image::open(image).with_context(|| format!("{}", image.display()))?.to_rgb8();
     let source = Frame::rgb(img.as_raw(), img.width() as usize, img.height() as usize)?;
-    let centre = points.iter().fold([0.0, 0.0], |c, p| [c[0] + p[0] / 68.0, c[1] + p[1] / 68.0]);
+    let centre = steadyface::geometry::centroid(&points);
     let segments = random_segments(frames, seed);
     let transforms = trajectory(&segments, centre, size, iod / steadyface::metrics::inter_ocular(&points));
     let stem = image.file_stem().and_then(|s| s.to_str()).unwrap_or("image");

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, anyhow};
+use plotters::chart::SeriesLabelStyle;
+use plotters::coord::CoordTranslate;
 use plotters::prelude::*;
 
 const WIDTH: u32 = 1600;
@@ -98,6 +100,15 @@ fn save(out: &Path, paint: impl FnOnce(&mut [u8]) -> DrawResult) -> anyhow::Resu
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
+/// The legend box every chart here uses.
+fn legend<'a, 'b, DB: DrawingBackend + 'a, CT: CoordTranslate>(
+    chart: &'b mut ChartContext<'a, DB, CT>,
+) -> SeriesLabelStyle<'a, 'b, DB, CT> {
+    let mut style = chart.configure_series_labels();
+    style.label_font((FONT, 16)).background_style(WHITE.mix(0.85)).border_style(BLACK);
+    style
+}
+
 fn draw(
     rgb: &mut [u8],
     sequence: &str,
@@ -146,13 +157,7 @@ fn draw(
                 .label(s.name)
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::UpperLeft)
-            .draw()?;
+        legend(&mut chart).position(SeriesLabelPosition::UpperLeft).draw()?;
     }
 
     let mut chart = ChartBuilder::on(&bottom)
@@ -179,13 +184,7 @@ fn draw(
             .label(s.name)
             .legend(move |(x, y)| Circle::new((x + 10, y), 4, c.filled()));
     }
-    chart
-        .configure_series_labels()
-        .label_font((FONT, 16))
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .position(SeriesLabelPosition::UpperRight)
-        .draw()?;
+    legend(&mut chart).position(SeriesLabelPosition::UpperRight).draw()?;
     root.present()?;
     Ok(())
 }
@@ -235,12 +234,7 @@ pub fn loss_curve(out: &Path, log_csv: &Path) -> anyhow::Result<()> {
             .draw_series(LineSeries::new(smooth.iter().copied(), BLACK.stroke_width(2)))?
             .label("running mean (50 steps)")
             .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLACK.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart).draw()?;
         let top_nmj = val.iter().map(|v| v.1.max(v.2)).fold(0.0, f32::max).max(1e-3) * 1.1;
         let mut chart = ChartBuilder::on(&bottom)
             .caption("held-out jitter (NMJ, % IOD, heatmap level)", (FONT, 24))
@@ -258,12 +252,7 @@ pub fn loss_curve(out: &Path, log_csv: &Path) -> anyhow::Result<()> {
                 .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
             chart.draw_series(points.map(|p| Circle::new(p, 4, c.filled())))?;
         }
-        chart
-            .configure_series_labels()
-            .label_font((FONT, 16))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()?;
+        legend(&mut chart).draw()?;
         root.present()?;
         Ok(())
     })

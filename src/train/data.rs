@@ -21,13 +21,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::frame::Frame;
-use crate::geometry::{Roi, Similarity, eye_angle};
+use crate::geometry::{Roi, Similarity, centroid, eye_angle};
 use crate::heatmap::{HeatmapSpec, crop_to_heatmap};
 use crate::metrics::inter_ocular;
 use crate::pipeline::{Models, Tracker, TrackerConfig};
 use crate::pts::read_pts_expecting;
 use crate::scheme::{self, Scheme};
-use crate::synth::{Degradation, Rng, Segment, render, trajectory};
+use crate::synth::{Degradation, Rng, Segment, moving_frames, render, trajectory};
 
 /// What a record holds beyond the backbone's heatmaps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -254,13 +254,13 @@ pub enum OnBadData {
     Stop,
 }
 
-/// Applies the user's choice to an error about one data file: `Ok(None)` after reporting it
-/// (skip), or the error (stop).
-pub fn on_bad<T>(policy: OnBadData, result: Result<T>, report: &mut dyn FnMut(String)) -> Result<Option<T>> {
+/// Applies the user's choice to an error about one data file: `Ok(None)` after noting it in
+/// `notes` (skip), or the error (stop).
+pub fn on_bad<T>(policy: OnBadData, result: Result<T>, notes: &mut Vec<String>) -> Result<Option<T>> {
     match result {
         Ok(v) => Ok(Some(v)),
         Err(e) if policy == OnBadData::Skip => {
-            report(format!("skipped: {e}"));
+            notes.push(format!("skipped: {e}"));
             Ok(None)
         }
         Err(e) => Err(e),
@@ -282,17 +282,13 @@ pub fn still_faces(models: &Arc<Models>, image: &Path) -> Result<Vec<StillFace>>
         .ok_or_else(|| Error::Other(format!("a backbone with {k} points has no iBUG-68 mapping")))?;
     let pts_path = image.with_extension("pts");
     let annotation = if pts_path.is_file() { Some(read_pts_expecting(&pts_path, ibug.len())?) } else { None };
-    let centre = |p: &[[f32; 2]]| {
-        let n = p.len() as f32;
-        [p.iter().map(|q| q[0]).sum::<f32>() / n, p.iter().map(|q| q[1]).sum::<f32>() / n]
-    };
     let annotated_face = annotation.as_ref().and_then(|pts| {
-        let c = centre(pts);
+        let c = centroid(pts);
         faces
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                let d = centre(&f.points);
+                let d = centroid(&f.points);
                 (i, (d[0] - c[0]).hypot(d[1] - c[1]))
             })
             .filter(|&(_, d)| d < inter_ocular(pts))
@@ -394,10 +390,7 @@ pub fn still_sequence(
     let turn = if motion.rotate && speed > 0.0 { 0.008 * (2.0 * rng.unit() - 1.0) } else { 0.0 };
     let growth = if motion.scale && speed > 0.0 { 0.01 * (2.0 * rng.unit() - 1.0) } else { 0.0 };
     let segment = Segment { frames: motion.frames, velocity: [speed * heading.cos(), speed * heading.sin()], turn };
-    let centre = [
-        face.label.iter().map(|p| p[0]).sum::<f32>() / face.label.len() as f32,
-        face.label.iter().map(|p| p[1]).sum::<f32>() / face.label.len() as f32,
-    ];
+    let centre = centroid(&face.label);
     // Frame t shows the source zoomed by zoom * (1 + growth)^t along the trajectory.
     let transforms: Vec<Similarity> = (0..motion.frames)
         .filter_map(|t| {
@@ -405,31 +398,23 @@ pub fn still_sequence(
             trajectory(&[seg], centre, size, zoom * (1.0 + growth).powi(t as i32)).pop()
         })
         .collect();
-    let level = motion.degradations[rng.below(motion.degradations.len().max(1)).min(motion.degradations.len() - 1)];
-    let source = Frame::rgb(face.image.as_raw(), face.image.width() as usize, face.image.height() as usize)?;
-    let pixels: Vec<Vec<u8>> = transforms
-        .iter()
-        .enumerate()
-        .map(|(t, tr)| {
-            let mut rgb = render(&source, tr, size);
-            level.apply(&mut rgb, size[0], size[1], seed.wrapping_mul(31).wrapping_add(t as u64));
-            rgb
-        })
-        .collect();
-    let frames: Vec<Frame> = pixels.iter().map(|p| Frame::rgb(p, size[0], size[1])).collect::<Result<_>>()?;
-    let to_frame = |tr: &Similarity, pts: &[[f32; 2]]| -> Vec<[f32; 2]> {
-        let inv = tr.inverse();
-        pts.iter().map(|&p| inv.apply(p)).collect()
+    let Some(&level) = motion.degradations.get(rng.below(motion.degradations.len().max(1))) else {
+        return Err(Error::Other("no degradation levels to draw from".into()));
     };
-    let full0 = to_frame(&transforms[0], &face.full);
+    let source = Frame::rgb(face.image.as_raw(), face.image.width() as usize, face.image.height() as usize)?;
+    let (pixels, labels): (Vec<Vec<u8>>, Vec<Vec<[f32; 2]>>) =
+        moving_frames(&source, &face.label, &transforms, size, level, seed).unzip();
+    let frames: Vec<Frame> = pixels.iter().map(|p| Frame::rgb(p, size[0], size[1])).collect::<Result<_>>()?;
+    let to_frame0 = transforms[0].inverse();
+    let full0: Vec<[f32; 2]> = face.full.iter().map(|&p| to_frame0.apply(p)).collect();
     let crop = tracker_crop(models, &full0, &mut rng, 0.02)
         .ok_or_else(|| Error::Other(format!("{}: no crop from the backbone's points", face.origin)))?;
     let crops = vec![crop; motion.frames];
     let mut maps = vec![0.0; layout.maps()];
     observe(models, &frames, &crops, spec, &mut maps)?;
     let mut targets = Vec::with_capacity(layout.targets());
-    for tr in &transforms {
-        to_targets(&to_frame(tr, &face.label), &crop, layout.crop, spec, &mut targets);
+    for label in &labels {
+        to_targets(label, &crop, layout.crop, spec, &mut targets);
     }
     Ok(Record { kind: Kind::Still, maps, targets, grey: vec![0; layout.grey()] })
 }

@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::error::{Error, Result};
 use crate::frame::Frame;
+use crate::geometry::centroid;
 use crate::metrics::{allan_variance, coefficient_of_variation, inner49, inter_ocular, nme, nmj};
 use crate::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
 use crate::pts::read_pts_expecting;
@@ -84,7 +85,7 @@ pub fn evaluate(
         let points = read_pts_expecting(&pts_path, 68)?;
         let img = image::open(image).map_err(|e| Error::Other(format!("{}: {e}", image.display())))?.to_rgb8();
         let source = Frame::rgb(img.as_raw(), img.width() as usize, img.height() as usize)?;
-        let centre = points.iter().fold([0.0, 0.0], |c, p| [c[0] + p[0] / 68.0, c[1] + p[1] / 68.0]);
+        let centre = centroid(&points);
         let segments = random_segments(held_out.frames, held_out.seed);
         let still: Vec<bool> =
             segments.iter().flat_map(|s| std::iter::repeat_n(s.velocity == [0.0, 0.0], s.frames)).collect();

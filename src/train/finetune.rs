@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::cell::Cell;
-use super::data::{Cache, CacheWriter, Kind, Layout, MotionConfig, OnBadData, Record, on_bad};
+use super::data::{Cache, CacheWriter, Kind, Layout, Record};
 use super::loss::{JitterLossConfig, LossParts, jitter_loss, pdc};
 use crate::decode::Decoder;
 use crate::error::{Error, Result};
@@ -464,7 +464,6 @@ pub struct TrainOutcome {
     pub after: QuickEval,
     pub steps: usize,
     pub seconds: f64,
-    pub log: Vec<(usize, StepLog)>,
 }
 
 /// Called after every step with (step, steps, the step's numbers, validation when one ran).
@@ -497,7 +496,6 @@ pub fn train(
     let groups = by_kind(train);
     let per_group = (config.batch / groups.len()).max(1);
     let start = Instant::now();
-    let mut log = Vec::new();
     let log_path = work.log();
     let mut csv = if step == 0 {
         String::from("step,loss,jitter,pixel,psi,sbr,sbr_kept,val_nme_raw,val_nme_stab,val_nmj_raw,val_nmj_stab\n")
@@ -543,7 +541,6 @@ pub fn train(
             if val.is_some() { format!("{:.4}", v.nmj_raw) } else { String::new() },
             if val.is_some() { format!("{:.4}", v.nmj_stabilized) } else { String::new() },
         ));
-        log.push((step, entry));
         progress(step, config.steps, &entry, val.as_ref());
         if step % config.checkpoint_every == 0 || step == last {
             let meta =
@@ -553,14 +550,7 @@ pub fn train(
         }
     }
     let after = quick_eval(&cell, holdout, config, device)?;
-    Ok(TrainOutcome {
-        weights: cell.weights()?,
-        before,
-        after,
-        steps: step,
-        seconds: start.elapsed().as_secs_f64(),
-        log,
-    })
+    Ok(TrainOutcome { weights: cell.weights()?, before, after, steps: step, seconds: start.elapsed().as_secs_f64() })
 }
 
 /// Writes `stabilizer.onnx` and its sidecar (atomically).
@@ -600,20 +590,4 @@ pub fn cached(
     let mut writer = CacheWriter::create(dir, key, layout)?;
     make(&mut writer)?;
     Ok((writer.finish()?, false))
-}
-
-/// Options of the data side of a run.
-#[derive(Debug, Clone)]
-pub struct DataOptions {
-    pub motion: MotionConfig,
-    /// Moving sequences made per still face... in total, spread over the faces.
-    pub still_sequences: usize,
-    /// Windows taken from each video at most.
-    pub windows_per_video: usize,
-    pub on_bad: OnBadData,
-}
-
-/// Applies [`on_bad`] and keeps the report lines.
-pub fn keep_going<T>(policy: OnBadData, result: Result<T>, notes: &mut Vec<String>) -> Result<Option<T>> {
-    on_bad(policy, result, &mut |line| notes.push(line))
 }

@@ -8,10 +8,10 @@ use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::data::{
-    Layout, MotionConfig, OnBadData, StillFace, image_files, still_faces, still_sequence, video_records,
+    Layout, MotionConfig, OnBadData, StillFace, image_files, on_bad, still_faces, still_sequence, video_records,
 };
 use super::evaluate::{HeldOut, evaluate, summary, table};
-use super::finetune::{QuickEval, TrainConfig, WorkDir, cache_key, cached, export, file_sha256, keep_going, train};
+use super::finetune::{QuickEval, TrainConfig, WorkDir, cache_key, cached, export, file_sha256, train};
 use crate::error::{Error, Result};
 use crate::models_dir;
 use crate::pipeline::{ModelPaths, Models};
@@ -191,7 +191,7 @@ fn load_faces(
 ) -> Result<Vec<StillFace>> {
     let mut faces = Vec::new();
     for image in image_files(paths)? {
-        if let Some(found) = keep_going(policy, still_faces(models, &image), notes)? {
+        if let Some(found) = on_bad(policy, still_faces(models, &image), notes)? {
             if found.is_empty() {
                 notes.push(format!("{}: no face found", image.display()));
             }
@@ -264,7 +264,7 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
             let face = &faces[i % faces.len()];
             let seed = args.seed.wrapping_mul(7_919).wrapping_add(i as u64);
             if let Some(record) =
-                keep_going(policy, still_sequence(&models, face, &motion, &heatmap, layout, seed), &mut notes)?
+                on_bad(policy, still_sequence(&models, face, &motion, &heatmap, layout, seed), &mut notes)?
             {
                 writer.push(&record)?;
             }
@@ -280,7 +280,7 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
         let videos = args.videos.iter().map(|v| (v, false)).chain(args.labelled_videos.iter().map(|v| (v, true)));
         for (i, (video, labelled)) in videos.enumerate() {
             let seed = args.seed.wrapping_mul(15_485_863).wrapping_add(i as u64);
-            let made = keep_going(
+            let made = on_bad(
                 policy,
                 add_video(&full, &models, video, labelled, &heatmap, layout, args.windows_per_video, seed, writer),
                 &mut notes,
