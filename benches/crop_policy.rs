@@ -3,11 +3,17 @@
 //! sequences with exact ground truth made from the annotated test photos.
 //!
 //!     cargo bench --bench crop_policy
+//!     STEADYFACE_BENCH_STABILIZER=out/stabilizer/stabilizer.onnx cargo bench --bench crop_policy
+//!
+//! With a stabilizer (the variable, else the shipped `models/stabilizer.onnx` if there is one),
+//! the policies are also run with it: following the face every frame resamples the ConvLSTM's
+//! state into the new crop each frame; holding the crop keeps the state where it was.
 //!
 //! Each sequence: the photo magnified so the eyes are ~100 px apart, still 30 frames, a slow
 //! drift with a turn (40), still (30), a fast move (15), still (30); Gaussian noise sigma 5.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use steadyface::frame::Frame;
 use steadyface::geometry::Similarity;
@@ -67,28 +73,42 @@ fn main() {
         backbone: models_dir::default_model(models_dir::BACKBONE),
         stabilizer: None,
     };
-    let models = Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("models");
+    let plain = Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("models");
+    let stabilizer = std::env::var_os("STEADYFACE_BENCH_STABILIZER")
+        .map(std::path::PathBuf::from)
+        .or_else(|| Some(models_dir::default_model(models_dir::STABILIZER)).filter(|p| p.is_file()));
+    let stabilized = stabilizer.as_ref().map(|path| {
+        let paths = ModelPaths { stabilizer: Some(path.clone()), ..paths.clone() };
+        Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("stabilizer loads")
+    });
     let follow = TrackerConfig { hold_tolerance: 0.0, ..TrackerConfig::default() };
-    let policies: Vec<(&str, TrackerConfig)> = vec![
-        ("crop follows (raw)", follow.clone()),
-        ("crop holds, tolerance 0.02", TrackerConfig { hold_tolerance: 0.02, ..follow.clone() }),
-        ("crop holds, tolerance 0.05", TrackerConfig { hold_tolerance: 0.05, ..follow.clone() }),
-        ("crop holds, tolerance 0.10", TrackerConfig { hold_tolerance: 0.10, ..follow.clone() }),
-        (
-            "crop follows + One Euro (MediaPipe video)",
-            TrackerConfig { smoothing: Some(OneEuroParams::default()), ..follow.clone() },
-        ),
-        (
-            "crop holds 0.05 + One Euro (MediaPipe video)",
-            TrackerConfig { smoothing: Some(OneEuroParams::default()), hold_tolerance: 0.05, ..follow },
-        ),
+    let hold = |tolerance| TrackerConfig { hold_tolerance: tolerance, ..follow.clone() };
+    let one_euro = Some(OneEuroParams::default());
+    let mut policies: Vec<(&str, &Arc<Models>, TrackerConfig)> = vec![
+        ("crop follows (raw)", &plain, follow.clone()),
+        ("crop holds, tolerance 0.02", &plain, hold(0.02)),
+        ("crop holds, tolerance 0.05", &plain, hold(0.05)),
+        ("crop holds, tolerance 0.10", &plain, hold(0.10)),
+        ("crop follows + One Euro (MediaPipe video)", &plain, TrackerConfig { smoothing: one_euro, ..follow.clone() }),
+        ("crop holds 0.05 + One Euro (MediaPipe video)", &plain, TrackerConfig { smoothing: one_euro, ..hold(0.05) }),
     ];
+    if let Some(models) = &stabilized {
+        policies.extend([
+            ("stabilizer, crop follows (state warped every frame)", models, follow.clone()),
+            ("stabilizer, crop holds, tolerance 0.02", models, hold(0.02)),
+            ("stabilizer, crop holds, tolerance 0.05", models, hold(0.05)),
+            ("stabilizer, crop holds, tolerance 0.10", models, hold(0.10)),
+        ]);
+    }
+    if let Some(path) = &stabilizer {
+        println!("stabilizer: {}\n", path.display());
+    }
     println!("| sequence | policy | NME inner-49 % | NMJ % | NMJ on still frames % |");
     println!("|---|---|---|---|---|");
     for (image, pts) in [("takeo.ppm", "takeo.pts"), ("einstein.jpg", "einstein.pts")] {
         let seq = sequence(image, pts);
-        for (name, config) in &policies {
-            let mut tracker = Tracker::new(models.clone(), config.clone());
+        for (name, models, config) in &policies {
+            let mut tracker = Tracker::new(Arc::clone(models), config.clone());
             let mut pred = Vec::new();
             for (i, data) in seq.frames.iter().enumerate() {
                 let frame = Frame::rgb(data, SIZE[0], SIZE[1]).expect("frame");

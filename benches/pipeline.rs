@@ -5,8 +5,9 @@
 //!     make bench        (or: cargo bench --bench pipeline)
 //!
 //! Rows: no stabilizer, the shipped `models/stabilizer.onnx`, and any shapes in
-//! `STEADYFACE_BENCH_STABILIZERS="2x3@32,4x3@24"` (hidden per landmark x kernel @ heatmap size),
-//! seeded weights (timing does not depend on their values).
+//! `STEADYFACE_BENCH_STABILIZERS="2x3@24,2x3@24/12"` (hidden per landmark x kernel @ heatmap size,
+//! optionally / the per-landmark window the cell runs on), seeded weights (timing does not depend
+//! on their values).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -49,12 +50,12 @@ fn frames() -> (PathBuf, Vec<u8>) {
     (path, data)
 }
 
-fn stabilizer(hidden: usize, kernel: usize, heatmap: usize) -> PathBuf {
-    let path = scratch().join(format!("stabilizer-{hidden}x{kernel}@{heatmap}.onnx"));
+fn stabilizer(hidden: usize, kernel: usize, heatmap: usize, window: usize) -> PathBuf {
+    let path = scratch().join(format!("stabilizer-{hidden}x{kernel}@{heatmap}-{window}.onnx"));
     let weights = ConvLstmWeights::seeded(ConvLstmSpec { points: 68, hidden, kernel }, 1, 0.1);
     write_model(&path, &convlstm_model(&weights).expect("model")).expect("write stabilizer");
-    std::fs::write(path.with_extension("json"), format!(r#"{{"points": 68, "heatmap_size": {heatmap}}}"#))
-        .expect("sidecar");
+    let sidecar = format!(r#"{{"points": 68, "heatmap_size": {heatmap}, "window": {window}}}"#);
+    std::fs::write(path.with_extension("json"), sidecar).expect("sidecar");
     path
 }
 
@@ -125,19 +126,20 @@ fn main() {
         ("max-faces 1", TrackerConfig { max_faces: 1, ..TrackerConfig::default() }),
     ];
     for shape in shapes.split(',').filter(|s| !s.is_empty()) {
-        let parse = || -> Option<(usize, usize, usize)> {
-            let (hk, size) = shape.split_once('@')?;
+        let parse = || -> Option<(usize, usize, usize, usize)> {
+            let (hk, rest) = shape.split_once('@')?;
             let (h, k) = hk.split_once('x')?;
-            Some((h.parse().ok()?, k.parse().ok()?, size.parse().ok()?))
+            let (size, window) = rest.split_once('/').unwrap_or((rest, rest));
+            Some((h.parse().ok()?, k.parse().ok()?, size.parse().ok()?, window.parse().ok()?))
         };
-        let (hidden, kernel, size) = parse().unwrap_or_else(|| panic!("bad stabilizer shape '{shape}'"));
-        configs.push((format!("{hidden}x{kernel}@{size}"), Some(stabilizer(hidden, kernel, size))));
+        let (hidden, kernel, size, window) = parse().unwrap_or_else(|| panic!("bad stabilizer shape '{shape}'"));
+        configs.push((shape.to_string(), Some(stabilizer(hidden, kernel, size, window))));
     }
 
     println!("single_face.mp4, {n_frames} frames x {PASSES} passes, CPU, one face tracked");
     println!();
     println!(
-        "| stabilizer (hidden x kernel @ heatmap) | tracker | detector ms/run | crop ms/face | backbone ms/face | stabilizer ms/face | decode ms/face | tracked frame ms/face | pipeline ms/frame | fps | Python ms/frame / ours |"
+        "| stabilizer (hidden x kernel @ heatmap / window) | tracker | detector ms/run | crop ms/face | backbone ms/face | stabilizer ms/face | decode ms/face | tracked frame ms/face | pipeline ms/frame | fps | Python ms/frame / ours |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, stab) in configs {

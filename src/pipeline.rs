@@ -17,7 +17,7 @@ use crate::heatmap::{HeatmapSpec, crop_to_heatmap, heatmap_to_crop, render};
 use crate::runtime::Device;
 use crate::scheme::{self, Scheme};
 use crate::smoothing::{OneEuroParams, PointsSmoother, object_scale};
-use crate::stabilizer::{HiddenState, Stabilizer};
+use crate::stabilizer::{HiddenState, Stabilizer, Windows};
 
 /// Models shared by every stream in the process.
 pub struct Models {
@@ -102,25 +102,30 @@ impl Models {
         self.eye_pair
     }
 
-    /// The stabilizer's input for one face: the reported points' heatmaps (`spec`), copied from a
-    /// heatmap backbone (whose maps have `spec.size`, checked at load) or rendered from a
-    /// coordinate backbone's points (crop pixels of a `crop_size` crop). `dst` holds K maps.
-    pub fn stabilizer_input(&self, landmarks: &Landmarks, crop_size: usize, spec: &HeatmapSpec, dst: &mut [f32]) {
-        let plane = spec.size * spec.size;
-        match landmarks {
-            Landmarks::Heatmaps { maps, .. } => {
-                for (j, &k) in self.selection.iter().enumerate() {
-                    if let (Some(d), Some(src)) =
-                        (dst.get_mut(j * plane..(j + 1) * plane), maps.get(k * plane..(k + 1) * plane))
-                    {
-                        d.copy_from_slice(src);
-                    }
+    /// The stabilizer's input for one face: each reported point's window (`windows`) of its
+    /// heatmap (`spec`), cut from a heatmap backbone's map (whose size is `spec.size`, checked at
+    /// load) or rendered from a coordinate backbone's point (crop pixels of a `crop_size` crop).
+    /// `dst` holds K windows.
+    pub fn stabilizer_input(
+        &self,
+        landmarks: &Landmarks,
+        crop_size: usize,
+        spec: &HeatmapSpec,
+        windows: &Windows,
+        dst: &mut [f32],
+    ) {
+        let (n, s) = (spec.size, windows.size);
+        for (j, (&k, window)) in self.selection.iter().zip(dst.chunks_exact_mut(s * s)).enumerate() {
+            match landmarks {
+                Landmarks::Heatmaps { maps, .. } => match maps.get(k * n * n..(k + 1) * n * n) {
+                    Some(map) => windows.cut(j, map, n, window),
+                    None => window.fill(0.0),
+                },
+                Landmarks::Points(all) => {
+                    let p = windows.to_map(j).inverse().apply(crop_to_heatmap(all[k], crop_size, n));
+                    render(&[p], &HeatmapSpec { size: s, ..*spec }, window);
+                    windows.clip(j, n, window);
                 }
-            }
-            Landmarks::Points(all) => {
-                let pts: Vec<[f32; 2]> =
-                    self.selection.iter().map(|&k| crop_to_heatmap(all[k], crop_size, spec.size)).collect();
-                render(&pts, spec, dst);
             }
         }
     }
@@ -408,14 +413,18 @@ impl Tracker {
         let mut states: Vec<Option<HiddenState>> = vec![None; crops.len()];
         if let (Some(stab), Some(tracks)) = (&m.stabilizer, tracks) {
             let t = Instant::now();
-            let n = stab.heatmap.size;
-            let per = stab.points * n * n;
-            let mut maps = vec![0f32; per * crops.len()];
-            for (i, out) in outputs.iter().enumerate() {
-                m.stabilizer_input(&out.landmarks, size, &stab.heatmap, &mut maps[i * per..(i + 1) * per]);
+            let (n, s) = (stab.heatmap.size, stab.window);
+            let per = stab.points * s * s;
+            let mut windows = vec![0f32; per * crops.len()];
+            let mut placed = Vec::with_capacity(crops.len());
+            for (i, (out, track)) in outputs.iter().zip(tracks).enumerate() {
+                let centres: Vec<[f32; 2]> = reported[i].0.iter().map(|&p| crop_to_heatmap(p, size, n)).collect();
+                let at = stab.windows(&centres, &crops[i], track.state.as_ref());
+                m.stabilizer_input(&out.landmarks, size, &stab.heatmap, &at, &mut windows[i * per..(i + 1) * per]);
+                placed.push(at);
             }
             let prev: Vec<Option<&HiddenState>> = tracks.iter().map(|t| t.state.as_ref()).collect();
-            let (stabilized, next) = stab.step(&maps, &prev, &crops, size)?;
+            let (stabilized, next) = stab.step(&windows, &placed, &prev, &crops, size)?;
             self.times.stabilizer += t.elapsed();
             let t = Instant::now();
             let decoder = match (decoder, stab.pdc_threshold) {
@@ -424,8 +433,10 @@ impl Tracker {
                 (d, _) => d,
             };
             for (i, state) in next.into_iter().enumerate() {
-                let (pts, conf) = decoder.decode(&stabilized[i * per..(i + 1) * per], stab.points, n, n);
-                reported[i] = (pts.iter().map(|&p| heatmap_to_crop(p, size, n)).collect(), conf);
+                let (pts, conf) = decoder.decode(&stabilized[i * per..(i + 1) * per], stab.points, s, s);
+                let to_map = &state.windows;
+                let pts = pts.iter().enumerate().map(|(j, &p)| heatmap_to_crop(to_map.to_map(j).apply(p), size, n));
+                reported[i] = (pts.collect(), conf);
                 states[i] = Some(state);
             }
             self.times.decode += t.elapsed();

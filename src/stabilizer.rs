@@ -2,9 +2,14 @@
 //! `h_out`, `c_out`) run on every face of a frame in one batch, with each face's hidden state
 //! kept between frames.
 //!
-//! The hidden state is a picture in heatmap pixels of one crop. When the next frame's crop differs
-//! (the face moved and the crop followed it), the state is resampled into the new crop's heatmap
-//! grid before it is used, so the ConvLSTM never mixes two coordinate frames.
+//! The cell is shared by the landmarks and local (3x3 convolutions), so it runs on a small window
+//! around each landmark rather than on its whole map: a trained stabilizer's sidecar names the
+//! window it was trained on (`steadyface finetune` trains on 12x12 windows of 24x24 maps, a
+//! quarter of the pixels and of the time). Without one, the window is the whole map.
+//!
+//! The hidden state is a picture in heatmap pixels of one crop, window by window. When the next
+//! frame's crop or a landmark's window differs, the state is resampled into the new window of the
+//! new crop before it is used, so the ConvLSTM never mixes two coordinate frames.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +30,8 @@ pub struct Sidecar {
     pub heatmap_sigma: Option<f32>,
     pub pdc_threshold: Option<f32>,
     pub backbone_sha256: Option<String>,
+    /// Side of the per-landmark window the stabilizer runs on (heatmap pixels).
+    pub window: Option<usize>,
 }
 
 /// The sidecar of `model`: the same path with a `.json` extension.
@@ -32,12 +39,79 @@ pub fn sidecar_path(model: &Path) -> PathBuf {
     model.with_extension("json")
 }
 
-/// One face's ConvLSTM state and the crop (crop-to-frame transform) it is expressed in.
+/// Where each landmark's `size` x `size` window starts in its heatmap (heatmap pixels, x then y).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Windows {
+    pub size: usize,
+    pub origins: Vec<[i32; 2]>,
+}
+
+impl Windows {
+    /// Every window is the whole `size` x `size` map.
+    pub fn whole(points: usize, size: usize) -> Self {
+        Windows { size, origins: vec![[0, 0]; points] }
+    }
+
+    /// Windows of `size` centred on `centres` (heatmap pixels). A landmark keeps its `previous`
+    /// window while its centre stays within a quarter window of that window's centre, so on a
+    /// still face the state never moves, as in training, where a window is fixed for a sequence.
+    pub fn around(centres: &[[f32; 2]], size: usize, previous: Option<&Windows>) -> Self {
+        let half = size as f32 / 2.0;
+        let origins = centres
+            .iter()
+            .enumerate()
+            .map(|(k, &[x, y])| {
+                let kept = previous.filter(|p| p.size == size).and_then(|p| p.origins.get(k)).filter(|o| {
+                    let (cx, cy) = (o[0] as f32 + half - 0.5, o[1] as f32 + half - 0.5);
+                    (x - cx).abs() <= half / 2.0 && (y - cy).abs() <= half / 2.0
+                });
+                // A lost (non-finite) point saturates to some window; its map is blank anyway.
+                kept.copied().unwrap_or([(x - half + 0.5).round() as i32, (y - half + 0.5).round() as i32])
+            })
+            .collect();
+        Windows { size, origins }
+    }
+
+    /// Copies landmark `k`'s window out of its whole `n` x `n` map (zero outside the map).
+    pub fn cut(&self, k: usize, map: &[f32], n: usize, out: &mut [f32]) {
+        for (i, pixel) in out.iter_mut().enumerate() {
+            *pixel = self.map_pixel(k, i, n).map_or(0.0, |(x, y)| map[y * n + x]);
+        }
+    }
+
+    /// Zeroes the part of landmark `k`'s window that lies outside its `n` x `n` map, as if the
+    /// window had been cut from the map (a Gaussian rendered into the window has no such edge).
+    pub fn clip(&self, k: usize, n: usize, window: &mut [f32]) {
+        for (i, pixel) in window.iter_mut().enumerate() {
+            if self.map_pixel(k, i, n).is_none() {
+                *pixel = 0.0;
+            }
+        }
+    }
+
+    /// The map pixel (x, y) under pixel `i` (row-major) of landmark `k`'s window, if inside the
+    /// `n` x `n` map.
+    fn map_pixel(&self, k: usize, i: usize, n: usize) -> Option<(usize, usize)> {
+        let [ox, oy] = self.origins[k];
+        let (x, y) = (ox as i64 + (i % self.size) as i64, oy as i64 + (i / self.size) as i64);
+        (x >= 0 && y >= 0 && x < n as i64 && y < n as i64).then_some((x as usize, y as usize))
+    }
+
+    /// Landmark `k`'s window pixels -> heatmap pixels of the whole map.
+    pub fn to_map(&self, k: usize) -> Similarity {
+        let [ox, oy] = self.origins[k];
+        Similarity { a: 1.0, b: 0.0, tx: ox as f32, ty: oy as f32 }
+    }
+}
+
+/// One face's ConvLSTM state and where it lies: the crop (crop-to-frame transform) and the
+/// landmarks' windows in that crop's heatmap.
 #[derive(Debug, Clone)]
 pub struct HiddenState {
     h: Vec<f32>,
     c: Vec<f32>,
     crop_to_frame: Similarity,
+    pub windows: Windows,
 }
 
 pub struct Stabilizer {
@@ -47,6 +121,8 @@ pub struct Stabilizer {
     /// Channels of h and c (K x the cell's per-landmark hidden size).
     pub state_channels: usize,
     pub heatmap: HeatmapSpec,
+    /// Side of the per-landmark window the cell runs on (at most `heatmap.size`).
+    pub window: usize,
     /// The PDC threshold the stabilizer was trained with, if its sidecar says.
     pub pdc_threshold: Option<f32>,
     pub backbone_sha256: Option<String>,
@@ -68,6 +144,11 @@ impl Stabilizer {
         let (Some(points), Some(state_channels)) = (channels(0), channels(1)) else {
             return Err(model.shape_error("heatmaps and h need a fixed channel count [N,K,H,W], [N,C,H,W]"));
         };
+        if state_channels % points != 0 {
+            return Err(model.shape_error(format!(
+                "h has {state_channels} channels for {points} heatmaps; a stabilizer keeps the same number per landmark"
+            )));
+        }
         let sidecar_file = sidecar_path(path);
         let sidecar: Option<Sidecar> = match std::fs::read_to_string(&sidecar_file) {
             Ok(text) => Some(
@@ -88,33 +169,51 @@ impl Stabilizer {
             heatmap.size = s.heatmap_size.unwrap_or(heatmap.size);
             heatmap.sigma = s.heatmap_sigma.unwrap_or(heatmap.sigma);
         }
+        let window = sidecar.as_ref().and_then(|s| s.window).unwrap_or(heatmap.size).clamp(1, heatmap.size);
         Ok(Stabilizer {
             model,
             points,
             state_channels,
             heatmap,
+            window,
             pdc_threshold: sidecar.as_ref().and_then(|s| s.pdc_threshold),
             backbone_sha256: sidecar.and_then(|s| s.backbone_sha256),
         })
     }
 
-    /// One step for `faces` faces: `heatmaps` is F x K x H x W in the current crops
-    /// (`crops[i]` = crop-to-frame transform of face i, crops `crop_size` pixels wide);
-    /// `states[i]` is face i's state from the previous frame (`None` starts fresh).
-    /// Returns the stabilized heatmaps (F x K x H x W) and the new states.
+    /// This frame's windows for a face whose landmarks are at `centres` (heatmap pixels of the
+    /// crop `crop_to_frame`), given its state from the previous frame.
+    pub fn windows(&self, centres: &[[f32; 2]], crop_to_frame: &Similarity, state: Option<&HiddenState>) -> Windows {
+        if self.window >= self.heatmap.size {
+            return Windows::whole(self.points, self.heatmap.size);
+        }
+        let previous = state.filter(|s| s.crop_to_frame == *crop_to_frame).map(|s| &s.windows);
+        Windows::around(centres, self.window, previous)
+    }
+
+    /// One step for `faces` faces: `windows` is F x K x S x S (S = `self.window`), landmark k of
+    /// face i cut at `placed[i]` from the heatmap of the crop `crops[i]` (crop-to-frame transform,
+    /// crops `crop_size` pixels wide); `states[i]` is face i's state from the previous frame
+    /// (`None` starts fresh). Returns the stabilized windows (F x K x S x S) and the new states.
     pub fn step(
         &self,
-        heatmaps: &[f32],
+        windows: &[f32],
+        placed: &[Windows],
         states: &[Option<&HiddenState>],
         crops: &[Similarity],
         crop_size: usize,
     ) -> Result<(Vec<f32>, Vec<HiddenState>)> {
-        let (f, k, c, n) = (crops.len(), self.points, self.state_channels, self.heatmap.size);
+        let (f, k, c, n) = (crops.len(), self.points, self.state_channels, self.window);
         let plane = n * n;
-        if heatmaps.len() != f * k * plane || states.len() != f {
+        if windows.len() != f * k * plane
+            || states.len() != f
+            || placed.len() != f
+            || placed.iter().any(|w| w.size != n || w.origins.len() != k)
+        {
             return Err(Error::Other(format!(
-                "stabilizer step: {} heatmap values and {} states for {f} faces of {k}x{n}x{n}",
-                heatmaps.len(),
+                "stabilizer step: {} window values, {} placements and {} states for {f} faces of {k}x{n}x{n}",
+                windows.len(),
+                placed.len(),
                 states.len()
             )));
         }
@@ -123,22 +222,28 @@ impl Stabilizer {
         for (i, state) in states.iter().enumerate() {
             let Some(state) = state else { continue };
             let range = i * c * plane..(i + 1) * c * plane;
-            if state.crop_to_frame == crops[i] {
+            if state.crop_to_frame == crops[i] && state.windows == placed[i] {
                 h[range.clone()].copy_from_slice(&state.h);
                 cell[range].copy_from_slice(&state.c);
             } else {
                 let to_old = self.heatmap_to_heatmap(&crops[i], &state.crop_to_frame, crop_size);
-                warp(&state.h, c, n, &to_old, &mut h[range.clone()]);
-                warp(&state.c, c, n, &to_old, &mut cell[range]);
+                let per = c / k * plane;
+                for j in 0..k {
+                    // New window pixel -> new map -> old map -> old window pixel.
+                    let to_src = placed[i].to_map(j).then(&to_old).then(&state.windows.to_map(j).inverse());
+                    let (src, dst) = (j * per..(j + 1) * per, i * c * plane + j * per..i * c * plane + (j + 1) * per);
+                    warp(&state.h[src.clone()], c / k, n, &to_src, &mut h[dst.clone()]);
+                    warp(&state.c[src], c / k, n, &to_src, &mut cell[dst]);
+                }
             }
         }
         let shape_k = [f, k, n, n];
         let shape_c = [f, c, n, n];
-        let mut out = self.model.run(&[(&shape_k, heatmaps), (&shape_c, &h), (&shape_c, &cell)])?.into_iter();
+        let mut out = self.model.run(&[(&shape_k, windows), (&shape_c, &h), (&shape_c, &cell)])?.into_iter();
         let (Some(s), Some(h_out), Some(c_out)) = (out.next(), out.next(), out.next()) else {
             return Err(self.model.shape_error("expected three outputs"));
         };
-        if s.data.len() != heatmaps.len() || h_out.data.len() != h.len() || c_out.data.len() != h.len() {
+        if s.data.len() != windows.len() || h_out.data.len() != h.len() || c_out.data.len() != h.len() {
             return Err(self.model.shape_error(format!(
                 "outputs {:?}, {:?}, {:?} do not match inputs {shape_k:?}, {shape_c:?}",
                 s.shape, h_out.shape, c_out.shape
@@ -149,6 +254,7 @@ impl Stabilizer {
                 h: h_out.data[i * c * plane..(i + 1) * c * plane].to_vec(),
                 c: c_out.data[i * c * plane..(i + 1) * c * plane].to_vec(),
                 crop_to_frame: crops[i],
+                windows: placed[i].clone(),
             })
             .collect();
         Ok((s.data, states))
@@ -211,6 +317,20 @@ mod tests {
         assert_eq!(out[0], src[1]);
         assert_eq!(out[16 + 4 + 2], src[16 + 4 + 3]);
         assert_eq!(out[3], 0.0, "outside the source is zero");
+    }
+
+    #[test]
+    fn windows_centre_on_points_and_stay_while_points_stay_near() {
+        // Window 12 around x = 10.3: pixels 5..=16, whose centre is 10.5.
+        let first = Windows::around(&[[10.3, 4.0]], 12, None);
+        assert_eq!(first.origins, [[5, -2]]);
+        // Within a quarter window (3 px) of the window's centre (10.5, 3.5): kept.
+        assert_eq!(Windows::around(&[[13.4, 1.0]], 12, Some(&first)).origins, [[5, -2]]);
+        // Beyond it: centred again.
+        assert_eq!(Windows::around(&[[13.6, 4.0]], 12, Some(&first)).origins, [[8, -2]]);
+        let mut map = vec![0.0; 4];
+        Windows { size: 2, origins: vec![[1, -1]] }.cut(0, &[1.0, 2.0, 3.0, 4.0], 2, &mut map);
+        assert_eq!(map, [0.0, 0.0, 2.0, 0.0], "the part outside the 2x2 map is zero");
     }
 
     #[test]

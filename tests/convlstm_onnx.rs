@@ -9,7 +9,7 @@ use steadyface::geometry::Similarity;
 use steadyface::model::OnnxModel;
 use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
 use steadyface::runtime::Device;
-use steadyface::stabilizer::{HiddenState, Stabilizer};
+use steadyface::stabilizer::{HiddenState, Stabilizer, Windows};
 
 const SPEC: ConvLstmSpec = ConvLstmSpec { points: 5, hidden: 3, kernel: 3 };
 /// Batch 2 and a non-square map exercise the symbolic N, H, W.
@@ -287,10 +287,11 @@ fn stabilizer_runtime_matches_python_ort() {
     );
     let crops = vec![Similarity { a: 2.0, b: 0.5, tx: 30.0, ty: 40.0 }; N];
     let mut states: Vec<Option<HiddenState>> = vec![None; N];
+    let placed = vec![Windows::whole(SPEC.points, size); N];
     let mut worst = 0.0f32;
     for (t, heat) in seq.heatmaps.iter().enumerate() {
         let prev: Vec<Option<&HiddenState>> = states.iter().map(Option::as_ref).collect();
-        let (s, next) = stabilizer.step(heat, &prev, &crops, 12).expect("stabilizer step");
+        let (s, next) = stabilizer.step(heat, &placed, &prev, &crops, 12).expect("stabilizer step");
         let d = s.iter().zip(&py[t][0]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(d <= TOLERANCE, "step {t}: stabilized heatmaps differ from Python ORT by {d}");
         worst = worst.max(d);
@@ -340,5 +341,77 @@ fn exported_model_matches_the_candle_training_cell() {
     }
     eprintln!("candle cell vs exported ONNX in ORT: max |s| difference {worst:.3e}");
     assert!(worst <= TOLERANCE, "candle and ONNX Runtime differ by {worst}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Running the cell on a 12x12 window around each landmark (what a trained stabilizer's sidecar
+/// asks for) gives the points that running it on the whole 24x24 maps gives, while the landmarks
+/// move, their windows re-centre, and the crop jumps (the state is then resampled).
+#[test]
+fn windowed_stabilizer_matches_the_whole_map() {
+    use steadyface::decode::Decoder;
+    use steadyface::heatmap::{HeatmapSpec, render};
+
+    let dir = scratch("windows");
+    let spec = ConvLstmSpec { points: 3, hidden: 2, kernel: 3 };
+    let mut weights = ConvLstmWeights::identity(spec);
+    // An output that depends on the state, with no bias (the background stays zero).
+    weights.out_w = random(weights.out_w.len(), 5, -0.3, 0.3);
+    let (size, crop_size) = (24, 192);
+    let load = |name: &str, window: &str| {
+        let sub = dir.join(name);
+        std::fs::create_dir_all(&sub).expect("dir");
+        let path = sub.join("convlstm.onnx");
+        write_model(&path, &convlstm_model(&weights).expect("model")).expect("write");
+        std::fs::write(
+            sub.join("convlstm.json"),
+            format!(r#"{{"points": {}, "heatmap_size": {size}{window}}}"#, spec.points),
+        )
+        .expect("sidecar");
+        Stabilizer::load(&path, Device::Cpu).expect("loads")
+    };
+    let whole = load("whole", "");
+    let windowed = load("window", r#", "window": 12"#);
+    assert_eq!((whole.window, windowed.window), (24, 12));
+
+    let decoder = Decoder::PdcSoft { threshold: 0.2 };
+    let heat = HeatmapSpec { size, sigma: 1.5 };
+    let mut states: [Option<HiddenState>; 2] = [None, None];
+    let mut recentred = 0;
+    let mut worst = 0.0f32;
+    for t in 0..24 {
+        // Frame points drift right by 0.3 heatmap px a frame; from frame 12 the crop sits 8 crop px
+        // (one heatmap px) further right, so the points move left in it.
+        let shift = if t < 12 { 0.0 } else { 8.0 };
+        let crop = Similarity { a: 1.0, b: 0.0, tx: shift, ty: 0.0 };
+        let points: Vec<[f32; 2]> = [[6.2, 7.1], [12.0, 12.4], [15.3, 9.8]]
+            .iter()
+            .map(|&[x, y]| [x + 0.3 * t as f32 - shift / 8.0, y])
+            .collect();
+        let mut decoded = Vec::new();
+        for (stab, state) in [&whole, &windowed].into_iter().zip(states.iter_mut()) {
+            let placed = stab.windows(&points, &crop, state.as_ref());
+            let n = placed.size;
+            let mut maps = vec![0.0; spec.points * n * n];
+            for (j, map) in maps.chunks_exact_mut(n * n).enumerate() {
+                let p = placed.to_map(j).inverse().apply(points[j]);
+                render(&[p], &HeatmapSpec { size: n, ..heat }, map);
+                placed.clip(j, size, map);
+            }
+            let prev = state.as_ref().map(|s| s.windows.clone());
+            recentred += usize::from(prev.is_some_and(|w| w != placed && w.size == 12));
+            let (s, mut next) =
+                stab.step(&maps, std::slice::from_ref(&placed), &[state.as_ref()], &[crop], crop_size).expect("step");
+            let (pts, _) = decoder.decode(&s, spec.points, n, n);
+            decoded.push(pts.iter().enumerate().map(|(j, &p)| placed.to_map(j).apply(p)).collect::<Vec<_>>());
+            *state = next.pop();
+        }
+        for (a, b) in decoded[0].iter().zip(&decoded[1]) {
+            worst = worst.max((a[0] - b[0]).abs().max((a[1] - b[1]).abs()));
+        }
+    }
+    eprintln!("windowed vs whole map: worst point difference {worst:.2e} heatmap px, {recentred} re-centrings");
+    assert!(recentred >= 2, "the test should move the windows ({recentred} times)");
+    assert!(worst < 0.01, "windowed and whole-map stabilizers differ by {worst} heatmap px");
     let _ = std::fs::remove_dir_all(&dir);
 }

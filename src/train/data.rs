@@ -27,6 +27,7 @@ use crate::metrics::inter_ocular;
 use crate::pipeline::{Models, Tracker, TrackerConfig};
 use crate::pts::read_pts_expecting;
 use crate::scheme::{self, Scheme};
+use crate::stabilizer::Windows;
 use crate::synth::{Degradation, Rng, Segment, moving_frames, render, trajectory};
 
 /// What a record holds beyond the backbone's heatmaps.
@@ -345,13 +346,14 @@ pub fn tracker_crop(models: &Models, full: &[[f32; 2]], rng: &mut Rng, jitter: f
 fn observe(models: &Models, frames: &[Frame], crops: &[Similarity], spec: &HeatmapSpec, out: &mut [f32]) -> Result<()> {
     let size = models.backbone.input_size();
     let per = models.selection().len() * spec.size * spec.size;
+    let whole = Windows::whole(models.selection().len(), spec.size);
     for (i, (frame, crop)) in frames.iter().zip(crops).enumerate() {
         let input = models.backbone.crop_batch(frame, std::slice::from_ref(crop));
         let output = models.backbone.run_batch(&input, 1)?;
         let Some(first) = output.first() else {
             return Err(Error::Other("the backbone returned no output".into()));
         };
-        models.stabilizer_input(&first.landmarks, size, spec, &mut out[i * per..(i + 1) * per]);
+        models.stabilizer_input(&first.landmarks, size, spec, &whole, &mut out[i * per..(i + 1) * per]);
     }
     Ok(())
 }
@@ -380,22 +382,32 @@ pub fn still_sequence(
     let size = [motion.frame_size; 2];
     let [lo, hi] = motion.eye_distance;
     let zoom = (lo + (hi - lo) * rng.unit()) / inter_ocular(&face.label).max(1.0);
-    // A third each: still, slow drift, fast move (frame pixels per frame).
-    let speed = match rng.below(3) {
-        0 => 0.0,
-        1 => 0.2 + 1.0 * rng.unit(),
-        _ => 2.0 + 3.0 * rng.unit(),
-    };
-    let heading = std::f32::consts::TAU * rng.unit();
-    let turn = if motion.rotate && speed > 0.0 { 0.008 * (2.0 * rng.unit() - 1.0) } else { 0.0 };
-    let growth = if motion.scale && speed > 0.0 { 0.01 * (2.0 * rng.unit() - 1.0) } else { 0.0 };
-    let segment = Segment { frames: motion.frames, velocity: [speed * heading.cos(), speed * heading.sin()], turn };
+    // Segments of random length, each still, a slow drift or a fast move (frame pixels per frame)
+    // in its own direction, so that sequences show faces stopping and starting, not one motion.
+    let mut segments = Vec::new();
+    let mut growths = Vec::new();
+    let mut left = motion.frames;
+    while left > 0 {
+        let frames = (3 + rng.below(motion.frames.max(3))).min(left);
+        let speed = match rng.below(3) {
+            0 => 0.0,
+            1 => 0.2 + 1.0 * rng.unit(),
+            _ => 2.0 + 3.0 * rng.unit(),
+        };
+        let heading = std::f32::consts::TAU * rng.unit();
+        let turn = if motion.rotate && speed > 0.0 { 0.008 * (2.0 * rng.unit() - 1.0) } else { 0.0 };
+        let growth = if motion.scale && speed > 0.0 { 0.01 * (2.0 * rng.unit() - 1.0) } else { 0.0 };
+        segments.push(Segment { frames, velocity: [speed * heading.cos(), speed * heading.sin()], turn });
+        growths.extend(std::iter::repeat_n(growth, frames));
+        left -= frames;
+    }
     let centre = centroid(&face.label);
-    // Frame t shows the source zoomed by zoom * (1 + growth)^t along the trajectory.
+    // Frame t shows the source zoomed by zoom times the growth of the frames before it.
+    let mut scale = 1.0;
     let transforms: Vec<Similarity> = (0..motion.frames)
         .filter_map(|t| {
-            let seg = Segment { frames: t + 1, ..segment };
-            trajectory(&[seg], centre, size, zoom * (1.0 + growth).powi(t as i32)).pop()
+            scale *= 1.0 + if t > 0 { growths[t - 1] } else { 0.0 };
+            trajectory(&first_frames(&segments, t + 1), centre, size, zoom * scale).pop()
         })
         .collect();
     let Some(&level) = motion.degradations.get(rng.below(motion.degradations.len().max(1))) else {
@@ -417,6 +429,19 @@ pub fn still_sequence(
         to_targets(label, &crop, layout.crop, spec, &mut targets);
     }
     Ok(Record { kind: Kind::Still, maps, targets, grey: vec![0; layout.grey()] })
+}
+
+/// The first `frames` frames of `segments`.
+fn first_frames(segments: &[Segment], frames: usize) -> Vec<Segment> {
+    let mut left = frames;
+    segments
+        .iter()
+        .map_while(|seg| {
+            let take = seg.frames.min(left);
+            left -= take;
+            (take > 0).then_some(Segment { frames: take, ..*seg })
+        })
+        .collect()
 }
 
 /// One window of a video: `frames` (all of one size), the face's full backbone points in the

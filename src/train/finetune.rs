@@ -17,6 +17,7 @@ use crate::error::{Error, Result};
 use crate::heatmap::{HeatmapSpec, render};
 use crate::metrics::{inner49, nme, nmj};
 use crate::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_atomic, write_model};
+use crate::stabilizer::Windows;
 use crate::synth::Rng;
 
 /// Everything a run needs; `steadyface finetune`'s options map onto it one to one.
@@ -206,11 +207,11 @@ fn load_checkpoint(work: &WorkDir, cell: &Cell, adam: &mut Adam, config: &TrainC
     Ok(meta.step)
 }
 
-/// Side of the window around each landmark that training runs the cell on. The cell is shared by
-/// the landmarks and convolutional, so a landmark's map far from its blob only carries the
-/// background; training on 12x12 windows instead of whole maps is ~10x faster on CPU (candle's
-/// elementwise ops dominate). The exported model runs on whole maps, and the final held-out table
-/// measures exactly that.
+/// Side of the window around each landmark that the cell runs on, in training and (through the
+/// sidecar's `window`) in the element. The cell is shared by the landmarks and convolutional, so
+/// a landmark's map far from its blob only carries the background; 12x12 windows instead of whole
+/// 24x24 maps make training ~10x faster on CPU (candle's elementwise ops dominate) and the
+/// element's stabilizer ~4x faster (docs/benchmarks.md).
 pub const WINDOW: usize = 12;
 
 /// A batch as tensors, each landmark cut to its window.
@@ -228,8 +229,8 @@ struct Batch {
     sbr_frame: usize,
 }
 
-/// Cuts every landmark's window out of a record's maps; the window is centred where the backbone
-/// put the landmark in the first frame (decoded as the runtime decodes).
+/// Cuts every landmark's window out of a record's maps; the window is placed where the backbone
+/// put the landmark in the first frame (decoded as the runtime decodes), as the runtime places it.
 fn windows(
     record: &Record,
     layout: Layout,
@@ -241,22 +242,36 @@ fn windows(
     let (t, k, n) = (layout.frames, layout.points, layout.heatmap);
     let plane = n * n;
     let (first, _) = Decoder::PdcSoft { threshold }.decode(&record.maps[..k * plane], k, n, n);
-    let half = (WINDOW / 2) as isize;
+    let placed = Windows::around(&first, WINDOW, None);
+    let mut window = vec![0.0; WINDOW * WINDOW];
     for &j in picked {
-        let p = first[j];
-        let ox = p[0].round() as isize - half;
-        let oy = p[1].round() as isize - half;
+        let [ox, oy] = placed.origins[j];
         origins.extend([ox as f32, oy as f32]);
         for f in 0..t {
-            let map = &record.maps[(f * k + j) * plane..(f * k + j + 1) * plane];
-            for y in oy..oy + WINDOW as isize {
-                for x in ox..ox + WINDOW as isize {
-                    let inside = x >= 0 && y >= 0 && (x as usize) < n && (y as usize) < n;
-                    out.push(if inside { map[y as usize * n + x as usize] } else { 0.0 });
-                }
-            }
+            placed.cut(j, &record.maps[(f * k + j) * plane..(f * k + j + 1) * plane], n, &mut window);
+            out.extend_from_slice(&window);
         }
     }
+}
+
+/// The shift (heatmap pixels) that puts a record's labels on the backbone's points: the mean over
+/// landmarks of (backbone's first-frame point - first-frame label). The cell is shared by all
+/// landmarks, so the only correction it could learn from labels is one shift for all of them,
+/// which is the annotation's convention against the backbone's (learned from the one annotated
+/// training face, it moved every held-out face by ~1 px), not motion. Labels are centred on the
+/// backbone's points so that training teaches only when and how to move.
+fn label_shift(record: &Record, layout: Layout, threshold: f32) -> [f32; 2] {
+    let (k, n) = (layout.points, layout.heatmap);
+    let (first, _) = Decoder::PdcSoft { threshold }.decode(&record.maps[..k * n * n], k, n, n);
+    let (mut sum, mut count) = ([0.0f32; 2], 0);
+    for (j, p) in first.iter().enumerate() {
+        let label = [record.targets[j * 2], record.targets[j * 2 + 1]];
+        if label.iter().chain(p).all(|v| v.is_finite()) {
+            sum = [sum[0] + p[0] - label[0], sum[1] + p[1] - label[1]];
+            count += 1;
+        }
+    }
+    if count == 0 { [0.0; 2] } else { [sum[0] / count as f32, sum[1] / count as f32] }
 }
 
 fn batch_tensors(
@@ -303,6 +318,7 @@ fn batch_tensors(
         let mut tp = vec![0.0f32; bl * t * k * 2];
         let mut ok = vec![0.0f32; bl * t * k];
         for (i, r) in labelled.iter().enumerate() {
+            let shift = label_shift(r, layout, config.pdc_threshold as f32);
             for f in 0..t {
                 let at = (i * t + f) * k;
                 let pts: Vec<[f32; 2]> = picked
@@ -311,7 +327,7 @@ fn batch_tensors(
                     .map(|(j, &lm)| {
                         let o = &origin_values[(i * k + j) * 2..(i * k + j) * 2 + 2];
                         let at = (f * layout.points + lm) * 2;
-                        [r.targets[at] - o[0], r.targets[at + 1] - o[1]]
+                        [r.targets[at] + shift[0] - o[0], r.targets[at + 1] + shift[1] - o[1]]
                     })
                     .collect();
                 render(&pts, &spec, &mut tm[at * s * s..(at + k) * s * s]);

@@ -51,8 +51,10 @@ pub struct FinetuneArgs {
     /// Moving sequences made from the still images (spread evenly over their faces).
     #[arg(long, default_value_t = 1500)]
     pub sequences: usize,
-    /// Frames per training sequence (the paper: 5-8).
-    #[arg(long, default_value_t = 6)]
+    /// Frames per training sequence (the paper: 5-8). Still-image sequences are cut into
+    /// segments of still, drifting and fast motion; the default stabilizer is trained on 16 frames
+    /// so that it sees faces stop and stay still (models/MODELS.md).
+    #[arg(long, default_value_t = 8)]
     pub frames: usize,
     /// Degradation levels drawn per sequence (comma-separated).
     #[arg(long, default_value = "clean,noise5,noise10,noise20,blur,jpeg30,combined")]
@@ -342,6 +344,7 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
         "kernel": config.kernel,
         "heatmap_size": heatmap.size,
         "heatmap_sigma": heatmap.sigma,
+        "window": crate::train::finetune::WINDOW,
         "pdc_threshold": config.pdc_threshold,
         "backbone": args.backbone.file_name().map(|n| n.to_string_lossy().into_owned()),
         "backbone_sha256": backbone_sha,
