@@ -254,26 +254,6 @@ fn windows(
     }
 }
 
-/// The shift (heatmap pixels) that puts a record's labels on the backbone's points: the mean over
-/// landmarks of (backbone's first-frame point - first-frame label). The cell is shared by all
-/// landmarks, so the only correction it could learn from labels is one shift for all of them,
-/// which is the annotation's convention against the backbone's (learned from the one annotated
-/// training face, it moved every held-out face by ~1 px), not motion. Labels are centred on the
-/// backbone's points so that training teaches only when and how to move.
-fn label_shift(record: &Record, layout: Layout, threshold: f32) -> [f32; 2] {
-    let (k, n) = (layout.points, layout.heatmap);
-    let (first, _) = Decoder::PdcSoft { threshold }.decode(&record.maps[..k * n * n], k, n, n);
-    let (mut sum, mut count) = ([0.0f32; 2], 0);
-    for (j, p) in first.iter().enumerate() {
-        let label = [record.targets[j * 2], record.targets[j * 2 + 1]];
-        if label.iter().chain(p).all(|v| v.is_finite()) {
-            sum = [sum[0] + p[0] - label[0], sum[1] + p[1] - label[1]];
-            count += 1;
-        }
-    }
-    if count == 0 { [0.0; 2] } else { [sum[0] / count as f32, sum[1] / count as f32] }
-}
-
 fn batch_tensors(
     records: &[Record],
     layout: Layout,
@@ -318,7 +298,6 @@ fn batch_tensors(
         let mut tp = vec![0.0f32; bl * t * k * 2];
         let mut ok = vec![0.0f32; bl * t * k];
         for (i, r) in labelled.iter().enumerate() {
-            let shift = label_shift(r, layout, config.pdc_threshold as f32);
             for f in 0..t {
                 let at = (i * t + f) * k;
                 let pts: Vec<[f32; 2]> = picked
@@ -327,7 +306,7 @@ fn batch_tensors(
                     .map(|(j, &lm)| {
                         let o = &origin_values[(i * k + j) * 2..(i * k + j) * 2 + 2];
                         let at = (f * layout.points + lm) * 2;
-                        [r.targets[at] + shift[0] - o[0], r.targets[at + 1] + shift[1] - o[1]]
+                        [r.targets[at] - o[0], r.targets[at + 1] - o[1]]
                     })
                     .collect();
                 render(&pts, &spec, &mut tm[at * s * s..(at + k) * s * s]);
