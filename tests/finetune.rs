@@ -51,7 +51,8 @@ fn sidecar(out: &Path) -> serde_json::Value {
 #[test]
 fn finetune_writes_a_stabilizer_the_pipeline_runs() {
     let dir = scratch("finetune-writes");
-    let out = dir.join("stabilizer.onnx");
+    // A folder that does not exist yet: finetune makes it before training, not after.
+    let out = dir.join("models/new/stabilizer.onnx");
     let video = testdata("single_face.mp4");
     let video = video.to_str().expect("utf-8 path");
     let run = finetune(&out, &["--steps", "3", "--videos", video, "--windows-per-video", "2"]);
@@ -63,13 +64,13 @@ fn finetune_writes_a_stabilizer_the_pipeline_runs() {
     assert_eq!(meta["points"], 68);
     assert!(meta["command"].as_str().is_some_and(|c| c.contains("finetune") && c.contains("--steps 3")));
     assert!(meta["data"][0].as_str().is_some_and(|d| d.contains("8 moving sequences")), "{}", meta["data"]);
-    let log = std::fs::read_to_string(dir.join("stabilizer.train/log.csv")).expect("CSV log");
+    let log = std::fs::read_to_string(out.with_extension("train").join("log.csv")).expect("CSV log");
     assert_eq!(log.lines().count(), 1 + 3, "header + one line per step:\n{log}");
     // Every step has unlabelled windows, and the registration loss kept some tracked points.
     let kept: Vec<u64> = log.lines().skip(1).filter_map(|l| l.split(',').nth(6)?.parse().ok()).collect();
     assert!(kept.len() == 3 && kept.iter().all(|&k| k > 0), "SBR points kept per step: {kept:?}");
     assert!(meta["data"].to_string().contains("single_face.mp4: 2 unlabelled (SBR) windows"), "{}", meta["data"]);
-    let leftovers: Vec<_> = std::fs::read_dir(&dir)
+    let leftovers: Vec<_> = std::fs::read_dir(out.parent().expect("out's folder"))
         .expect("list")
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))

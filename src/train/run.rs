@@ -211,6 +211,10 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
     let policy = if args.on_bad_data == "stop" { OnBadData::Stop } else { OnBadData::Skip };
     let work = WorkDir { dir: args.work_dir() };
     std::fs::create_dir_all(&work.dir).map_err(|e| Error::Other(format!("{}: {e}", work.dir.display())))?;
+    // The model is written at the end: its folder is made now, so a long run cannot fail there.
+    if let Some(parent) = args.out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::Other(format!("--out {}: {e}", parent.display())))?;
+    }
     let paths = ModelPaths { detector: args.detector.clone(), backbone: args.backbone.clone(), stabilizer: None };
     let full = Models::load(&paths, OrtDevice::Cpu, Scheme::Full)?;
     let models = Models::load(&paths, OrtDevice::Cpu, Scheme::Ibug68)?;
