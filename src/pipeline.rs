@@ -437,8 +437,9 @@ impl Tracker {
             };
             for (i, state) in next.into_iter().enumerate() {
                 let (pts, conf) = decoder.decode(&stabilized[i * per..(i + 1) * per], stab.points, s, s);
-                let to_map = &state.windows;
-                let pts = pts.iter().enumerate().map(|(j, &p)| heatmap_to_crop(to_map.to_map(j).apply(p), size, n));
+                // Window pixels -> heatmap pixels -> crop pixels.
+                let pts =
+                    pts.iter().enumerate().map(|(j, &p)| heatmap_to_crop(state.windows.to_map(j).apply(p), size, n));
                 reported[i] = (pts.collect(), conf);
                 states[i] = Some(state);
             }
