@@ -56,7 +56,7 @@ stabilizer: setup
 	    $(TRAIN_DATA)/videos/face_noface.mov \
 	  --labelled-videos $(TRAIN_DATA)/labelled/breakingbad-combined \
 	  --holdout $(TESTDATA)/takeo.ppm $(TESTDATA)/einstein.jpg \
-	  --sequences 800 --frames 16 --steps 600 --batch 16 --lr 1e-2 --lambda 0.3 --gamma 0.05 --eval-every 100
+	  --sequences 800 --frames 16 --steps 600 --batch 16 --lr 1e-2 --lambda 0.6 --gamma 0.05 --eval-every 100
 
 # System-wide install of the plugin, its models and ONNX Runtime (see README).
 install: setup
