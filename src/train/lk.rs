@@ -191,6 +191,13 @@ fn sample_patches(images: &Tensor, points: &Tensor, offsets: &Tensor) -> Result<
 /// 0.05 px mean and 0.09 px worst on a shifted real face crop; cubic sampling of the blurred images tracks it to
 /// 0.02 px mean, under 0.05 px worst (see the tests).
 pub fn track(from: &Tensor, to: &Tensor, points: &Tensor, cfg: &LkConfig) -> Result<Tensor> {
+    track_dims(from, to, points, cfg)?;
+    let sigma = cfg.smoothing as f64;
+    track_blurred(&blur(from, sigma)?, &blur(to, sigma)?, points, cfg)
+}
+
+/// Checks [`track`]'s inputs; returns (B, P).
+fn track_dims(from: &Tensor, to: &Tensor, points: &Tensor, cfg: &LkConfig) -> Result<(usize, usize)> {
     let (b, _, _) = image_dims(from, "track (from)")?;
     if to.dims() != from.dims() || to.dtype() != from.dtype() {
         return Err(shape_err(format!(
@@ -205,9 +212,15 @@ pub fn track(from: &Tensor, to: &Tensor, points: &Tensor, cfg: &LkConfig) -> Res
     if cfg.patch < 2 {
         return Err(shape_err(format!("track: patch must be at least 2 pixels, got {}", cfg.patch)));
     }
+    Ok((b, p))
+}
+
+/// [`track`] on images already blurred by `cfg.smoothing` (so SBR blurs each frame once for its
+/// forward and backward tracks and its residual gate).
+fn track_blurred(from: &Tensor, to: &Tensor, points: &Tensor, cfg: &LkConfig) -> Result<Tensor> {
+    let (b, p) = track_dims(from, to, points, cfg)?;
     let s = cfg.patch * cfg.patch;
     let offsets = patch_offsets(cfg.patch, from.dtype(), from.device())?;
-    let (from, to) = (&blur(from, cfg.smoothing as f64)?, &blur(to, cfg.smoothing as f64)?);
 
     // Template and its four +-1 px neighbours in one sampling pass: stencil [5, 2].
     let stencil = Tensor::from_vec(vec![0f64, 0., 1., 0., -1., 0., 0., 1., 0., -1.], (5, 2), from.device())?
@@ -243,12 +256,11 @@ pub fn track(from: &Tensor, to: &Tensor, points: &Tensor, cfg: &LkConfig) -> Res
 }
 
 /// Per point `[B, P]`: RMS of (patch at `to_pts` in `to` - template at `from_pts` in `from`) over the template's RMS
-/// deviation from its mean (both on the blurred images LK tracks on; no gradient).
+/// deviation from its mean (`from`, `to`: the blurred images LK tracks on; no gradient).
 fn relative_residual(from: &Tensor, to: &Tensor, from_pts: &Tensor, to_pts: &Tensor, cfg: &LkConfig) -> Result<Tensor> {
     let offsets = patch_offsets(cfg.patch, from.dtype(), from.device())?;
-    let blurred = |t: &Tensor| blur(&t.detach(), cfg.smoothing as f64);
-    let template = sample_patches(&blurred(from)?, &from_pts.detach(), &offsets)?;
-    let target = sample_patches(&blurred(to)?, &to_pts.detach(), &offsets)?;
+    let template = sample_patches(&from.detach(), &from_pts.detach(), &offsets)?;
+    let target = sample_patches(&to.detach(), &to_pts.detach(), &offsets)?;
     let residual = (target - &template)?.sqr()?.mean(2)?.sqrt()?;
     let contrast = template.broadcast_sub(&template.mean_keepdim(2)?)?.sqr()?.mean(2)?.sqrt()?;
     residual / contrast.affine(1.0, 1e-6)?
@@ -281,8 +293,10 @@ pub fn sbr_loss(
             prev_pts.dtype()
         )));
     }
-    let forward = track(prev, cur, prev_pts, cfg)?;
-    let back = track(&cur.detach(), &prev.detach(), &forward.detach(), cfg)?;
+    let sigma = cfg.smoothing as f64;
+    let (prev, cur) = (&blur(prev, sigma)?, &blur(cur, sigma)?);
+    let forward = track_blurred(prev, cur, prev_pts, cfg)?;
+    let back = track_blurred(&cur.detach(), &prev.detach(), &forward.detach(), cfg)?;
     let fb = (back - prev_pts.detach())?.sqr()?.sum(2)?.sqrt()?; // [B, P]
     let residual = relative_residual(prev, cur, prev_pts, &forward, cfg)?;
     // NaN (a broken input) compares false and is dropped too.
