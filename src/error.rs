@@ -40,4 +40,16 @@ pub enum Error {
     Other(String),
 }
 
+impl Error {
+    /// The model file an error is about, if it is about one.
+    pub fn path(&self) -> Option<&std::path::Path> {
+        match self {
+            Error::ModelMissing { path } | Error::ModelInvalid { path, .. } | Error::ModelShape { path, .. } => {
+                Some(path)
+            }
+            _ => None,
+        }
+    }
+}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -3,7 +3,7 @@
 //! at once, stabilize the heatmaps with the ConvLSTM (state per face), decode, smooth, and map the
 //! points back to the frame.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -86,6 +86,26 @@ impl Models {
             None => None,
         };
         Ok(Arc::new(Models { detector, backbone, stabilizer, selection, eye_pair, scheme }))
+    }
+
+    /// [`Models::load`] with `stabilizer` as the shipped default: it is used when it runs with
+    /// this backbone and scheme; when it is missing or was made for another backbone or point
+    /// set, the models load without a stabilizer and the reason comes back, so that swapping the
+    /// backbone does not demand also clearing the stabilizer.
+    pub fn load_with_default_stabilizer(
+        paths: &ModelPaths,
+        stabilizer: &Path,
+        device: Device,
+        scheme: Scheme,
+    ) -> Result<(Arc<Self>, Option<String>)> {
+        let with = ModelPaths { stabilizer: Some(stabilizer.to_path_buf()), ..paths.clone() };
+        match Models::load(&with, device, scheme) {
+            Err(e @ (Error::ModelMissing { .. } | Error::ModelShape { .. })) if e.path() == Some(stabilizer) => {
+                let without = ModelPaths { stabilizer: None, ..paths.clone() };
+                Ok((Models::load(&without, device, scheme)?, Some(format!("running without a stabilizer: {e}"))))
+            }
+            loaded => Ok((loaded?, None)),
+        }
     }
 
     pub fn scheme_name(&self) -> String {

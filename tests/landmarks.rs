@@ -144,7 +144,8 @@ fn face_at_the_border_is_handled() {
     assert!(leftmost < 10.0, "the landmarks reach the cut edge (leftmost x = {leftmost})");
 }
 
-/// A stabilizer whose sidecar names another backbone is refused, with both checksums.
+/// A stabilizer whose sidecar names another backbone is refused, with both checksums; as the
+/// shipped default it steps aside instead.
 #[test]
 fn stabilizer_for_another_backbone_is_refused() {
     use steadyface::pipeline::{ModelPaths, Models};
@@ -153,7 +154,7 @@ fn stabilizer_for_another_backbone_is_refused() {
 
     let dir = common::scratch("other-backbone");
     let path = common::identity_stabilizer(&dir, 2, Some(r#"{"points": 68, "backbone_sha256": "00ff"}"#));
-    let paths = ModelPaths { stabilizer: Some(path), ..common::default_paths() };
+    let paths = ModelPaths { stabilizer: Some(path.clone()), ..common::default_paths() };
     let err = match Models::load(&paths, Device::Cpu, Scheme::Ibug68) {
         Ok(_) => panic!("a stabilizer for another backbone must be refused"),
         Err(e) => e.to_string(),
@@ -165,5 +166,21 @@ fn stabilizer_for_another_backbone_is_refused() {
     let backbone_sum =
         sums.lines().find(|l| l.ends_with("face_landmark.onnx")).unwrap().split_whitespace().next().unwrap();
     assert!(err.contains("00ff") && err.contains(backbone_sum), "{err}");
+
+    // As the shipped default, the same mismatch loads the models without a stabilizer and says why.
+    let (models, why) = Models::load_with_default_stabilizer(&paths, &path, Device::Cpu, Scheme::Ibug68).unwrap();
+    assert!(models.stabilizer.is_none(), "the mismatched default must step aside");
+    assert!(why.as_deref().is_some_and(|w| w.contains("00ff")), "{why:?}");
+    // A missing default too; the full point set does not fit a 68-point stabilizer either.
+    let (models, why) =
+        Models::load_with_default_stabilizer(&paths, &dir.join("none.onnx"), Device::Cpu, Scheme::Ibug68).unwrap();
+    assert!(models.stabilizer.is_none() && why.is_some_and(|w| w.contains("none.onnx")));
+    let fitting = common::identity_stabilizer(&common::scratch("fitting-default"), 2, None);
+    let (models, why) = Models::load_with_default_stabilizer(&paths, &fitting, Device::Cpu, Scheme::Full).unwrap();
+    assert!(models.stabilizer.is_none() && why.is_some_and(|w| w.contains("68 heatmaps")));
+    // One that fits is used.
+    let (models, why) = Models::load_with_default_stabilizer(&paths, &fitting, Device::Cpu, Scheme::Ibug68).unwrap();
+    assert!(models.stabilizer.is_some() && why.is_none(), "{why:?}");
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_dir_all(fitting.parent().unwrap());
 }

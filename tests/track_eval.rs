@@ -154,6 +154,16 @@ fn track_on_numbered_frames_follows_the_synthetic_truth() {
     }
     let decoded: Vec<_> = steadyface::video::frames(&video).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!((decoded.len(), decoded[0].width, decoded[0].height), (20, 481, 401));
+    // `--stabilizer ""` turns the default stabilizer off: other points, as close to the truth.
+    let raw_json = dir.join("raw.jsonl");
+    run_ok(args!["track", seq.as_os_str(), "--json", raw_json.as_os_str(), "--stabilizer", "", "--set", "max-faces=1"]);
+    let raw = lines(&raw_json);
+    assert_eq!(raw.len(), 20);
+    let moved = raw.iter().zip(&pred).filter(|(r, p)| points(&r["points"]) != points(&p["points"])).count();
+    assert!(moved > 10, "only {moved} of 20 frames differ with and without the stabilizer");
+    for (r, g) in raw.iter().zip(&gt) {
+        assert!(steadyface::metrics::nme(&points(&r["points"]), &points(&g["points"]), &all) < 0.1);
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -232,29 +242,35 @@ fn eval_on_a_clean_static_sequence_gives_near_zero_jitter() {
 }
 
 #[test]
-fn eval_on_noisy_moving_frames_one_euro_is_steadier_than_raw_and_plots() {
+fn eval_on_noisy_moving_frames_one_euro_and_the_shipped_stabilizer_are_steadier_than_raw_and_plot() {
     let dir = scratch("eval-noise");
     let seqs = synth(&dir, 150, "noise10");
     let seq = seqs.join("takeo-noise10");
     let plot = dir.join("plot.png");
     let rows = eval_json(args![seq.as_os_str(), "--method", "all", "--plot", plot.as_os_str()]);
-    assert_eq!(rows.len(), 2, "raw and one-euro without a stabilizer: {rows:?}");
+    assert_eq!(rows.len(), 3, "raw, one-euro and the shipped stabilizer: {rows:?}");
     let (raw, euro) = (row(&rows, "takeo-noise10", "raw"), row(&rows, "takeo-noise10", "one-euro"));
+    let stab = row(&rows, "takeo-noise10", "stabilizer");
     let nmj = |r: &serde_json::Value| r["nmj"].as_f64().expect("nmj");
-    eprintln!("noise10: NMJ raw {} one-euro {}", nmj(raw), nmj(euro));
+    eprintln!("noise10: NMJ raw {} one-euro {} stabilizer {}", nmj(raw), nmj(euro), nmj(stab));
     assert!(nmj(euro) < nmj(raw) * 0.9, "One Euro should cut jitter: raw {raw}, one-euro {euro}");
+    // takeo is held out from the shipped stabilizer's training.
+    assert!(nmj(stab) < nmj(raw) * 0.85, "the stabilizer should cut jitter: raw {raw}, stabilizer {stab}");
     // Smoothing must not cost accuracy: NME within 10% of raw.
     let nme = |r: &serde_json::Value| r["nme68"].as_f64().expect("nme");
     assert!(nme(euro) < nme(raw) * 1.1 && nme(raw) < 10.0, "raw {raw}, one-euro {euro}");
+    assert!(nme(stab) < nme(raw) * 1.1, "raw {raw}, stabilizer {stab}");
     assert_eq!(raw["deviation_from_raw"], 0.0);
 
-    // The plot: a valid PNG with the ground truth (black), raw (red) and One Euro (blue) drawn.
+    // The plot: a valid PNG with the ground truth (black), raw (red), One Euro (blue) and the
+    // stabilizer (green) drawn.
     let img = image::open(&plot).expect("plot decodes as an image").to_rgb8();
     assert_eq!(img.dimensions(), (1600, 1000));
     let count = |c: [u8; 3]| img.pixels().filter(|p| p.0 == c).count();
     assert!(count([0, 0, 0]) > 1000, "black truth line");
     assert!(count([214, 39, 40]) > 500, "red raw series");
     assert!(count([31, 119, 180]) > 500, "blue One Euro series");
+    assert!(count([44, 160, 44]) > 500, "green stabilizer series");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -263,8 +279,9 @@ fn eval_errors_are_clear() {
     let dir = scratch("eval-bad");
     let seqs = synth(&dir, 3, "clean");
     let seq = seqs.join("takeo-clean");
-    let err = run_err(args!["eval", seq.as_os_str(), "--method", "stabilizer"]);
-    assert!(err.contains("no stabilizer configured"), "{err}");
+    let missing = dir.join("missing.onnx");
+    let err = run_err(args!["eval", seq.as_os_str(), "--stabilizer", missing.as_os_str()]);
+    assert!(err.contains(&format!("{}: no such file", missing.display())), "{err}");
     // A broken line in gt.jsonl is named by file and line.
     let gt = seq.join("gt.jsonl");
     let text = std::fs::read_to_string(&gt).unwrap();

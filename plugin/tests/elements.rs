@@ -81,6 +81,35 @@ fn single_face_video_has_one_tracked_face_every_frame() {
         assert_eq!(faces.len(), 1, "frame {i}");
         assert_eq!(faces[0].points.len(), 68, "frame {i}");
         assert_eq!(faces[0].track_id, frames[0][0].track_id, "frame {i}: track id changed");
+        assert!(faces[0].stabilized, "frame {i}: the shipped stabilizer runs by default");
+    }
+}
+
+#[test]
+fn the_default_stabilizer_steps_aside_with_a_warning_where_it_does_not_fit() {
+    // The shipped stabilizer knows the 68 iBUG points; with the backbone's full point set the
+    // pipeline runs without it and says so on the bus.
+    let pipeline =
+        parse(&format!("{} ! facelandmarks full-scheme=true ! fakesink name=sink", decode("single_face.mp4"))).unwrap();
+    let frames = record_faces(&pipeline);
+    let bus = pipeline.bus().expect("bus");
+    let _ = pipeline.set_state(gst::State::Playing);
+    let mut warning = None;
+    let wanted = [gst::MessageType::Eos, gst::MessageType::Error, gst::MessageType::Warning];
+    while let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_seconds(300), &wanted) {
+        match msg.view() {
+            gst::MessageView::Warning(w) => warning = Some(w.error().to_string()),
+            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
+            _ => break,
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let warning = warning.expect("a warning that the stabilizer is skipped");
+    assert!(warning.contains("running without a stabilizer") && warning.contains("68 heatmaps"), "{warning}");
+    let frames = frames.lock().unwrap();
+    assert_eq!(frames.len(), 72);
+    for (i, faces) in frames.iter().enumerate() {
+        assert!(faces.len() == 1 && faces[0].points.len() > 68 && !faces[0].stabilized, "frame {i}");
     }
 }
 

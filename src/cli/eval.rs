@@ -291,18 +291,18 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some((name, _)) = extra.iter().find(|(n, _)| n == "stabilizer" || n == "smoothing") {
         bail!("--set {name}=...: the method sets it (use --method, and --stabilizer PATH)");
     }
-    // The stabilizer: --stabilizer, else the element's default (none until one ships).
+    // The stabilizer: --stabilizer, else the element's default (the shipped one, when installed).
     let stabilizer = match &args.stabilizer {
         Some(p) if !p.is_file() => bail!("--stabilizer {}: no such file", p.display()),
         Some(p) => Some(p.to_string_lossy().to_string()),
-        None => Some(element::default_string("stabilizer")?).filter(|s| !s.is_empty()),
+        None => Some(element::default_string("stabilizer")?).filter(|s| Path::new(s).is_file()),
     };
     let methods: Vec<Method> = match args.method {
         MethodArg::Raw => vec![Method::Raw],
         MethodArg::OneEuro => vec![Method::OneEuro],
         MethodArg::Stabilizer if stabilizer.is_none() => bail!(
-            "--method stabilizer: no stabilizer configured: facelandmarks has no default stabilizer \
-             (its `stabilizer` property is empty) and --stabilizer PATH was not given"
+            "--method stabilizer: no stabilizer configured: facelandmarks's default stabilizer is not \
+             installed and --stabilizer PATH was not given"
         ),
         MethodArg::Stabilizer => vec![Method::Stabilizer],
         MethodArg::All => {
@@ -310,7 +310,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             match stabilizer {
                 Some(_) => m.push(Method::Stabilizer),
                 None => {
-                    eprintln!("eval: no stabilizer (facelandmarks has none by default; --stabilizer PATH adds one)")
+                    eprintln!("eval: no stabilizer (the default one is not installed; --stabilizer PATH adds one)")
                 }
             }
             m

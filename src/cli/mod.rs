@@ -17,9 +17,10 @@ pub struct ElementArgs {
     /// Face detector ONNX (property `detector`).
     #[arg(long)]
     pub detector: Option<PathBuf>,
-    /// ConvLSTM stabilizer ONNX (property `stabilizer`; "" = none).
+    /// ConvLSTM stabilizer ONNX (property `stabilizer`; "" = none). Text, not a path, so that
+    /// the empty value gets through.
     #[arg(long)]
-    pub stabilizer: Option<PathBuf>,
+    pub stabilizer: Option<String>,
     /// pdc | pdc-soft | argmax | subpixel
     #[arg(long)]
     pub decoder: Option<String>,
@@ -68,7 +69,7 @@ impl ElementArgs {
         let options: [(&str, Option<String>); 15] = [
             ("backbone", path(&self.backbone)),
             ("detector", path(&self.detector)),
-            ("stabilizer", path(&self.stabilizer)),
+            ("stabilizer", self.stabilizer.clone()),
             ("decoder", self.decoder.clone()),
             ("pdc-threshold", self.pdc_threshold.map(|v| v.to_string())),
             ("smoothing", self.smoothing.clone()),

@@ -34,7 +34,7 @@ const DEFAULT_SMOOTHING: &str = "none";
 struct Settings {
     backbone: PathBuf,
     detector: PathBuf,
-    /// Empty: no stabilizer.
+    /// Empty: no stabilizer. The default is the shipped one, used only where it fits the backbone.
     stabilizer: PathBuf,
     decoder: String,
     pdc_threshold: f32,
@@ -54,7 +54,7 @@ impl Default for Settings {
         Settings {
             backbone: models_dir::default_model(models_dir::BACKBONE),
             detector: models_dir::default_model(models_dir::DETECTOR),
-            stabilizer: PathBuf::new(),
+            stabilizer: models_dir::default_model(models_dir::STABILIZER),
             decoder: DEFAULT_DECODER.into(),
             pdc_threshold: DEFAULT_PDC_THRESHOLD,
             smoothing: DEFAULT_SMOOTHING.into(),
@@ -117,7 +117,11 @@ impl ObjectImpl for FaceLandmarks {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let defaults = Settings::default();
-            let (backbone, detector) = (defaults.backbone.to_string_lossy(), defaults.detector.to_string_lossy());
+            let (backbone, detector, stabilizer) = (
+                defaults.backbone.to_string_lossy(),
+                defaults.detector.to_string_lossy(),
+                defaults.stabilizer.to_string_lossy(),
+            );
             let ready_only = glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_READY;
             let playing = glib::ParamFlags::READWRITE | gst::PARAM_FLAG_MUTABLE_PLAYING;
             vec![
@@ -135,8 +139,8 @@ impl ObjectImpl for FaceLandmarks {
                     .build(),
                 glib::ParamSpecString::builder("stabilizer")
                     .nick("Stabilizer")
-                    .blurb("ConvLSTM stabilizer ONNX (inputs heatmaps, h, c; outputs s, h_out, c_out; sidecar .json beside it; steadyface finetune trains one); empty = none")
-                    .default_value(Some(""))
+                    .blurb("ConvLSTM stabilizer ONNX (inputs heatmaps, h, c; outputs s, h_out, c_out; sidecar .json beside it; steadyface finetune trains one); empty = none. Default: the one trained for the default backbone, installed with the plugin; with another backbone or full-scheme it is skipped with a warning")
+                    .default_value(Some(stabilizer.as_ref()))
                     .flags(ready_only)
                     .build(),
                 glib::ParamSpecString::builder("decoder")
@@ -343,10 +347,21 @@ impl BaseTransformImpl for FaceLandmarks {
             backbone: settings.backbone.clone(),
             stabilizer: (!settings.stabilizer.as_os_str().is_empty()).then(|| settings.stabilizer.clone()),
         };
-        let models = Models::load(&paths, device, scheme).map_err(|e| match e {
+        // The shipped stabilizer is trained for the shipped backbone: with another one it steps
+        // aside (a warning says so) rather than failing a pipeline that only swapped the backbone.
+        let shipped = models_dir::default_model(models_dir::STABILIZER);
+        let loaded = if settings.stabilizer == shipped {
+            Models::load_with_default_stabilizer(&paths, &shipped, device, scheme)
+        } else {
+            Models::load(&paths, device, scheme).map(|m| (m, None))
+        };
+        let (models, skipped) = loaded.map_err(|e| match e {
             steadyface::Error::ModelMissing { .. } => gst::error_msg!(gst::ResourceError::NotFound, ["{e}"]),
             _ => gst::error_msg!(gst::LibraryError::Init, ["{e}"]),
         })?;
+        if let Some(why) = skipped {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{why}"));
+        }
         let scheme = models.scheme_name();
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) =
             Some(State { tracker: Tracker::new(models, settings.tracker_config()), scheme, info: None });
