@@ -7,7 +7,8 @@
 //!
 //! With a stabilizer (the variable, else the shipped `models/stabilizer.onnx` if there is one),
 //! the policies are also run with it: following the face every frame resamples the ConvLSTM's
-//! state into the new crop each frame; holding the crop keeps the state where it was.
+//! state into the new crop each frame; holding the crop keeps the state where it was. The state
+//! also moves with the face (motion compensation, the default) except in the row that says not.
 //!
 //! Each sequence: the photo magnified so the eyes are ~100 px apart, still 30 frames, a slow
 //! drift with a turn (40), still (30), a fast move (15), still (30); Gaussian noise sigma 5.
@@ -98,6 +99,11 @@ fn main() {
             ("stabilizer, crop holds, tolerance 0.02", models, hold(0.02)),
             ("stabilizer, crop holds, tolerance 0.05", models, hold(0.05)),
             ("stabilizer, crop holds, tolerance 0.10", models, hold(0.10)),
+            (
+                "stabilizer, crop holds 0.05, no motion compensation",
+                models,
+                TrackerConfig { motion_compensation: false, ..hold(0.05) },
+            ),
         ]);
     }
     if let Some(path) = &stabilizer {

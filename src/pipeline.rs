@@ -168,11 +168,18 @@ pub struct TrackerConfig {
     /// follows the face every frame. When the crop moves, the stabilizer's hidden state is
     /// resampled into the new crop. Default 0.05: on the synthetic sequences of
     /// `cargo bench --bench crop_policy` it cut NMJ from 1.33% to 1.16% (mean of two faces) and
-    /// on still frames from 1.34% to 0.86%, at equal NME (docs/benchmarks.md). With the trained
-    /// stabilizer following measured less jitter on those moving sequences (0.56/0.79% vs
-    /// 0.68/0.88%), but on a clean still face a following crop keeps adjusting to its own
-    /// landmarks, so even an identity stabilizer jitters (NMJ 0.33% vs 0.00% held): holding stays.
+    /// on still frames from 1.34% to 0.86%, at equal NME (docs/benchmarks.md). With the shipped
+    /// stabilizer following measured less jitter on those moving sequences (0.29/0.84% vs
+    /// 0.39/0.86%) but more on their still frames (0.27/0.81% vs 0.23/0.66%), and on a clean still
+    /// face a following crop keeps adjusting to its own landmarks, so even an identity stabilizer
+    /// jitters (NMJ 0.33% vs 0.00% held): holding stays.
     pub hold_tolerance: f32,
+    /// Move each face's stabilizer state with the face (see [`Stabilizer::face_motion`]), so the
+    /// stabilizer smooths jitter without trailing the face's moves. On the held-out synthetic
+    /// sequences (takeo, einstein x clean, noise10, combined) it cut the stabilizer's NMJ on takeo
+    /// from 0.57-0.59% to 0.35-0.39% and its NME from 4.60-4.72% to 4.46-4.58%, and on einstein
+    /// NMJ from 0.80-1.20% to 0.72-1.17% (docs/benchmarks.md).
+    pub motion_compensation: bool,
     /// Heatmaps -> points (stabilized or heatmap-backbone output). Default: PDC with continuous
     /// weights (`pdc-soft`): the paper's hard cut biases a Gaussian's centre by up to 0.09 px and
     /// makes points jump when a pixel crosses the cut; the soft form stays within 0.02 px.
@@ -190,6 +197,7 @@ impl Default for TrackerConfig {
             roi_scale: 1.5,
             refine_iterations: 3,
             hold_tolerance: 0.05,
+            motion_compensation: true,
             decoder: Decoder::PdcSoft { threshold: crate::decode::DEFAULT_PDC_THRESHOLD },
             smoothing: None,
         }
@@ -440,14 +448,22 @@ impl Tracker {
             let per = stab.points * s * s;
             let mut windows = vec![0f32; per * crops.len()];
             let mut placed = Vec::with_capacity(crops.len());
+            let mut motion = Vec::with_capacity(crops.len());
             for (i, (out, track)) in outputs.iter().zip(tracks).enumerate() {
                 let centres: Vec<[f32; 2]> = reported[i].0.iter().map(|&p| crop_to_heatmap(p, size, n)).collect();
                 let at = stab.windows(&centres, &crops[i], track.state.as_ref());
+                motion.push(match (&track.state, self.config.motion_compensation) {
+                    (Some(state), true) => stab.face_motion(&centres, state, &crops[i], size),
+                    _ => [0.0, 0.0],
+                });
                 m.stabilizer_input(&out.landmarks, size, &stab.heatmap, &at, &mut windows[i * per..(i + 1) * per]);
                 placed.push(at);
             }
             let prev: Vec<Option<&HiddenState>> = tracks.iter().map(|t| t.state.as_ref()).collect();
-            let (stabilized, next) = stab.step(&windows, &placed, &prev, &crops, size)?;
+            let (stabilized, mut next) = stab.step(&windows, &placed, &prev, &crops, size, &motion)?;
+            for ((state, (points, _)), crop) in next.iter_mut().zip(&reported).zip(&crops) {
+                state.observed = points.iter().map(|&p| crop.apply(p)).collect();
+            }
             self.times.stabilizer += t.elapsed();
             let t = Instant::now();
             let decoder = match (decoder, stab.pdc_threshold) {

@@ -104,6 +104,12 @@ impl Windows {
     }
 }
 
+/// Heatmap pixels of face motion per frame that [`Stabilizer::face_motion`] leaves to the cell.
+/// On the held-out synthetic sequences (24x24 maps, docs/benchmarks.md) 0.2 gave the lowest NMJ on
+/// einstein (whose backbone points jitter most) with takeo's NMJ 0.35-0.39%; 0 (follow every
+/// motion) passed einstein's jitter through (NMJ 0.95-1.69%), 0.3 left more lag on takeo (0.42-0.45%).
+pub const MOTION_DEADBAND: f32 = 0.2;
+
 /// One face's ConvLSTM state and where it lies: the crop (crop-to-frame transform) and the
 /// landmarks' windows in that crop's heatmap.
 #[derive(Debug, Clone)]
@@ -112,6 +118,8 @@ pub struct HiddenState {
     c: Vec<f32>,
     crop_to_frame: Similarity,
     pub windows: Windows,
+    /// The backbone's points of that frame (frame pixels), before stabilizing.
+    pub observed: Vec<[f32; 2]>,
 }
 
 pub struct Stabilizer {
@@ -191,10 +199,32 @@ impl Stabilizer {
         Windows::around(centres, self.window, previous)
     }
 
+    /// How far the face moved since `state`'s frame, in heatmap pixels of the crop
+    /// `crop_to_frame` (`crop_size` pixels wide): the mean displacement of the backbone's points
+    /// (`centres`, heatmap pixels now; `state.observed` then), shortened by
+    /// [`MOTION_DEADBAND`]. [`Stabilizer::step`] moves the state by it, so the cell's memory sits
+    /// where the face is now and the cell is left to smooth what the points do around it.
+    /// A mean over all points is far steadier than any one point, and the dead band keeps the
+    /// small common jitter (a crop that shifts moves every point together) for the cell to smooth.
+    pub fn face_motion(
+        &self,
+        centres: &[[f32; 2]],
+        state: &HiddenState,
+        crop_to_frame: &Similarity,
+        crop_size: usize,
+    ) -> [f32; 2] {
+        let to_heatmap =
+            crop_to_frame.inverse().then(&heatmap_to_crop_similarity(crop_size, self.heatmap.size).inverse());
+        let then: Vec<[f32; 2]> = state.observed.iter().map(|&p| to_heatmap.apply(p)).collect();
+        motion_beyond_deadband(centres, &then)
+    }
+
     /// One step for `faces` faces: `windows` is F x K x S x S (S = `self.window`), landmark k of
     /// face i cut at `placed[i]` from the heatmap of the crop `crops[i]` (crop-to-frame transform,
     /// crops `crop_size` pixels wide); `states[i]` is face i's state from the previous frame
-    /// (`None` starts fresh). Returns the stabilized windows (F x K x S x S) and the new states.
+    /// (`None` starts fresh), moved by `motion[i]` heatmap pixels ([`Stabilizer::face_motion`];
+    /// missing entries are no motion). Returns the stabilized windows (F x K x S x S) and the new
+    /// states, whose `observed` points the caller fills in.
     pub fn step(
         &self,
         windows: &[f32],
@@ -202,6 +232,7 @@ impl Stabilizer {
         states: &[Option<&HiddenState>],
         crops: &[Similarity],
         crop_size: usize,
+        motion: &[[f32; 2]],
     ) -> Result<(Vec<f32>, Vec<HiddenState>)> {
         let (f, k, c, n) = (crops.len(), self.points, self.state_channels, self.window);
         let plane = n * n;
@@ -222,11 +253,14 @@ impl Stabilizer {
         for (i, state) in states.iter().enumerate() {
             let Some(state) = state else { continue };
             let range = i * c * plane..(i + 1) * c * plane;
-            if state.crop_to_frame == crops[i] && state.windows == placed[i] {
+            let [dx, dy] = motion.get(i).copied().unwrap_or([0.0, 0.0]);
+            if state.crop_to_frame == crops[i] && state.windows == placed[i] && dx == 0.0 && dy == 0.0 {
                 h[range.clone()].copy_from_slice(&state.h);
                 cell[range].copy_from_slice(&state.c);
             } else {
-                let to_old = self.heatmap_to_heatmap(&crops[i], &state.crop_to_frame, crop_size);
+                // New map -> where that content was before the face moved -> old map.
+                let unmoved = Similarity { a: 1.0, b: 0.0, tx: -dx, ty: -dy };
+                let to_old = unmoved.then(&self.heatmap_to_heatmap(&crops[i], &state.crop_to_frame, crop_size));
                 let per = c / k * plane;
                 for j in 0..k {
                     // New window pixel -> new map -> old map -> old window pixel.
@@ -255,6 +289,7 @@ impl Stabilizer {
                 c: c_out.data[i * c * plane..(i + 1) * c * plane].to_vec(),
                 crop_to_frame: crops[i],
                 windows: placed[i].clone(),
+                observed: Vec::new(),
             })
             .collect();
         Ok((s.data, states))
@@ -266,6 +301,25 @@ impl Stabilizer {
         let to_heatmap = to_crop.inverse();
         to_crop.then(new).then(&old.inverse()).then(&to_heatmap)
     }
+}
+
+/// The mean displacement from `then` to `now` (the same points), shortened by
+/// [`MOTION_DEADBAND`] (zero within it); zero when the point sets differ in length.
+fn motion_beyond_deadband(now: &[[f32; 2]], then: &[[f32; 2]]) -> [f32; 2] {
+    if now.len() != then.len() || now.is_empty() {
+        return [0.0, 0.0];
+    }
+    let mut sum = [0.0f32; 2];
+    for (a, b) in now.iter().zip(then) {
+        sum = [sum[0] + a[0] - b[0], sum[1] + a[1] - b[1]];
+    }
+    let mean = [sum[0] / now.len() as f32, sum[1] / now.len() as f32];
+    let length = mean[0].hypot(mean[1]);
+    if length.is_nan() || length <= MOTION_DEADBAND {
+        return [0.0, 0.0];
+    }
+    let keep = 1.0 - MOTION_DEADBAND / length;
+    [mean[0] * keep, mean[1] * keep]
 }
 
 /// [`heatmap_to_crop`] as a transform (it is a scale and a shift).
@@ -307,6 +361,23 @@ fn warp(src: &[f32], channels: usize, n: usize, to_src: &Similarity, out: &mut [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn face_motion_is_the_mean_displacement_beyond_the_dead_band() {
+        let then = [[3.0f32, 4.0], [7.0, 1.0], [5.0, 9.0]];
+        let moved = |d: [f32; 2]| then.map(|[x, y]| [x + d[0], y + d[1]]);
+        // 0.5 px right: 0.5 - 0.2 = 0.3 px kept.
+        let m = motion_beyond_deadband(&moved([0.5, 0.0]), &then);
+        assert!((m[0] - 0.3).abs() < 1e-6 && m[1].abs() < 1e-6, "{m:?}");
+        // (0.6, 0.8) is 1 px long: 0.8 of it kept, (0.48, 0.64).
+        let m = motion_beyond_deadband(&moved([0.6, 0.8]), &then);
+        assert!((m[0] - 0.48).abs() < 1e-5 && (m[1] - 0.64).abs() < 1e-5, "{m:?}");
+        // Inside the dead band (0.14 px), points moving apart (mean 0), or other point sets: none.
+        assert_eq!(motion_beyond_deadband(&moved([0.1, 0.1]), &then), [0.0, 0.0]);
+        let apart = [[2.0f32, 4.0], [8.0, 1.0], [5.0, 9.0]];
+        assert_eq!(motion_beyond_deadband(&apart, &then), [0.0, 0.0]);
+        assert_eq!(motion_beyond_deadband(&then[..2], &then), [0.0, 0.0]);
+    }
 
     #[test]
     fn warp_by_a_whole_pixel_shifts_the_map() {

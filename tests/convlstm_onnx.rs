@@ -291,7 +291,7 @@ fn stabilizer_runtime_matches_python_ort() {
     let mut worst = 0.0f32;
     for (t, heat) in seq.heatmaps.iter().enumerate() {
         let prev: Vec<Option<&HiddenState>> = states.iter().map(Option::as_ref).collect();
-        let (s, next) = stabilizer.step(heat, &placed, &prev, &crops, 12).expect("stabilizer step");
+        let (s, next) = stabilizer.step(heat, &placed, &prev, &crops, 12, &[]).expect("stabilizer step");
         let d = s.iter().zip(&py[t][0]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
         assert!(d <= TOLERANCE, "step {t}: stabilized heatmaps differ from Python ORT by {d}");
         worst = worst.max(d);
@@ -400,8 +400,9 @@ fn windowed_stabilizer_matches_the_whole_map() {
             }
             let prev = state.as_ref().map(|s| s.windows.clone());
             recentred += usize::from(prev.is_some_and(|w| w != placed && w.size == 12));
-            let (s, mut next) =
-                stab.step(&maps, std::slice::from_ref(&placed), &[state.as_ref()], &[crop], crop_size).expect("step");
+            let (s, mut next) = stab
+                .step(&maps, std::slice::from_ref(&placed), &[state.as_ref()], &[crop], crop_size, &[])
+                .expect("step");
             let (pts, _) = decoder.decode(&s, spec.points, n, n);
             decoded.push(pts.iter().enumerate().map(|(j, &p)| placed.to_map(j).apply(p)).collect::<Vec<_>>());
             *state = next.pop();

@@ -275,6 +275,44 @@ fn eval_on_noisy_moving_frames_one_euro_and_the_shipped_stabilizer_are_steadier_
 }
 
 #[test]
+fn motion_compensation_keeps_the_shipped_stabilizer_from_trailing_a_fast_move() {
+    // finetune's held-out trajectory (seed 7, 80 px between the eyes): still, a drift, a fast
+    // move of about 5 px per frame, still again; takeo is not in the stabilizer's training data.
+    let dir = scratch("eval-motion");
+    let out = dir.join("seqs");
+    let image = testdata("takeo.ppm");
+    let synth = args![
+        "synth",
+        image.as_os_str(),
+        "--out",
+        out.as_os_str(),
+        "--frames",
+        "150",
+        "--levels",
+        "clean",
+        "--seed",
+        "7",
+        "--size",
+        "400x400",
+        "--iod",
+        "80"
+    ];
+    run_ok(synth);
+    let seq = out.join("takeo-clean");
+    let score = |on: &str| {
+        let set = format!("motion-compensation={on}");
+        let rows = eval_json(args![seq.as_os_str(), "--method", "stabilizer", "--set", set.as_str()]);
+        let r = row(&rows, "takeo-clean", "stabilizer");
+        (r["nme49"].as_f64().expect("nme49"), r["nmj"].as_f64().expect("nmj"))
+    };
+    let ((nme_on, nmj_on), (nme_off, nmj_off)) = (score("true"), score("false"));
+    eprintln!("motion compensation on: NME-49 {nme_on:.3} NMJ {nmj_on:.3}; off: {nme_off:.3} {nmj_off:.3}");
+    assert!(nmj_on < 0.8 * nmj_off, "NMJ {nmj_on} with, {nmj_off} without");
+    assert!(nme_on < nme_off, "NME-49 {nme_on} with, {nme_off} without");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn eval_errors_are_clear() {
     let dir = scratch("eval-bad");
     let seqs = synth(&dir, 3, "clean");

@@ -42,6 +42,9 @@ pub struct ElementArgs {
     /// Every backbone point instead of the iBUG 68.
     #[arg(long)]
     pub full_scheme: bool,
+    /// Move the stabilizer's state with the face (default true).
+    #[arg(long)]
+    pub motion_compensation: Option<bool>,
     /// Most faces tracked at once (1-64).
     #[arg(long)]
     pub max_faces: Option<u32>,
@@ -66,7 +69,7 @@ impl ElementArgs {
     /// The properties to set, by element property name, as text.
     pub fn properties(&self) -> anyhow::Result<Vec<(String, String)>> {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().to_string());
-        let options: [(&str, Option<String>); 15] = [
+        let options: [(&str, Option<String>); 16] = [
             ("backbone", path(&self.backbone)),
             ("detector", path(&self.detector)),
             ("stabilizer", self.stabilizer.clone()),
@@ -77,6 +80,7 @@ impl ElementArgs {
             ("one-euro-beta", self.one_euro_beta.map(|v| v.to_string())),
             ("one-euro-derivative-cutoff", self.one_euro_derivative_cutoff.map(|v| v.to_string())),
             ("full-scheme", self.full_scheme.then(|| "true".to_string())),
+            ("motion-compensation", self.motion_compensation.map(|v| v.to_string())),
             ("max-faces", self.max_faces.map(|v| v.to_string())),
             ("detect-interval", self.detect_interval.map(|v| v.to_string())),
             ("min-face-score", self.min_face_score.map(|v| v.to_string())),

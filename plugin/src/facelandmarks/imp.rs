@@ -41,6 +41,7 @@ struct Settings {
     smoothing: String,
     one_euro: OneEuroParams,
     full_scheme: bool,
+    motion_compensation: bool,
     max_faces: u32,
     detect_interval: u32,
     min_face_score: f32,
@@ -60,6 +61,7 @@ impl Default for Settings {
             smoothing: DEFAULT_SMOOTHING.into(),
             one_euro: OneEuroParams::default(),
             full_scheme: false,
+            motion_compensation: TrackerConfig::default().motion_compensation,
             max_faces: DEFAULT_MAX_FACES,
             detect_interval: DEFAULT_DETECT_INTERVAL,
             min_face_score: DEFAULT_MIN_FACE_SCORE,
@@ -80,6 +82,7 @@ impl Settings {
             min_face_score: self.min_face_score,
             decoder: Decoder::parse(&self.decoder, self.pdc_threshold).unwrap_or(defaults.decoder),
             smoothing: (self.smoothing == "one-euro").then_some(self.one_euro),
+            motion_compensation: self.motion_compensation,
             ..defaults
         }
     }
@@ -190,6 +193,12 @@ impl ObjectImpl for FaceLandmarks {
                     .default_value(false)
                     .flags(ready_only)
                     .build(),
+                glib::ParamSpecBoolean::builder("motion-compensation")
+                    .nick("Motion compensation")
+                    .blurb("Move each face's stabilizer state with the face (the mean motion of its points beyond 0.2 heatmap pixels a frame), so the stabilizer smooths jitter without trailing moves")
+                    .default_value(defaults.motion_compensation)
+                    .flags(playing)
+                    .build(),
                 glib::ParamSpecUInt::builder("max-faces")
                     .nick("Maximum faces")
                     .blurb("Most faces tracked at once")
@@ -266,6 +275,7 @@ impl ObjectImpl for FaceLandmarks {
                 s.one_euro.derivative_cutoff = value.get().unwrap_or(s.one_euro.derivative_cutoff)
             }
             "full-scheme" => s.full_scheme = value.get().unwrap_or(false),
+            "motion-compensation" => s.motion_compensation = value.get().unwrap_or(true),
             "max-faces" => s.max_faces = value.get().unwrap_or(DEFAULT_MAX_FACES),
             "detect-interval" => s.detect_interval = value.get().unwrap_or(DEFAULT_DETECT_INTERVAL),
             "min-face-score" => s.min_face_score = value.get().unwrap_or(DEFAULT_MIN_FACE_SCORE),
@@ -297,6 +307,7 @@ impl ObjectImpl for FaceLandmarks {
             "one-euro-beta" => s.one_euro.beta.to_value(),
             "one-euro-derivative-cutoff" => s.one_euro.derivative_cutoff.to_value(),
             "full-scheme" => s.full_scheme.to_value(),
+            "motion-compensation" => s.motion_compensation.to_value(),
             "max-faces" => s.max_faces.to_value(),
             "detect-interval" => s.detect_interval.to_value(),
             "min-face-score" => s.min_face_score.to_value(),
