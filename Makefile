@@ -43,7 +43,7 @@ results: setup
 
 # A stabilizer for the default backbone (out/stabilizer/stabilizer.onnx + .json), trained from
 # registry data (see models/MODELS.md): stills with and without annotations, a synthetic labelled
-# video, unlabelled videos for SBR; takeo and einstein held out. About 20 minutes on 2 CPU cores.
+# video, unlabelled videos for SBR; takeo and einstein held out. About 15 minutes on 2 CPU cores.
 # models/stabilizer.onnx (the element's default) is this run's output (models/MODELS.md).
 TRAIN_DATA := .cache/train
 stabilizer: setup
