@@ -319,6 +319,9 @@ fn thresholds_and_smoothing_change_while_playing() {
     element.set_property("smoothing", "one-euro");
     element.set_property("decoder", "subpixel");
     element.set_property("min-face-score", 0.3f32);
+    assert!(element.property::<bool>("motion-compensation"), "on by default");
+    element.set_property("motion-compensation", false);
+    assert!(!element.property::<bool>("motion-compensation"));
     element.set_property("decoder", "no-such-decoder"); // refused with an error log, kept subpixel
     assert_eq!(element.property::<String>("decoder"), "subpixel");
     finish(&pipeline).unwrap();
