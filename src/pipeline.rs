@@ -449,6 +449,7 @@ impl Tracker {
             let mut windows = vec![0f32; per * crops.len()];
             let mut placed = Vec::with_capacity(crops.len());
             let mut motion = Vec::with_capacity(crops.len());
+            let mut observed = Vec::with_capacity(crops.len());
             for (i, (out, track)) in outputs.iter().zip(tracks).enumerate() {
                 let centres: Vec<[f32; 2]> = reported[i].0.iter().map(|&p| crop_to_heatmap(p, size, n)).collect();
                 let at = stab.windows(&centres, &crops[i], track.state.as_ref());
@@ -458,11 +459,12 @@ impl Tracker {
                 });
                 m.stabilizer_input(&out.landmarks, size, &stab.heatmap, &at, &mut windows[i * per..(i + 1) * per]);
                 placed.push(at);
+                observed.push(centres);
             }
             let prev: Vec<Option<&HiddenState>> = tracks.iter().map(|t| t.state.as_ref()).collect();
             let (stabilized, mut next) = stab.step(&windows, &placed, &prev, &crops, size, &motion)?;
-            for ((state, (points, _)), crop) in next.iter_mut().zip(&reported).zip(&crops) {
-                state.observed = points.iter().map(|&p| crop.apply(p)).collect();
+            for (state, centres) in next.iter_mut().zip(observed) {
+                state.observed = centres;
             }
             self.times.stabilizer += t.elapsed();
             let t = Instant::now();

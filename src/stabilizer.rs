@@ -118,7 +118,7 @@ pub struct HiddenState {
     c: Vec<f32>,
     crop_to_frame: Similarity,
     pub windows: Windows,
-    /// The backbone's points of that frame (frame pixels), before stabilizing.
+    /// The backbone's points of that frame, before stabilizing, in heatmap pixels of its crop.
     pub observed: Vec<[f32; 2]>,
 }
 
@@ -213,9 +213,8 @@ impl Stabilizer {
         crop_to_frame: &Similarity,
         crop_size: usize,
     ) -> [f32; 2] {
-        let to_heatmap =
-            crop_to_frame.inverse().then(&heatmap_to_crop_similarity(crop_size, self.heatmap.size).inverse());
-        let then: Vec<[f32; 2]> = state.observed.iter().map(|&p| to_heatmap.apply(p)).collect();
+        let to_new = self.heatmap_to_heatmap(crop_to_frame, &state.crop_to_frame, crop_size).inverse();
+        let then: Vec<[f32; 2]> = state.observed.iter().map(|&p| to_new.apply(p)).collect();
         motion_beyond_deadband(centres, &then)
     }
 
