@@ -64,9 +64,7 @@ pub struct Backbone {
 
 impl Backbone {
     pub fn load(path: &Path, device: Device) -> Result<Self> {
-        // One thread: the default backbone is no faster on two cores than on one (models/MODELS.md),
-        // and the other core is left to other faces and streams.
-        let model = OnnxModel::load(path, device, 1)?;
+        let model = OnnxModel::load(path, device)?;
         let input = model.inputs.first().ok_or_else(|| model.shape_error("no input"))?;
         let (layout, size, batch) = match input.shape.as_slice() {
             &[b, 3, h, w] if h == w && h > 0 => (Layout::Chw, h as usize, b),

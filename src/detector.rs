@@ -75,8 +75,7 @@ const VALUES_PER_ANCHOR: usize = 16;
 
 impl Detector {
     pub fn load(path: &Path, device: Device, config: DetectorConfig) -> Result<Self> {
-        // One thread, as for the backbone: the 128 model is no faster on two (models/MODELS.md).
-        let model = OnnxModel::load(path, device, 1)?;
+        let model = OnnxModel::load(path, device)?;
         let input = model.inputs.first().ok_or_else(|| model.shape_error("no input"))?;
         let size = match input.shape.as_slice() {
             [_, h, w, 3] if h == w && *h > 0 => *h as usize,

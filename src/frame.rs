@@ -50,6 +50,22 @@ pub struct Frame<'a> {
     strides: [usize; 3],
 }
 
+/// A frame that owns its planes (see [`Frame::to_owned_frame`]).
+pub struct OwnedFrame {
+    format: PixelFormat,
+    width: usize,
+    height: usize,
+    planes: [Vec<u8>; 3],
+    strides: [usize; 3],
+}
+
+impl OwnedFrame {
+    pub fn frame(&self) -> Frame<'_> {
+        let [a, b, c] = &self.planes;
+        Frame { format: self.format, width: self.width, height: self.height, planes: [a, b, c], strides: self.strides }
+    }
+}
+
 impl<'a> Frame<'a> {
     /// Checks that every plane holds `stride * rows` bytes (the last row may be short of padding).
     pub fn new(
@@ -88,6 +104,17 @@ impl<'a> Frame<'a> {
             s[i] = strides[i];
         }
         Ok(Frame { format, width, height, planes: p, strides: s })
+    }
+
+    /// A copy of the planes that outlives the buffer (for work on another thread).
+    pub fn to_owned_frame(&self) -> OwnedFrame {
+        OwnedFrame {
+            format: self.format,
+            width: self.width,
+            height: self.height,
+            planes: self.planes.map(<[u8]>::to_vec),
+            strides: self.strides,
+        }
     }
 
     /// A tightly packed RGB frame.

@@ -30,8 +30,8 @@ pub struct OnnxModel {
 
 impl OnnxModel {
     /// Loads (or reuses, process-wide) the session for `path` and reads its signature.
-    pub fn load(path: &Path, device: Device, threads: usize) -> Result<Self> {
-        let sessions = runtime::session(path, device, threads)?;
+    pub fn load(path: &Path, device: Device) -> Result<Self> {
+        let sessions = runtime::session(path, device)?;
         let (inputs, outputs) = sessions.outlets(|s| {
             let info = |o: &ort::value::Outlet| TensorInfo {
                 name: o.name().to_string(),

@@ -155,7 +155,9 @@ impl Models {
 pub struct TrackerConfig {
     pub max_faces: usize,
     /// Run the detector every this many frames while fewer than `max_faces` are tracked (it also
-    /// runs whenever no face is tracked). 0 = only when no face is tracked.
+    /// runs whenever no face is tracked). 0 = only when no face is tracked. While faces are
+    /// tracked the search runs on another thread and its new faces join 3 frames later (at most
+    /// this interval later), so the search adds little to any frame's time.
     pub detect_interval: u64,
     /// Drop a track when the backbone's face-presence score falls below this.
     pub min_face_score: f32,
@@ -257,6 +259,20 @@ struct FaceResult {
     state: Option<HiddenState>,
 }
 
+/// Frames between the start of a search for new faces and the frame whose tracks it joins (at
+/// most the detector interval): about 100 ms at 30 fps, and time for the detector (two runs, 11
+/// ms on this project's 2-core machine) to finish on the other core while three frames are tracked.
+const SEARCH_LAG: u64 = 3;
+
+/// A search for new faces running on another thread (see [`Tracker::start_search`]).
+struct Search {
+    /// The frame number whose tracks its faces join.
+    merge_at: u64,
+    worker: std::thread::JoinHandle<Result<(Vec<Detection>, Duration)>>,
+    /// Time spent copying the frame for it.
+    prepared_in: Duration,
+}
+
 /// Per-stream tracking state. Never shared between streams.
 pub struct Tracker {
     models: Arc<Models>,
@@ -264,8 +280,10 @@ pub struct Tracker {
     tracks: Vec<Track>,
     next_id: u64,
     frame_index: u64,
-    /// The tile searched next for new faces while tracking (see `process`).
+    /// The tile searched next for new faces while tracking (see `start_search`).
     tile_cursor: usize,
+    /// A search for new faces in flight.
+    search: Option<Search>,
     pub times: StageTimes,
 }
 
@@ -278,6 +296,7 @@ impl Tracker {
             next_id: 1,
             frame_index: 0,
             tile_cursor: 0,
+            search: None,
             times: StageTimes::default(),
         }
     }
@@ -286,6 +305,7 @@ impl Tracker {
     /// stream start, discontinuity, caps change). Track ids keep counting up.
     pub fn reset(&mut self) {
         self.tracks.clear();
+        self.search = None;
         self.frame_index = 0;
     }
 
@@ -300,8 +320,9 @@ impl Tracker {
     ) -> Result<Vec<Face>> {
         let start = Instant::now();
         let cfg = self.config.clone();
-        let due = cfg.detect_interval > 0 && self.frame_index.is_multiple_of(cfg.detect_interval);
-        let timestamp = timestamp_s.unwrap_or(self.frame_index as f64 / 30.0);
+        let index = self.frame_index;
+        let due = cfg.detect_interval > 0 && index.is_multiple_of(cfg.detect_interval);
+        let timestamp = timestamp_s.unwrap_or(index as f64 / 30.0);
         self.frame_index += 1;
         let detections = match given {
             Some(d) => {
@@ -310,25 +331,27 @@ impl Tracker {
                 self.tracks.retain(|t| d.iter().any(|det| t.roi.iou(&det.roi()) > 0.3));
                 Some(d.to_vec())
             }
-            None if self.tracks.is_empty() || (due && self.tracks.len() < cfg.max_faces) => {
+            None if self.tracks.is_empty() => {
+                // With no face tracked, search everywhere, now.
+                self.search = None;
                 let t = Instant::now();
                 let detector = &self.models.detector;
                 let regions = detector.regions(frame.width(), frame.height());
-                // With no face tracked, search everywhere. While tracking, a search for new faces
-                // covers the whole frame and one tile, the tiles in turn: small new faces are
-                // found within a few searches, and no frame pays for the whole pyramid.
-                let wanted = cfg.max_faces - self.tracks.len();
-                let found = if self.tracks.is_empty() || regions.len() <= 2 {
-                    detector.detect_regions(frame, &regions, wanted)?
-                } else {
-                    self.tile_cursor = self.tile_cursor % (regions.len() - 1) + 1;
-                    detector.detect_regions(frame, &[regions[0], regions[self.tile_cursor]], usize::MAX)?
-                };
+                let found = detector.detect_regions(frame, &regions, cfg.max_faces)?;
                 self.times.detector += t.elapsed();
                 self.times.detector_runs += 1;
                 Some(found)
             }
-            None => None,
+            None => {
+                let found = match self.search.take_if(|s| s.merge_at <= index) {
+                    Some(search) => Some(self.finish_search(search)?),
+                    None => None,
+                };
+                if due && self.search.is_none() && self.tracks.len() < cfg.max_faces {
+                    self.start_search(frame, index);
+                }
+                found
+            }
         };
         let mut fresh: Vec<Track> = Vec::new();
         for det in detections.into_iter().flatten() {
@@ -404,6 +427,40 @@ impl Tracker {
         self.times.frames += 1;
         self.times.total += start.elapsed();
         Ok(faces)
+    }
+
+    /// Starts a search for new faces in `frame` (frame number `index`) on another thread. While
+    /// faces are tracked a search is not urgent, so it runs beside the tracking of the next
+    /// frames instead of adding its time to this one, and is merged a fixed number of frames
+    /// later (the same frame whatever the timing, so results stay reproducible). Each search
+    /// covers the whole frame and one tile, the tiles in turn: small new faces are found within
+    /// a few searches, and no frame pays for the whole pyramid.
+    fn start_search(&mut self, frame: &Frame, index: u64) {
+        let t = Instant::now();
+        let detector = &self.models.detector;
+        let regions = detector.regions(frame.width(), frame.height());
+        let mut searched = vec![regions[0]];
+        if regions.len() > 1 {
+            self.tile_cursor = self.tile_cursor % (regions.len() - 1) + 1;
+            searched.push(regions[self.tile_cursor]);
+        }
+        let copy = frame.to_owned_frame();
+        let models = self.models.clone();
+        let worker = std::thread::spawn(move || {
+            let t = Instant::now();
+            models.detector.detect_regions(&copy.frame(), &searched, usize::MAX).map(|found| (found, t.elapsed()))
+        });
+        let lag = SEARCH_LAG.min(self.config.detect_interval).max(1);
+        self.search = Some(Search { merge_at: index + lag, worker, prepared_in: t.elapsed() });
+    }
+
+    /// Waits for a search started by [`Tracker::start_search`] and returns what it found.
+    fn finish_search(&mut self, search: Search) -> Result<Vec<Detection>> {
+        let (found, took) =
+            search.worker.join().map_err(|_| Error::Other("the search for new faces panicked".into()))??;
+        self.times.detector += search.prepared_in + took;
+        self.times.detector_runs += 1;
+        Ok(found)
     }
 
     /// Crops, runs the backbone (one batch), and, when `tracks` are given and a stabilizer is

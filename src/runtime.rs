@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
+use ort::environment::GlobalThreadPoolOptions;
 use ort::session::Session;
 
 use crate::error::{Error, Result};
@@ -118,8 +119,27 @@ fn load_environment() -> Result<ort::environment::Environment> {
     let Some(path) = candidates.iter().find(|p| p.is_file()) else {
         return Err(Error::OrtNotFound { searched: candidates });
     };
-    let builder = ort::init_from(path).map_err(|e| Error::OrtLoad { path: path.clone(), reason: e.to_string() })?;
-    builder.with_name("steadyface").build().map_err(|e| Error::OrtLoad { path: path.clone(), reason: e.to_string() })
+    let failed = |e: &dyn std::fmt::Display| Error::OrtLoad { path: path.clone(), reason: e.to_string() };
+    // The options are made through the library, so only once it is loaded.
+    let builder = ort::init_from(path).map_err(|e| failed(&e))?;
+    let threads = GlobalThreadPoolOptions::default()
+        .with_intra_threads(intra_threads())
+        .and_then(|o| o.with_spin_control(true))
+        .map_err(|e| failed(&e))?;
+    builder.with_name("steadyface").with_global_thread_pool(threads).build().map_err(|e| failed(&e))
+}
+
+/// Threads of the process-wide pool every session runs its operators on:
+/// `STEADYFACE_THREADS` when set, else one per core, at most 4. One pool instead of one per
+/// session, because sessions run one after the other (detector, backbone, stabilizer) and a
+/// session's idle threads would otherwise spin beside the next one's. The models are small, so
+/// a second thread gains only 1.2-1.35x (models/MODELS.md), and more would have little to split.
+pub fn intra_threads() -> usize {
+    std::env::var("STEADYFACE_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))
+        .max(1)
 }
 
 /// A model's sessions, shared by every user in the process. A session runs one call at a time
@@ -144,7 +164,7 @@ impl SessionPool {
         let grown = {
             let mut all = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
             if all.len() < self.limit {
-                let session = Arc::new(Mutex::new(load_session(&self.key.path, self.key.device, self.key.threads)?));
+                let session = Arc::new(Mutex::new(load_session(&self.key.path, self.key.device)?));
                 all.push(session.clone());
                 Some(session)
             } else {
@@ -168,37 +188,33 @@ impl SessionPool {
 struct SessionKey {
     path: PathBuf,
     device: Device,
-    threads: usize,
 }
 
 static POOLS: LazyLock<Mutex<HashMap<SessionKey, Arc<SessionPool>>>> = LazyLock::new(Default::default);
 static AUTO_FALLBACK_SAID: OnceLock<()> = OnceLock::new();
 
 /// The process-wide sessions for `path` on `device`, loading the first on first use (so that a
-/// bad model fails here). `threads` = 0 lets ONNX Runtime choose.
-pub fn session(path: &Path, device: Device, threads: usize) -> Result<Arc<SessionPool>> {
+/// bad model fails here).
+pub fn session(path: &Path, device: Device) -> Result<Arc<SessionPool>> {
     if !path.is_file() {
         return Err(Error::ModelMissing { path: path.to_path_buf() });
     }
-    let key = SessionKey { path: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()), device, threads };
+    let key = SessionKey { path: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()), device };
     let mut pools = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some(pool) = pools.get(&key) {
         return Ok(pool.clone());
     }
-    let first = Arc::new(Mutex::new(load_session(&key.path, device, threads)?));
+    let first = Arc::new(Mutex::new(load_session(&key.path, device)?));
     let limit = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pool = Arc::new(SessionPool { key: key.clone(), sessions: Mutex::new(vec![first]), limit });
     pools.insert(key, pool.clone());
     Ok(pool)
 }
 
-fn load_session(path: &Path, device: Device, threads: usize) -> Result<Session> {
+fn load_session(path: &Path, device: Device) -> Result<Session> {
     let env = environment()?;
     let invalid = |e: ort::Error| Error::ModelInvalid { path: path.to_path_buf(), reason: e.to_string() };
     let mut builder = Session::builder(env).map_err(invalid)?;
-    if threads > 0 {
-        builder = builder.with_intra_threads(threads).map_err(|e| invalid(e.into()))?;
-    }
     let cuda = |id: i32| ort::ep::CUDA::default().with_device_id(id).build().error_on_failure();
     builder = match device {
         Device::Cpu => builder,

@@ -140,7 +140,7 @@ impl Stabilizer {
     /// Loads the model and its sidecar (optional: without one, K and C come from the model's input
     /// shapes and the heatmap spec is the default).
     pub fn load(path: &Path, device: Device) -> Result<Self> {
-        let model = OnnxModel::load(path, device, 1)?;
+        let model = OnnxModel::load(path, device)?;
         let names: Vec<&str> = model.inputs.iter().map(|i| i.name.as_str()).collect();
         let outs: Vec<&str> = model.outputs.iter().map(|o| o.name.as_str()).collect();
         if names != ["heatmaps", "h", "c"] || outs != ["s", "h_out", "c_out"] {

@@ -104,7 +104,7 @@ fn rust_reference(weights: &ConvLstmWeights, seq: &Sequence) -> Steps {
 
 /// The model through `steadyface::model::OnnxModel`, carrying its own h and c like a live stabilizer.
 fn crate_ort(path: &Path, seq: &Sequence) -> Steps {
-    let model = OnnxModel::load(path, Device::Cpu, 1).expect("crate ORT loads the model");
+    let model = OnnxModel::load(path, Device::Cpu).expect("crate ORT loads the model");
     let names = |v: &[steadyface::model::TensorInfo]| v.iter().map(|t| t.name.clone()).collect::<Vec<_>>();
     assert_eq!(names(&model.inputs), ["heatmaps", "h", "c"]);
     assert_eq!(names(&model.outputs), ["s", "h_out", "c_out"]);
@@ -320,7 +320,7 @@ fn exported_model_matches_the_candle_training_cell() {
     let seq = Tensor::from_slice(&data, (b, t, spec.points, size, size), &Candle::Cpu).expect("tensor");
     let trained: Vec<f32> = cell.run(&seq).expect("candle run").flatten_all().expect("flat").to_vec1().expect("vec");
 
-    let model = OnnxModel::load(&path, Device::Cpu, 1).expect("ORT loads the export");
+    let model = OnnxModel::load(&path, Device::Cpu).expect("ORT loads the export");
     let state_shape = spec.state_shape(b, size, size);
     let (mut h, mut c) = (vec![0.0; state_shape.iter().product()], vec![0.0; state_shape.iter().product()]);
     let mut worst = 0.0f32;
