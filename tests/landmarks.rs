@@ -84,6 +84,30 @@ fn pipeline_tracks_all_five_faces_and_respects_the_cap() {
 }
 
 #[test]
+fn faces_found_while_tracking_join_a_fixed_number_of_frames_after_the_search() {
+    // One face tracked (cap 1), then the cap is raised: searches for new faces start on frames
+    // 10, 20, ... (the detector interval) beside the tracking, each over the whole frame and one
+    // tile, and what they find joins 3 frames later, whatever the timing: the count changes only
+    // on frames 13, 23, ... and reaches the photo's five faces once the tiles have been searched.
+    let img = load_rgb("multi_face.jpg");
+    let mut tracker = Tracker::new(models(), TrackerConfig { max_faces: 1, ..TrackerConfig::default() });
+    let first = tracker.process(&img.frame(), None, None).unwrap();
+    assert_eq!(first.len(), 1);
+    tracker.config.max_faces = 5;
+    let mut counts = vec![1];
+    for _ in 1..80 {
+        let faces = tracker.process(&img.frame(), None, None).unwrap();
+        assert_eq!(faces.iter().filter(|f| f.track_id == first[0].track_id).count(), 1, "the first track goes on");
+        counts.push(faces.len());
+    }
+    for i in 1..counts.len() {
+        assert!(counts[i] == counts[i - 1] || i % 10 == 3, "count changed on frame {i}: {counts:?}");
+    }
+    assert!(counts[13] > 1, "the first search's faces join on frame 13: {counts:?}");
+    assert_eq!(counts[79], 5, "{counts:?}");
+}
+
+#[test]
 fn tiny_and_faceless_frames_give_no_faces() {
     let mut tracker = Tracker::new(models(), TrackerConfig::default());
     for (w, h) in [(1, 1), (2, 3), (7, 5)] {
