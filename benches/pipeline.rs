@@ -4,7 +4,9 @@
 //!
 //!     make bench        (or: cargo bench --bench pipeline)
 //!
-//! Rows: no stabilizer, the shipped `models/stabilizer.onnx`, and any shapes in
+//! Rows: no stabilizer, the shipped `models/stabilizer.onnx` (its cell evaluated natively with the
+//! best instruction set, as the element does, then with AVX2 and in ONNX Runtime for comparison),
+//! and any shapes in
 //! `STEADYFACE_BENCH_STABILIZERS="2x3@24,2x3@24/12"` (hidden per landmark x kernel @ heatmap size,
 //! optionally / the per-landmark window the cell runs on), seeded weights (timing does not depend
 //! on their values).
@@ -19,6 +21,7 @@ use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_mode
 use steadyface::pipeline::{ModelPaths, Models, StageTimes, Tracker, TrackerConfig};
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
+use steadyface::stabilizer::{Engine, Isa};
 
 const WIDTH: usize = 640;
 const HEIGHT: usize = 360;
@@ -114,10 +117,14 @@ fn main() {
     let (frames_path, data) = frames();
     let n_frames = data.len() / (WIDTH * HEIGHT * 3);
     let shapes = std::env::var("STEADYFACE_BENCH_STABILIZERS").unwrap_or_default();
-    let mut configs: Vec<(String, Option<PathBuf>)> = vec![("none".into(), None)];
+    // (row name, stabilizer, what runs its cell when not the element's choice)
+    let mut configs: Vec<(String, Option<PathBuf>, Option<Engine>)> = vec![("none".into(), None, None)];
     let shipped = models_dir::default_model(models_dir::STABILIZER);
     if shipped.is_file() {
-        configs.push(("shipped (models/stabilizer.onnx)".into(), Some(shipped)));
+        configs.push(("shipped (models/stabilizer.onnx)".into(), Some(shipped.clone()), None));
+        for engine in [Engine::Native(Isa::Avx2), Engine::OnnxRuntime] {
+            configs.push((format!("shipped, cell: {engine:?}"), Some(shipped.clone()), Some(engine)));
+        }
     }
     // The default searches for new faces every 10 frames (up to 5 faces); with max-faces 1 the
     // pipeline does what the Python reference does: detect once, then track.
@@ -133,7 +140,7 @@ fn main() {
             Some((h.parse().ok()?, k.parse().ok()?, size.parse().ok()?, window.parse().ok()?))
         };
         let (hidden, kernel, size, window) = parse().unwrap_or_else(|| panic!("bad stabilizer shape '{shape}'"));
-        configs.push((shape.to_string(), Some(stabilizer(hidden, kernel, size, window))));
+        configs.push((shape.to_string(), Some(stabilizer(hidden, kernel, size, window)), None));
     }
 
     println!("single_face.mp4, {n_frames} frames x {PASSES} passes, CPU, one face tracked");
@@ -142,13 +149,20 @@ fn main() {
         "| stabilizer (hidden x kernel @ heatmap / window) | tracker | detector ms/run | crop ms/face | backbone ms/face | stabilizer ms/face | decode ms/face | tracked frame ms/face | pipeline ms/frame | fps | Python ms/frame / ours |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
-    for (name, stab) in configs {
+    for (name, stab, engine) in configs {
         let paths = ModelPaths {
             detector: models_dir::default_model(models_dir::DETECTOR),
             backbone: models_dir::default_model(models_dir::BACKBONE),
             stabilizer: stab,
         };
-        let models = Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("models");
+        let mut models = Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("models");
+        if let Some(engine) = engine {
+            let stabilizer = std::sync::Arc::get_mut(&mut models).and_then(|m| m.stabilizer.as_mut());
+            let stabilizer = stabilizer.expect("a stabilizer row, models just loaded");
+            if stabilizer.engine() == engine || !stabilizer.set_engine(engine) {
+                continue; // the element's choice already, or not on this CPU
+            }
+        }
         for (setting, config) in &settings {
             // The reference runs right before each row: this shared machine's speed drifts.
             let python = python_reference(&frames_path);

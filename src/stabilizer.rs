@@ -10,6 +10,12 @@
 //! The hidden state is a picture in heatmap pixels of one crop, window by window. When the next
 //! frame's crop or a landmark's window differs, the state is resampled into the new window of the
 //! new crop before it is used, so the ConvLSTM never mixes two coordinate frames.
+//!
+//! A model that is exactly the graph `steadyface finetune` writes runs on the CPU in
+//! [`cell::NativeCell`] (AVX-512 or AVX2; faster than ONNX Runtime on the shipped cell,
+//! docs/benchmarks.md); any other model, or inference on CUDA, runs in ONNX Runtime.
+
+mod cell;
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +25,10 @@ use crate::error::{Error, Result};
 use crate::geometry::Similarity;
 use crate::heatmap::{HeatmapSpec, heatmap_to_crop};
 use crate::model::OnnxModel;
+use crate::onnx::{ConvLstmWeights, recognise};
 use crate::runtime::Device;
+pub use cell::Isa;
+use cell::NativeCell;
 
 /// What a stabilizer's JSON sidecar (`stabilizer.json` beside `stabilizer.onnx`) tells the
 /// runtime; `steadyface finetune` writes more (training command, metrics), which is ignored here.
@@ -110,6 +119,16 @@ impl Windows {
 /// motion) passed einstein's jitter through (NMJ 0.95-1.69%), 0.3 left more lag on takeo (0.42-0.45%).
 pub const MOTION_DEADBAND: f32 = 0.2;
 
+/// What evaluates the stabilizer's cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// [`cell::NativeCell`]: the cell's equations on the CPU with that instruction set, for models
+    /// that are exactly the graph `steadyface finetune` writes.
+    Native(Isa),
+    /// ONNX Runtime, on the device the models run on.
+    OnnxRuntime,
+}
+
 /// One face's ConvLSTM state and where it lies: the crop (crop-to-frame transform) and the
 /// landmarks' windows in that crop's heatmap.
 #[derive(Debug, Clone)]
@@ -124,6 +143,11 @@ pub struct HiddenState {
 
 pub struct Stabilizer {
     model: OnnxModel,
+    /// The model's weights when it is exactly the graph [`crate::onnx::convlstm_model`] writes.
+    recognised: Option<ConvLstmWeights>,
+    /// The cell evaluated natively: for a recognised model when inference is not asked of CUDA
+    /// and the CPU has AVX-512 or AVX2 with FMA; `None`: ONNX Runtime runs the model.
+    native: Option<NativeCell>,
     /// K: heatmaps in and out.
     pub points: usize,
     /// Channels of h and c (K x the cell's per-landmark hidden size).
@@ -178,8 +202,20 @@ impl Stabilizer {
             heatmap.sigma = s.heatmap_sigma.unwrap_or(heatmap.sigma);
         }
         let window = sidecar.as_ref().and_then(|s| s.window).unwrap_or(heatmap.size).clamp(1, heatmap.size);
+        let recognised = std::fs::read(path)
+            .ok()
+            .and_then(|bytes| recognise(&bytes))
+            .filter(|w| w.spec.points == points && w.spec.state_channels() == state_channels);
+        // CUDA was asked for by name: the model stays there. (With auto the cell runs here: a
+        // few tenths of a millisecond, about what a round trip to a GPU costs.)
+        let native = match device {
+            Device::Cuda(_) => None,
+            Device::Auto | Device::Cpu => recognised.as_ref().and_then(|w| NativeCell::new(w, None)),
+        };
         Ok(Stabilizer {
             model,
+            recognised,
+            native,
             points,
             state_channels,
             heatmap,
@@ -187,6 +223,25 @@ impl Stabilizer {
             pdc_threshold: sidecar.as_ref().and_then(|s| s.pdc_threshold),
             backbone_sha256: sidecar.and_then(|s| s.backbone_sha256),
         })
+    }
+
+    /// What runs the cell.
+    pub fn engine(&self) -> Engine {
+        self.native.as_ref().map_or(Engine::OnnxRuntime, |cell| Engine::Native(cell.isa()))
+    }
+
+    /// Runs the cell with `engine` from now on (for comparisons: tests and benchmarks); false,
+    /// and nothing changes, when it cannot run this model on this CPU.
+    pub fn set_engine(&mut self, engine: Engine) -> bool {
+        let native = match engine {
+            Engine::OnnxRuntime => None,
+            Engine::Native(isa) => match self.recognised.as_ref().and_then(|w| NativeCell::new(w, Some(isa))) {
+                Some(cell) => Some(cell),
+                None => return false,
+            },
+        };
+        self.native = native;
+        true
     }
 
     /// This frame's windows for a face whose landmarks are at `centres` (heatmap pixels of the
@@ -270,9 +325,38 @@ impl Stabilizer {
                 }
             }
         }
-        let shape_k = [f, k, n, n];
-        let shape_c = [f, c, n, n];
-        let mut out = self.model.run(&[(&shape_k, windows), (&shape_c, &h), (&shape_c, &cell)])?.into_iter();
+        let (s, h_out, c_out) = match &self.native {
+            Some(native) => {
+                let (mut s, mut h_out, mut c_out) =
+                    (vec![0f32; windows.len()], vec![0f32; h.len()], vec![0f32; h.len()]);
+                native.step([windows, &h, &cell], [&mut s, &mut h_out, &mut c_out], n, n);
+                (s, h_out, c_out)
+            }
+            None => self.run_model(windows, &h, &cell, [f, k, c, n])?,
+        };
+        let states = (0..f)
+            .map(|i| HiddenState {
+                h: h_out[i * c * plane..(i + 1) * c * plane].to_vec(),
+                c: c_out[i * c * plane..(i + 1) * c * plane].to_vec(),
+                crop_to_frame: crops[i],
+                windows: placed[i].clone(),
+                observed: Vec::new(),
+            })
+            .collect();
+        Ok((s, states))
+    }
+
+    /// The step in ONNX Runtime: `(s, h_out, c_out)` for `f` faces of `k` maps and `c` state
+    /// channels, `n` x `n`.
+    fn run_model(
+        &self,
+        windows: &[f32],
+        h: &[f32],
+        c: &[f32],
+        [f, k, cc, n]: [usize; 4],
+    ) -> Result<(Vec<f32>, Vec<f32>, Vec<f32>)> {
+        let (shape_k, shape_c) = ([f, k, n, n], [f, cc, n, n]);
+        let mut out = self.model.run(&[(&shape_k, windows), (&shape_c, h), (&shape_c, c)])?.into_iter();
         let (Some(s), Some(h_out), Some(c_out)) = (out.next(), out.next(), out.next()) else {
             return Err(self.model.shape_error("expected three outputs"));
         };
@@ -282,16 +366,7 @@ impl Stabilizer {
                 s.shape, h_out.shape, c_out.shape
             )));
         }
-        let states = (0..f)
-            .map(|i| HiddenState {
-                h: h_out.data[i * c * plane..(i + 1) * c * plane].to_vec(),
-                c: c_out.data[i * c * plane..(i + 1) * c * plane].to_vec(),
-                crop_to_frame: crops[i],
-                windows: placed[i].clone(),
-                observed: Vec::new(),
-            })
-            .collect();
-        Ok((s.data, states))
+        Ok((s.data, h_out.data, c_out.data))
     }
 
     /// Heatmap pixels of the crop `new` -> heatmap pixels of the crop `old`.

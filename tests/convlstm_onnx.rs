@@ -7,9 +7,9 @@ use std::process::Command;
 
 use steadyface::geometry::Similarity;
 use steadyface::model::OnnxModel;
-use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
+use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, ModelProto, convlstm_model, write_model};
 use steadyface::runtime::Device;
-use steadyface::stabilizer::{HiddenState, Stabilizer, Windows};
+use steadyface::stabilizer::{Engine, HiddenState, Isa, Stabilizer, Windows};
 
 const SPEC: ConvLstmSpec = ConvLstmSpec { points: 5, hidden: 3, kernel: 3 };
 /// Batch 2 and a non-square map exercise the symbolic N, H, W.
@@ -268,7 +268,9 @@ fn identity_convlstm_returns_its_heatmaps() {
 }
 
 /// The stabilizer runtime (`steadyface::stabilizer`), which keeps each face's h and c itself, over
-/// a sequence whose crops stay put: the same numbers as Python ONNX Runtime carrying h and c.
+/// a sequence whose crops stay put: the same numbers as Python ONNX Runtime carrying h and c, both
+/// with the cell evaluated natively (the default for this graph on a CPU with AVX2) and in the
+/// crate's ONNX Runtime.
 #[test]
 fn stabilizer_runtime_matches_python_ort() {
     let dir = scratch("runtime");
@@ -280,24 +282,98 @@ fn stabilizer_runtime_matches_python_ort() {
     let seq = Sequence::zero_state(300, N, size, size);
     let py = python_ort(&path, &seq, &dir);
 
-    let stabilizer = Stabilizer::load(&path, Device::Cpu).expect("stabilizer loads");
-    assert_eq!(
-        (stabilizer.points, stabilizer.state_channels, stabilizer.heatmap.size),
-        (SPEC.points, SPEC.state_channels(), size)
-    );
-    let crops = vec![Similarity { a: 2.0, b: 0.5, tx: 30.0, ty: 40.0 }; N];
-    let mut states: Vec<Option<HiddenState>> = vec![None; N];
-    let placed = vec![Windows::whole(SPEC.points, size); N];
-    let mut worst = 0.0f32;
-    for (t, heat) in seq.heatmaps.iter().enumerate() {
-        let prev: Vec<Option<&HiddenState>> = states.iter().map(Option::as_ref).collect();
-        let (s, next) = stabilizer.step(heat, &placed, &prev, &crops, 12, &[]).expect("stabilizer step");
-        let d = s.iter().zip(&py[t][0]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
-        assert!(d <= TOLERANCE, "step {t}: stabilized heatmaps differ from Python ORT by {d}");
-        worst = worst.max(d);
-        states = next.into_iter().map(Some).collect();
+    let native = Stabilizer::load(&path, Device::Cpu).expect("stabilizer loads");
+    assert_eq!((native.points, native.state_channels, native.heatmap.size), (SPEC.points, SPEC.state_channels(), size));
+    assert_eq!(native.engine(), expected_engine());
+    let mut stabilizers = vec![native];
+    for engine in [Engine::Native(Isa::Avx2), Engine::OnnxRuntime] {
+        let mut other = Stabilizer::load(&path, Device::Cpu).expect("stabilizer loads");
+        if other.engine() != engine && other.set_engine(engine) {
+            stabilizers.push(other);
+        }
     }
-    eprintln!("stabilizer runtime vs python ORT: max |s| difference {worst:.3e}");
+    for stabilizer in stabilizers {
+        let crops = vec![Similarity { a: 2.0, b: 0.5, tx: 30.0, ty: 40.0 }; N];
+        let mut states: Vec<Option<HiddenState>> = vec![None; N];
+        let placed = vec![Windows::whole(SPEC.points, size); N];
+        let mut worst = 0.0f32;
+        for (t, heat) in seq.heatmaps.iter().enumerate() {
+            let prev: Vec<Option<&HiddenState>> = states.iter().map(Option::as_ref).collect();
+            let (s, next) = stabilizer.step(heat, &placed, &prev, &crops, 12, &[]).expect("stabilizer step");
+            let d = s.iter().zip(&py[t][0]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+            assert!(
+                d <= TOLERANCE,
+                "{:?}, step {t}: stabilized heatmaps differ from Python ORT by {d}",
+                stabilizer.engine()
+            );
+            worst = worst.max(d);
+            states = next.into_iter().map(Some).collect();
+        }
+        eprintln!("stabilizer runtime ({:?}) vs python ORT: max |s| difference {worst:.3e}", stabilizer.engine());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// What evaluates a graph written by `convlstm_model` on this machine's CPU.
+fn expected_engine() -> Engine {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            return Engine::Native(Isa::Avx512);
+        }
+        if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            return Engine::Native(Isa::Avx2);
+        }
+    }
+    Engine::OnnxRuntime
+}
+
+/// The shipped stabilizer (models/stabilizer.onnx, 68 landmarks on 12x12 windows) is recognised as
+/// the trainer's graph and runs natively, to the numbers ONNX Runtime computes from the file over
+/// a sequence of real-sized steps of two faces; the same file with its spec metadata removed is
+/// no longer recognised and runs in ONNX Runtime.
+#[test]
+fn shipped_stabilizer_runs_natively_with_onnx_runtime_numbers() {
+    let shipped = root().join("models/stabilizer.onnx");
+    let native = Stabilizer::load(&shipped, Device::Cpu).expect("shipped stabilizer loads");
+    assert_eq!(native.engine(), expected_engine());
+    let mut in_ort = Stabilizer::load(&shipped, Device::Cpu).expect("shipped stabilizer loads");
+    assert!(in_ort.set_engine(Engine::OnnxRuntime));
+    let (k, n, faces) = (native.points, native.window, 2);
+    let crops = vec![Similarity { a: 1.0, b: 0.0, tx: 0.0, ty: 0.0 }; faces];
+    let placed = vec![Windows::around(&vec![[12.0, 12.0]; k], n, None); faces];
+    let (mut a, mut b): (Vec<Option<HiddenState>>, Vec<Option<HiddenState>>) = (vec![None; faces], vec![None; faces]);
+    let mut worst = 0.0f32;
+    for t in 0..6 {
+        // Heatmap-like windows: a blob per landmark that moves a little every step.
+        let windows: Vec<f32> = (0..faces * k * n * n)
+            .map(|i| {
+                let (j, p) = (i / (n * n), i % (n * n));
+                let (x, y) = ((p % n) as f32 - 5.5 - 0.3 * t as f32, (p / n) as f32 - 5.5 + (j % 3) as f32 * 0.4);
+                (-(x * x + y * y) / 4.5).exp()
+            })
+            .collect();
+        let step = |stabilizer: &Stabilizer, states: &mut Vec<Option<HiddenState>>| {
+            let prev: Vec<Option<&HiddenState>> = states.iter().map(Option::as_ref).collect();
+            let (s, next) = stabilizer.step(&windows, &placed, &prev, &crops, 192, &[]).expect("step");
+            *states = next.into_iter().map(Some).collect();
+            s
+        };
+        let (s_native, s_ort) = (step(&native, &mut a), step(&in_ort, &mut b));
+        worst = s_native.iter().zip(&s_ort).map(|(x, y)| (x - y).abs()).fold(worst, f32::max);
+        let moved = s_native.iter().zip(&windows).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        assert!(t == 0 || moved > 1e-3, "step {t}: the shipped cell should change the maps ({moved})");
+    }
+    eprintln!("shipped stabilizer, native vs ONNX Runtime: max |s| difference {worst:.3e}");
+    assert!(worst <= TOLERANCE, "native and ONNX Runtime differ by {worst}");
+
+    let dir = scratch("unrecognised");
+    let mut model = ModelProto::from_bytes(&std::fs::read(&shipped).expect("read")).expect("parse");
+    model.metadata_props.retain(|e| e.key.as_deref() != Some("steadyface.convlstm.kernel"));
+    let path = dir.join("stabilizer.onnx");
+    write_model(&path, &model).expect("write");
+    std::fs::copy(shipped.with_extension("json"), path.with_extension("json")).expect("sidecar");
+    assert_eq!(Stabilizer::load(&path, Device::Cpu).expect("loads").engine(), Engine::OnnxRuntime);
     let _ = std::fs::remove_dir_all(&dir);
 }
 

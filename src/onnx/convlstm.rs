@@ -27,6 +27,8 @@
 //! training found slowly (held-out jitter did not move in 200 steps). The gate order i, f, o, g (unlike
 //! PyTorch's i, f, g, o) keeps the three sigmoid gates together.
 
+use prost::Message;
+
 use super::graph::{Dim, GraphBuilder, model};
 use super::proto::{AttributeProto, ModelProto};
 use crate::error::{Error, Result};
@@ -352,10 +354,48 @@ pub fn convlstm_model(weights: &ConvLstmWeights) -> Result<ModelProto> {
         .with_metadata("steadyface.convlstm.layout", "per-landmark"))
 }
 
+/// The weights of the serialized model `bytes` when its graph is, byte for byte, the one
+/// [`convlstm_model`] writes for them (same opset), so that any implementation of the equations
+/// above computes exactly that model; `None` for every other model.
+pub fn recognise(bytes: &[u8]) -> Option<ConvLstmWeights> {
+    /// Just `ModelProto.graph`, undecoded: compared as bytes, fields that [`super::proto::GraphProto`] does not
+    /// know (and so would drop when decoding) still count.
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct RawGraph {
+        #[prost(bytes = "vec", optional, tag = "7")]
+        graph: Option<Vec<u8>>,
+    }
+    let model = ModelProto::from_bytes(bytes).ok()?;
+    let meta = |key: &str| -> Option<usize> {
+        let entry = model.metadata_props.iter().find(|e| e.key.as_deref() == Some(key))?;
+        entry.value.as_deref()?.parse().ok()
+    };
+    let spec = ConvLstmSpec {
+        points: meta("steadyface.convlstm.points")?,
+        hidden: meta("steadyface.convlstm.hidden")?,
+        kernel: meta("steadyface.convlstm.kernel")?,
+    };
+    let graph = model.graph.as_ref()?;
+    let floats = |name: &str| -> Option<Vec<f32>> {
+        let tensor = graph.initializer.iter().find(|t| t.name.as_deref() == Some(name))?;
+        let raw = tensor.raw_data.as_deref()?;
+        raw.chunks_exact(4).map(|b| <[u8; 4]>::try_from(b).ok().map(f32::from_le_bytes)).collect()
+    };
+    let weights = ConvLstmWeights {
+        spec,
+        gates_w: floats("gates_w")?,
+        gates_b: floats("gates_b")?,
+        out_w: floats("out_w")?,
+        out_b: floats("out_b")?,
+    };
+    let rebuilt = convlstm_model(&weights).ok()?;
+    let raw = RawGraph::decode(bytes).ok()?.graph?;
+    let same = rebuilt.opset_import == model.opset_import && raw == rebuilt.graph?.encode_to_vec();
+    same.then_some(weights)
+}
+
 #[cfg(test)]
 mod tests {
-    use prost::Message;
-
     use super::*;
     use crate::onnx::proto::{AttributeType, tensor_shape_proto::dimension, type_proto};
 
@@ -399,6 +439,27 @@ mod tests {
         let (s, h, _) = w.forward(&heat, &state, &state, n, hh, ww).unwrap();
         assert_eq!(s, heat);
         assert!(h.iter().any(|&v| v != 0.0), "h must move so that training has a gradient");
+    }
+
+    #[test]
+    fn recognise_reads_back_exactly_the_graph_it_writes() {
+        let weights = ConvLstmWeights::seeded(SPEC, 5, 0.5);
+        let model = convlstm_model(&weights).unwrap();
+        assert_eq!(recognise(&model.to_bytes()), Some(weights.clone()));
+        // Any change to the graph, a weight's shape or the metadata: not this graph.
+        let mut other = model.clone();
+        other.graph.as_mut().unwrap().node[6].op_type = Some("HardSigmoid".into());
+        assert_eq!(recognise(&other.to_bytes()), None);
+        let mut other = model.clone();
+        other.metadata_props.retain(|e| e.key.as_deref() != Some("steadyface.convlstm.hidden"));
+        assert_eq!(recognise(&other.to_bytes()), None);
+        let mut other = model.clone();
+        other.graph.as_mut().unwrap().initializer[1].raw_data.as_mut().unwrap().truncate(6);
+        assert_eq!(recognise(&other.to_bytes()), None);
+        let mut other = model;
+        other.opset_import[0].version = Some(13);
+        assert_eq!(recognise(&other.to_bytes()), None);
+        assert_eq!(recognise(b"not a model"), None);
     }
 
     #[test]
