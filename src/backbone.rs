@@ -137,15 +137,16 @@ impl Backbone {
         }
     }
 
-    /// The model input for each face (given as crop-to-frame transforms), concatenated.
-    pub fn crop_batch(&self, frame: &Frame, crops: &[Similarity]) -> Vec<f32> {
+    /// The model input for each face (given as crop-to-frame transforms), concatenated, in
+    /// `input` (resized; every value is written). A buffer kept across frames: a fresh 442 KB
+    /// per frame came from the kernel zeroed page by page.
+    pub fn crop_batch(&self, frame: &Frame, crops: &[Similarity], input: &mut Vec<f32>) {
         let n = self.size;
         let per = 3 * n * n;
-        let mut input = vec![0f32; per * crops.len()];
+        input.resize(per * crops.len(), 0.0);
         for (t, out) in crops.iter().zip(input.chunks_exact_mut(per)) {
             crop_rgb(frame, t, n, self.layout, self.input_scale.gain, self.input_scale.bias, out);
         }
-        input
     }
 
     /// Runs the backbone on `faces` crops made by [`Backbone::crop_batch`]: one call when the

