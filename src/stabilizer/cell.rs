@@ -155,7 +155,7 @@ impl NativeCell {
             for (ch, c) in c[states.clone()].chunks_exact(plane).enumerate() {
                 x.image_to_output(c, &mut c_then[ch * len..(ch + 1) * len]);
             }
-            // SAFETY (all three calls): the caller's.
+            // SAFETY (here and for the output convolution below): the caller's.
             unsafe {
                 x.convolve::<V>(&self.gates_w, &self.gates_b, &mut z);
                 lstm::<V>(&mut z, &c_then, &mask, &mut h_now, &mut c_now);
