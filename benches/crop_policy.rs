@@ -20,7 +20,7 @@ use steadyface::frame::Frame;
 use steadyface::geometry::Similarity;
 use steadyface::metrics::{inner49, inter_ocular, nme, nmj};
 use steadyface::models_dir;
-use steadyface::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
+use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfig};
 use steadyface::pts::read_pts;
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
@@ -83,19 +83,19 @@ fn main() {
         Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("stabilizer loads")
     });
     let follow = TrackerConfig { hold_tolerance: 0.0, ..TrackerConfig::default() };
-    let hold = |tolerance| TrackerConfig { hold_tolerance: tolerance, ..follow.clone() };
+    let hold = |tolerance| TrackerConfig { hold_tolerance: tolerance, ..follow };
     let one_euro = Some(OneEuroParams::default());
     let mut policies: Vec<(&str, &Arc<Models>, TrackerConfig)> = vec![
-        ("crop follows (raw)", &plain, follow.clone()),
+        ("crop follows (raw)", &plain, follow),
         ("crop holds, tolerance 0.02", &plain, hold(0.02)),
         ("crop holds, tolerance 0.05", &plain, hold(0.05)),
         ("crop holds, tolerance 0.10", &plain, hold(0.10)),
-        ("crop follows + One Euro (MediaPipe video)", &plain, TrackerConfig { smoothing: one_euro, ..follow.clone() }),
+        ("crop follows + One Euro (MediaPipe video)", &plain, TrackerConfig { smoothing: one_euro, ..follow }),
         ("crop holds 0.05 + One Euro (MediaPipe video)", &plain, TrackerConfig { smoothing: one_euro, ..hold(0.05) }),
     ];
     if let Some(models) = &stabilized {
         policies.extend([
-            ("stabilizer, crop follows (state warped every frame)", models, follow.clone()),
+            ("stabilizer, crop follows (state warped every frame)", models, follow),
             ("stabilizer, crop holds, tolerance 0.02", models, hold(0.02)),
             ("stabilizer, crop holds, tolerance 0.05", models, hold(0.05)),
             ("stabilizer, crop holds, tolerance 0.10", models, hold(0.10)),
@@ -114,11 +114,11 @@ fn main() {
     for (image, pts) in [("takeo.ppm", "takeo.pts"), ("einstein.jpg", "einstein.pts")] {
         let seq = sequence(image, pts);
         for (name, models, config) in &policies {
-            let mut tracker = Tracker::new(Arc::clone(models), config.clone());
+            let mut tracker = Tracker::new(Arc::clone(models), *config);
             let mut pred = Vec::new();
             for (i, data) in seq.frames.iter().enumerate() {
                 let frame = Frame::rgb(data, SIZE[0], SIZE[1]).expect("frame");
-                let faces = tracker.process(&frame, Some(i as f64 / 30.0), None).expect("pipeline");
+                let faces = tracker.process(&frame, FrameInput::at(i as f64 / 30.0)).expect("pipeline").faces;
                 let face = faces.first().unwrap_or_else(|| panic!("{image}: no face in frame {i}"));
                 pred.push(face.points.clone());
             }

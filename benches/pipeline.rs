@@ -18,7 +18,7 @@ use std::time::Instant;
 use steadyface::frame::Frame;
 use steadyface::models_dir;
 use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
-use steadyface::pipeline::{ModelPaths, Models, StageTimes, Tracker, TrackerConfig};
+use steadyface::pipeline::{FrameInput, ModelPaths, Models, StageTimes, Tracker, TrackerConfig};
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
 use steadyface::stabilizer::{Engine, Isa};
@@ -71,23 +71,14 @@ fn run(models: &std::sync::Arc<Models>, data: &[u8], config: &TrackerConfig) -> 
     let mut per_pass = Vec::new();
     for _ in 0..PASSES {
         let start = Instant::now();
-        let mut tracker = Tracker::new(models.clone(), config.clone());
+        let mut tracker = Tracker::new(models.clone(), *config);
         for (i, raw) in data.chunks_exact(frame_bytes).enumerate() {
             let frame = Frame::rgb(raw, WIDTH, HEIGHT).expect("frame");
-            let faces = tracker.process(&frame, Some(i as f64 / 30.0), None).expect("pipeline");
+            let faces = tracker.process(&frame, FrameInput::at(i as f64 / 30.0)).expect("pipeline").faces;
             assert_eq!(faces.len(), 1, "frame {i}");
         }
-        let t = &tracker.times;
-        times.frames += t.frames;
-        times.faces += t.faces;
-        times.detector_runs += t.detector_runs;
-        times.detector += t.detector;
-        times.crop += t.crop;
-        times.backbone += t.backbone;
-        times.stabilizer += t.stabilizer;
-        times.decode += t.decode;
-        times.total += t.total;
-        per_pass.push(start.elapsed().as_secs_f64() * 1000.0 / t.frames.max(1) as f64);
+        times.add(tracker.times());
+        per_pass.push(start.elapsed().as_secs_f64() * 1000.0 / tracker.times().frames.max(1) as f64);
     }
     per_pass.sort_by(f64::total_cmp);
     (times, per_pass[per_pass.len() / 2])

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use steadyface::frame::Frame;
 use steadyface::models_dir;
-use steadyface::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
+use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfig};
 use steadyface::runtime::{self, Device};
 use steadyface::scheme::Scheme;
 use steadyface::synth::{Degradation, moving_frames, random_segments, trajectory};
@@ -88,7 +88,7 @@ enum Command {
         #[arg(long)]
         overlay: Option<PathBuf>,
         #[command(flatten)]
-        element: cli::ElementArgs,
+        element: Box<cli::ElementArgs>,
     },
     /// Scores the facelandmarks element on benchmark sequences (numbered frames + gt.jsonl, see
     /// DESIGN.md) or videos without ground truth: one table row per sequence and method.
@@ -192,8 +192,8 @@ fn detect(images: &[PathBuf], args: &ModelArgs) -> anyhow::Result<()> {
         let (w, h) = (img.width() as usize, img.height() as usize);
         let frame = Frame::rgb(img.as_raw(), w, h)?;
         let detections = models.detector.detect(&frame)?;
-        let mut tracker = Tracker::new(models.clone(), TrackerConfig::default());
-        let faces = tracker.process(&frame, None, None)?;
+        let mut tracker = Tracker::new(models.clone(), TrackerConfig::whole_pyramid());
+        let faces = tracker.process(&frame, FrameInput::default())?.faces;
         let json = serde_json::json!({
             "image": path.display().to_string(),
             "detections": detections.iter().map(|d| serde_json::json!({"bbox": d.bbox, "score": d.score, "keypoints": d.keypoints})).collect::<Vec<_>>(),

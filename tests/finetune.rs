@@ -7,7 +7,7 @@ use std::process::{Command, Output};
 
 use sha2::{Digest, Sha256};
 use steadyface::models_dir;
-use steadyface::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
+use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfig};
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
 
@@ -87,7 +87,7 @@ fn finetune_writes_a_stabilizer_the_pipeline_runs() {
     let rgb = common::load_rgb("single_face.jpg");
     let frame = rgb.frame();
     let mut tracker = Tracker::new(models, TrackerConfig::default());
-    let faces = tracker.process(&frame, None, None).expect("pipeline");
+    let faces = tracker.process(&frame, FrameInput::default()).expect("pipeline").faces;
     assert_eq!(faces.len(), 1);
     assert!(faces[0].stabilized && faces[0].points.len() == 68);
     let _ = std::fs::remove_dir_all(&dir);

@@ -4,7 +4,7 @@ mod common;
 
 use common::{load_rgb, models, testdata};
 use steadyface::metrics::{inner49, nme};
-use steadyface::pipeline::{Tracker, TrackerConfig};
+use steadyface::pipeline::{FrameInput, Tracker, TrackerConfig};
 use steadyface::pts::read_pts;
 
 fn faces_found(name: &str) -> usize {
@@ -25,7 +25,7 @@ fn inner49_nme(name: &str, pts: &str) -> f32 {
     let img = load_rgb(name);
     let gt = read_pts(&testdata(pts)).expect("annotation");
     let mut tracker = Tracker::new(models(), TrackerConfig::default());
-    let faces = tracker.process(&img.frame(), None, None).expect("pipeline runs");
+    let faces = tracker.process(&img.frame(), FrameInput::default()).expect("pipeline runs").faces;
     assert_eq!(faces.len(), 1, "{name}: faces");
     assert_eq!(faces[0].points.len(), 68);
     nme(&faces[0].points, &gt, &inner49())
@@ -59,8 +59,10 @@ fn identity_stabilizer_keeps_the_backbone_points() {
     let stabilized = Models::load(&paths, Device::Cpu, Scheme::Ibug68).expect("models with stabilizer");
 
     let img = load_rgb("takeo.ppm");
-    let plain = Tracker::new(models(), TrackerConfig::default()).process(&img.frame(), None, None).unwrap();
-    let with = Tracker::new(stabilized, TrackerConfig::default()).process(&img.frame(), None, None).unwrap();
+    let plain =
+        Tracker::new(models(), TrackerConfig::default()).process(&img.frame(), FrameInput::default()).unwrap().faces;
+    let with =
+        Tracker::new(stabilized, TrackerConfig::default()).process(&img.frame(), FrameInput::default()).unwrap().faces;
     assert!(with[0].stabilized && !plain[0].stabilized);
     let worst =
         plain[0].points.iter().zip(&with[0].points).map(|(a, b)| (a[0] - b[0]).hypot(a[1] - b[1])).fold(0.0, f32::max);
@@ -72,15 +74,18 @@ fn identity_stabilizer_keeps_the_backbone_points() {
 #[test]
 fn pipeline_tracks_all_five_faces_and_respects_the_cap() {
     let img = load_rgb("multi_face.jpg");
-    let faces = Tracker::new(models(), TrackerConfig::default()).process(&img.frame(), None, None).unwrap();
+    let faces = Tracker::new(models(), TrackerConfig::whole_pyramid())
+        .process(&img.frame(), FrameInput::default())
+        .unwrap()
+        .faces;
     assert_eq!(faces.len(), 5);
     let mut ids: Vec<u64> = faces.iter().map(|f| f.track_id).collect();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 5, "distinct track ids");
     assert!(faces.iter().all(|f| f.points.len() == 68 && f.new_track));
-    let capped = TrackerConfig { max_faces: 2, ..TrackerConfig::default() };
-    assert_eq!(Tracker::new(models(), capped).process(&img.frame(), None, None).unwrap().len(), 2);
+    let capped = TrackerConfig { max_faces: 2, ..TrackerConfig::whole_pyramid() };
+    assert_eq!(Tracker::new(models(), capped).process(&img.frame(), FrameInput::default()).unwrap().faces.len(), 2);
 }
 
 #[test]
@@ -90,13 +95,14 @@ fn faces_found_while_tracking_join_a_fixed_number_of_frames_after_the_search() {
     // tile, and what they find joins 3 frames later, whatever the timing: the count changes only
     // on frames 13, 23, ... and reaches the photo's five faces once the tiles have been searched.
     let img = load_rgb("multi_face.jpg");
-    let mut tracker = Tracker::new(models(), TrackerConfig { max_faces: 1, ..TrackerConfig::default() });
-    let first = tracker.process(&img.frame(), None, None).unwrap();
+    let config = TrackerConfig { max_faces: 1, ..TrackerConfig::whole_pyramid() };
+    let mut tracker = Tracker::new(models(), config);
+    let first = tracker.process(&img.frame(), FrameInput::default()).unwrap().faces;
     assert_eq!(first.len(), 1);
-    tracker.config.max_faces = 5;
+    tracker.set_config(TrackerConfig { max_faces: 5, ..config });
     let mut counts = vec![1];
     for _ in 1..80 {
-        let faces = tracker.process(&img.frame(), None, None).unwrap();
+        let faces = tracker.process(&img.frame(), FrameInput::default()).unwrap().faces;
         assert_eq!(faces.iter().filter(|f| f.track_id == first[0].track_id).count(), 1, "the first track goes on");
         counts.push(faces.len());
     }
@@ -113,7 +119,7 @@ fn tiny_and_faceless_frames_give_no_faces() {
     for (w, h) in [(1, 1), (2, 3), (7, 5)] {
         let data = vec![128u8; w * h * 3];
         let frame = steadyface::frame::Frame::rgb(&data, w, h).unwrap();
-        assert!(tracker.process(&frame, None, None).unwrap().is_empty(), "{w}x{h}");
+        assert!(tracker.process(&frame, FrameInput::default()).unwrap().faces.is_empty(), "{w}x{h}");
     }
 }
 
@@ -143,9 +149,9 @@ fn nan_from_the_backbone_drops_the_face() {
     let mut tracker = Tracker::new(models, TrackerConfig::default());
     let img = load_rgb("takeo.ppm");
     for _ in 0..3 {
-        assert!(tracker.process(&img.frame(), None, None).unwrap().is_empty());
+        assert!(tracker.process(&img.frame(), FrameInput::default()).unwrap().faces.is_empty());
     }
-    assert!(tracker.times.unusable >= 3, "the dropped faces are counted (for the element's warning)");
+    assert!(tracker.times().unusable >= 3, "the dropped faces are counted (for the element's warning)");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -159,7 +165,7 @@ fn face_at_the_border_is_handled() {
         .flat_map(|y| img.data[(y * img.width + img.width - keep) * 3..(y * img.width + img.width) * 3].to_vec())
         .collect();
     let frame = steadyface::frame::Frame::rgb(&data, keep, img.height).unwrap();
-    let faces = Tracker::new(models(), TrackerConfig::default()).process(&frame, None, None).unwrap();
+    let faces = Tracker::new(models(), TrackerConfig::default()).process(&frame, FrameInput::default()).unwrap().faces;
     assert_eq!(faces.len(), 1, "the cut face is still found");
     let points = &faces[0].points;
     assert!(points.iter().all(|p| p[0].is_finite() && p[1].is_finite()));

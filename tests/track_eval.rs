@@ -190,7 +190,7 @@ fn track_bad_inputs_give_clear_errors() {
     let err = run_err(args!["track", input.as_os_str(), "--max-faces", "100"]);
     assert!(err.contains("max-faces=100: out of range"), "{err}");
     let err = run_err(args!["track", input.as_os_str(), "--decoder", "bogus"]);
-    assert!(err.contains("rejected decoder=bogus"), "{err}");
+    assert!(err.contains("decoder=bogus: not one of pdc, pdc-soft, argmax, subpixel"), "{err}");
     let err = run_err(args!["track", input.as_os_str(), "--backbone", missing.as_os_str()]);
     assert!(err.contains(&*missing.to_string_lossy()), "{err}");
     let _ = std::fs::remove_dir_all(&dir);

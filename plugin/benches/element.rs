@@ -17,7 +17,7 @@ use gst::prelude::*;
 use steadyface::frame::Frame;
 use steadyface::models_dir;
 use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
-use steadyface::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
+use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfig};
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
 
@@ -79,7 +79,7 @@ fn core_ms_per_frame(models: &Arc<Models>, clip: &Clip) -> f64 {
     let start = Instant::now();
     for (i, f) in clip.frames.iter().enumerate() {
         let frame = Frame::rgb(f, clip.width, clip.height).expect("frame");
-        tracker.process(&frame, Some(i as f64 / 30.0), None).expect("pipeline");
+        tracker.process(&frame, FrameInput::at(i as f64 / 30.0)).expect("pipeline");
     }
     start.elapsed().as_secs_f64() * 1000.0 / clip.frames.len() as f64
 }
@@ -90,9 +90,9 @@ fn core_stages(models: &Arc<Models>, clip: &Clip, max_faces: usize) -> [f64; 7] 
     let mut tracker = Tracker::new(models.clone(), TrackerConfig { max_faces, ..TrackerConfig::default() });
     for (i, f) in clip.frames.iter().enumerate() {
         let frame = Frame::rgb(f, clip.width, clip.height).expect("frame");
-        tracker.process(&frame, Some(i as f64 / 30.0), None).expect("pipeline");
+        tracker.process(&frame, FrameInput::at(i as f64 / 30.0)).expect("pipeline");
     }
-    let t = &tracker.times;
+    let t = tracker.times();
     let ms = |d: std::time::Duration, n: u64| d.as_secs_f64() * 1000.0 / n.max(1) as f64;
     [
         t.faces as f64 / t.frames.max(1) as f64,

@@ -316,18 +316,43 @@ fn thresholds_and_smoothing_change_while_playing() {
         std::thread::sleep(std::time::Duration::from_millis(5));
     }
     let element = pipeline.by_name("fl").unwrap();
-    element.set_property("smoothing", "one-euro");
-    element.set_property("decoder", "subpixel");
+    element.set_property_from_str("smoothing", "one-euro");
+    element.set_property_from_str("decoder", "subpixel");
     element.set_property("min-face-score", 0.3f32);
     assert!(element.property::<bool>("motion-compensation"), "on by default");
     element.set_property("motion-compensation", false);
     assert!(!element.property::<bool>("motion-compensation"));
-    element.set_property("decoder", "no-such-decoder"); // refused with an error log, kept subpixel
-    assert_eq!(element.property::<String>("decoder"), "subpixel");
+    assert_eq!(enum_nick(&element, "decoder"), "subpixel");
+    assert_eq!(enum_nick(&element, "smoothing"), "one-euro");
     finish(&pipeline).unwrap();
     let frames = seen.lock().unwrap();
     assert_eq!(frames.len(), 72);
     assert!(frames.iter().all(|f| f.len() == 1));
+}
+
+/// The nick of an enum property's value.
+fn enum_nick(element: &gst::Element, name: &str) -> String {
+    let value = element.property_value(name);
+    let (_, v) = gst::glib::EnumValue::from_value(&value).expect("an enum property");
+    v.nick().to_string()
+}
+
+#[test]
+fn choices_are_enums_and_a_bad_one_fails_the_launch_line() {
+    init();
+    let element = gst::ElementFactory::make("facelandmarks").build().unwrap();
+    for (name, default, choices) in [
+        ("decoder", "pdc-soft", &["pdc", "pdc-soft", "argmax", "subpixel"][..]),
+        ("smoothing", "none", &["none", "one-euro"][..]),
+        ("device", "auto", &["auto", "cpu", "cuda"][..]),
+    ] {
+        assert_eq!(enum_nick(&element, name), default);
+        let class = gst::glib::EnumClass::with_type(element.find_property(name).unwrap().value_type()).unwrap();
+        let nicks: Vec<&str> = class.values().iter().map(|v| v.nick()).collect();
+        assert_eq!(nicks, choices, "{name}");
+    }
+    let err = parse("videotestsrc num-buffers=1 ! facelandmarks decoder=bogus ! fakesink name=sink").unwrap_err();
+    assert!(err.contains("decoder") && err.contains("bogus"), "{err}");
 }
 
 #[test]

@@ -48,9 +48,15 @@ pub struct ElementArgs {
     /// Most faces tracked at once (1-64).
     #[arg(long)]
     pub max_faces: Option<u32>,
-    /// Run the detector every N frames (0 = only when no face is tracked).
+    /// Search for new faces every N frames while faces are tracked (0 = only when none is).
     #[arg(long)]
     pub detect_interval: Option<u32>,
+    /// Detector runs per frame while no face is tracked (0 = the whole pyramid every frame).
+    #[arg(long)]
+    pub search_budget: Option<u32>,
+    /// Tracks survive a gap in the timestamps up to this many nanoseconds.
+    #[arg(long)]
+    pub max_gap: Option<u64>,
     /// A track ends when the face-presence score falls below this.
     #[arg(long)]
     pub min_face_score: Option<f32>,
@@ -69,7 +75,7 @@ impl ElementArgs {
     /// The properties to set, by element property name, as text.
     pub fn properties(&self) -> anyhow::Result<Vec<(String, String)>> {
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().to_string());
-        let options: [(&str, Option<String>); 16] = [
+        let options: [(&str, Option<String>); 18] = [
             ("backbone", path(&self.backbone)),
             ("detector", path(&self.detector)),
             ("stabilizer", self.stabilizer.clone()),
@@ -83,6 +89,8 @@ impl ElementArgs {
             ("motion-compensation", self.motion_compensation.map(|v| v.to_string())),
             ("max-faces", self.max_faces.map(|v| v.to_string())),
             ("detect-interval", self.detect_interval.map(|v| v.to_string())),
+            ("search-budget", self.search_budget.map(|v| v.to_string())),
+            ("max-gap", self.max_gap.map(|v| v.to_string())),
             ("min-face-score", self.min_face_score.map(|v| v.to_string())),
             ("device", self.device.clone()),
             ("device-id", self.device_id.map(|v| v.to_string())),

@@ -24,7 +24,7 @@ use crate::frame::Frame;
 use crate::geometry::{Roi, Similarity, centroid, eye_angle};
 use crate::heatmap::{HeatmapSpec, crop_to_heatmap};
 use crate::metrics::inter_ocular;
-use crate::pipeline::{Models, Tracker, TrackerConfig};
+use crate::pipeline::{FrameInput, Models, Tracker, TrackerConfig};
 use crate::pts::read_pts_expecting;
 use crate::scheme::{self, Scheme};
 use crate::stabilizer::Windows;
@@ -276,8 +276,8 @@ pub fn still_faces(models: &Arc<Models>, image: &Path) -> Result<Vec<StillFace>>
         image::open(image).map_err(|e| Error::Other(format!("{}: cannot read image: {e}", image.display())))?.to_rgb8();
     let (w, h) = (img.width() as usize, img.height() as usize);
     let frame = Frame::rgb(img.as_raw(), w, h)?;
-    let mut tracker = Tracker::new(models.clone(), TrackerConfig { max_faces: 8, ..TrackerConfig::default() });
-    let faces = tracker.process(&frame, None, None)?;
+    let mut tracker = Tracker::new(models.clone(), TrackerConfig { max_faces: 8, ..TrackerConfig::whole_pyramid() });
+    let faces = tracker.process(&frame, FrameInput::default())?.faces;
     let k = models.backbone.point_count();
     let ibug = scheme::selection(Scheme::Ibug68, k)
         .ok_or_else(|| Error::Other(format!("a backbone with {k} points has no iBUG-68 mapping")))?;
@@ -521,7 +521,7 @@ pub fn video_records(
     seed: u64,
     push: &mut dyn FnMut(Record) -> Result<()>,
 ) -> Result<usize> {
-    let mut tracker = Tracker::new(full.clone(), TrackerConfig { max_faces: 1, ..TrackerConfig::default() });
+    let mut tracker = Tracker::new(full.clone(), TrackerConfig { max_faces: 1, ..TrackerConfig::whole_pyramid() });
     // (frame pixels, width, height, track id and full points of the tracked face)
     type Seen = (Vec<u8>, usize, usize, Option<(u64, Vec<[f32; 2]>)>);
     let mut window: std::collections::VecDeque<Seen> = std::collections::VecDeque::new();
@@ -532,8 +532,12 @@ pub fn video_records(
         }
         let f = decoded?;
         let frame = Frame::rgb(&f.rgb, f.width, f.height)?;
-        let face =
-            tracker.process(&frame, Some(f.time_s), None)?.into_iter().next().map(|face| (face.track_id, face.points));
+        let face = tracker
+            .process(&frame, FrameInput::at(f.time_s))?
+            .faces
+            .into_iter()
+            .next()
+            .map(|face| (face.track_id, face.points));
         window.push_back((f.rgb, f.width, f.height, face));
         if window.len() > layout.frames {
             window.pop_front();

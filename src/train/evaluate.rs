@@ -10,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::frame::Frame;
 use crate::geometry::centroid;
 use crate::metrics::{allan_variance, coefficient_of_variation, inner49, inter_ocular, nme, nmj};
-use crate::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
+use crate::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfig};
 use crate::pts::read_pts_expecting;
 use crate::runtime::Device;
 use crate::scheme::Scheme;
@@ -109,11 +109,11 @@ pub fn evaluate(
                 let paths = ModelPaths { detector: detector.into(), backbone: backbone.into(), stabilizer: stab };
                 let models = Models::load(&paths, Device::Cpu, Scheme::Ibug68)?;
                 let mut tracker =
-                    Tracker::new(models, TrackerConfig { smoothing, max_faces: 1, ..TrackerConfig::default() });
+                    Tracker::new(models, TrackerConfig { smoothing, max_faces: 1, ..TrackerConfig::whole_pyramid() });
                 let (mut pred, mut gt, mut pairs, mut missed) = (Vec::new(), Vec::new(), Vec::new(), 0);
                 for (i, (rgb, truth)) in seq.iter().enumerate() {
                     let frame = Frame::rgb(rgb, held_out.size[0], held_out.size[1])?;
-                    match tracker.process(&frame, Some(i as f64 / 30.0), None)?.into_iter().next() {
+                    match tracker.process(&frame, FrameInput::at(i as f64 / 30.0))?.faces.into_iter().next() {
                         Some(face) => {
                             pred.push(face.points);
                             gt.push(truth.clone());

@@ -1,8 +1,11 @@
-//! `facelandmarks`: an analysis element. Buffers pass through with their memory untouched; each
-//! gets the faces found in it as metadata (see `meta.rs`).
+//! `facelandmarks`' implementation: settings and properties, the models loaded in `start()`, and
+//! per buffer the tracker, QoS, the latency estimate and the metadata.
 
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
-use std::sync::{LazyLock, Mutex};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
+use std::time::Instant;
 
 use gst::glib;
 use gst::prelude::*;
@@ -11,11 +14,15 @@ use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use steadyface::decode::{DEFAULT_PDC_THRESHOLD, Decoder};
 use steadyface::models_dir;
-use steadyface::pipeline::{ModelPaths, Models, Tracker, TrackerConfig};
+use steadyface::pipeline::{
+    Event, FrameInput, FrameReport, ModelPaths, Models, SearchReason, TrackEnd, Tracker, TrackerConfig,
+};
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
 use steadyface::smoothing::OneEuroParams;
 
+use super::latency::LatencyEstimate;
+use super::{DecoderKind, DeviceKind, SmoothingKind};
 use crate::{meta, video};
 
 static CAT: LazyLock<gst::DebugCategory> =
@@ -23,90 +30,296 @@ static CAT: LazyLock<gst::DebugCategory> =
 
 const DEFAULT_MAX_FACES: u32 = 5;
 const DEFAULT_DETECT_INTERVAL: u32 = 10;
+const DEFAULT_SEARCH_BUDGET: u32 = 1;
+const DEFAULT_MAX_GAP: gst::ClockTime = gst::ClockTime::SECOND;
 const DEFAULT_MIN_FACE_SCORE: f32 = 0.5;
-const DEFAULT_DEVICE: &str = "auto";
 const DEFAULT_DEVICE_ID: i32 = 0;
 const DEFAULT_POST_MESSAGES: bool = false;
-const DEFAULT_DECODER: &str = "pdc-soft";
-const DEFAULT_SMOOTHING: &str = "none";
 
+/// Properties that choose what `start()` loads: they change only in NULL or READY.
+const MODEL_PROPERTIES: [&str; 6] = ["backbone", "detector", "stabilizer", "full-scheme", "device", "device-id"];
+
+/// What `start()` loads.
 #[derive(Debug, Clone)]
-struct Settings {
+struct ModelSettings {
     backbone: PathBuf,
     detector: PathBuf,
     /// Empty: no stabilizer. The default is the shipped one, used only where it fits the backbone.
     stabilizer: PathBuf,
-    decoder: String,
-    pdc_threshold: f32,
-    smoothing: String,
-    one_euro: OneEuroParams,
     full_scheme: bool,
-    motion_compensation: bool,
-    max_faces: u32,
-    detect_interval: u32,
-    min_face_score: f32,
-    device: String,
+    device: DeviceKind,
     device_id: i32,
-    post_messages: bool,
 }
 
-impl Default for Settings {
+impl Default for ModelSettings {
     fn default() -> Self {
-        Settings {
+        ModelSettings {
             backbone: models_dir::default_model(models_dir::BACKBONE),
             detector: models_dir::default_model(models_dir::DETECTOR),
             stabilizer: models_dir::default_model(models_dir::STABILIZER),
-            decoder: DEFAULT_DECODER.into(),
-            pdc_threshold: DEFAULT_PDC_THRESHOLD,
-            smoothing: DEFAULT_SMOOTHING.into(),
-            one_euro: OneEuroParams::default(),
             full_scheme: false,
+            device: DeviceKind::default(),
+            device_id: DEFAULT_DEVICE_ID,
+        }
+    }
+}
+
+/// What each frame reads (a copy is taken per frame, so a change applies from the next frame).
+#[derive(Debug, Clone, Copy)]
+struct FrameSettings {
+    decoder: DecoderKind,
+    pdc_threshold: f32,
+    smoothing: SmoothingKind,
+    one_euro: OneEuroParams,
+    motion_compensation: bool,
+    max_faces: u32,
+    detect_interval: u32,
+    search_budget: u32,
+    max_gap: gst::ClockTime,
+    min_face_score: f32,
+    post_messages: bool,
+}
+
+impl Default for FrameSettings {
+    fn default() -> Self {
+        FrameSettings {
+            decoder: DecoderKind::default(),
+            pdc_threshold: DEFAULT_PDC_THRESHOLD,
+            smoothing: SmoothingKind::default(),
+            one_euro: OneEuroParams::default(),
             motion_compensation: TrackerConfig::default().motion_compensation,
             max_faces: DEFAULT_MAX_FACES,
             detect_interval: DEFAULT_DETECT_INTERVAL,
+            search_budget: DEFAULT_SEARCH_BUDGET,
+            max_gap: DEFAULT_MAX_GAP,
             min_face_score: DEFAULT_MIN_FACE_SCORE,
-            device: DEFAULT_DEVICE.into(),
-            device_id: DEFAULT_DEVICE_ID,
             post_messages: DEFAULT_POST_MESSAGES,
         }
     }
 }
 
-impl Settings {
-    /// The tracker's configuration; the string settings were validated when they were set.
+impl FrameSettings {
     fn tracker_config(&self) -> TrackerConfig {
-        let defaults = TrackerConfig::default();
+        let threshold = self.pdc_threshold;
         TrackerConfig {
             max_faces: self.max_faces as usize,
             detect_interval: self.detect_interval as u64,
+            search_budget: self.search_budget as usize,
+            max_gap_s: self.max_gap.nseconds() as f64 / 1e9,
             min_face_score: self.min_face_score,
-            decoder: Decoder::parse(&self.decoder, self.pdc_threshold).unwrap_or(defaults.decoder),
-            smoothing: (self.smoothing == "one-euro").then_some(self.one_euro),
+            decoder: match self.decoder {
+                DecoderKind::Pdc => Decoder::Pdc { threshold },
+                DecoderKind::PdcSoft => Decoder::PdcSoft { threshold },
+                DecoderKind::Argmax => Decoder::Argmax,
+                DecoderKind::Subpixel => Decoder::Subpixel,
+            },
+            smoothing: (self.smoothing == SmoothingKind::OneEuro).then_some(self.one_euro),
             motion_compensation: self.motion_compensation,
-            ..defaults
+            ..TrackerConfig::default()
         }
     }
 }
 
+#[derive(Debug, Clone, Default)]
+struct Settings {
+    models: ModelSettings,
+    frame: FrameSettings,
+}
+
+/// Between `start()` and `stop()`.
 struct State {
     tracker: Tracker,
     scheme: String,
     info: Option<gst_video::VideoInfo>,
+    latency: LatencyEstimate,
+    /// Warnings posted once per stream: a face's model output, or its stabilizer output, was
+    /// not finite.
+    warned_unusable: bool,
+    warned_stabilizer: bool,
 }
 
-#[derive(Default)]
+/// `qos_earliest` when no QoS event has come.
+const NO_QOS: u64 = u64::MAX;
+
 pub struct FaceLandmarks {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    /// The models are loaded (between `start()` and `stop()`): model properties are refused.
+    started: AtomicBool,
+    /// Running time (ns) before which a frame is late, from downstream's QoS events.
+    qos_earliest: AtomicU64,
+    /// The latency answered to queries (ns); kept outside the state, whose lock is held while a
+    /// frame is processed.
+    latency: AtomicU64,
+}
+
+impl Default for FaceLandmarks {
+    fn default() -> Self {
+        FaceLandmarks {
+            settings: Mutex::default(),
+            state: Mutex::default(),
+            started: AtomicBool::new(false),
+            qos_earliest: AtomicU64::new(NO_QOS),
+            latency: AtomicU64::new(0),
+        }
+    }
 }
 
 impl FaceLandmarks {
     fn reset_tracks(&self, why: &str) {
         if let Some(state) = self.state.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            gst::debug!(CAT, imp = self, "resetting face tracks: {why}");
-            state.tracker.reset();
+            let ended = state.tracker.reset();
+            gst::debug!(CAT, imp = self, "reset ({why}): {ended} track(s) ended");
         }
     }
+
+    /// Whether a frame at `running_time` is already late by downstream's last QoS report.
+    fn is_late(&self, running_time: Option<gst::ClockTime>) -> bool {
+        let earliest = self.qos_earliest.load(Ordering::Relaxed);
+        earliest != NO_QOS && running_time.is_some_and(|t| t.nseconds() <= earliest)
+    }
+
+    /// The tracker on one frame. A failed inference loses this frame's faces, not the stream.
+    fn process(
+        &self,
+        state: &mut State,
+        buf: &gst::BufferRef,
+        info: &gst_video::VideoInfo,
+        input: FrameInput,
+    ) -> Result<FrameReport, gst::FlowError> {
+        let vf = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).map_err(|_| {
+            gst::element_imp_error!(self, gst::StreamError::Failed, ["could not map the frame readable"]);
+            gst::FlowError::Error
+        })?;
+        let frame = video::frame(&vf).map_err(|e| {
+            gst::element_imp_error!(self, gst::StreamError::Format, ["{e}"]);
+            gst::FlowError::Error
+        })?;
+        match state.tracker.process(&frame, input) {
+            Ok(report) => Ok(report),
+            Err(e) => {
+                let ended = state.tracker.reset();
+                gst::warning!(CAT, imp = self, "no landmarks for this frame: {e} ({ended} track(s) reset)");
+                Ok(FrameReport::default())
+            }
+        }
+    }
+
+    /// Logs what happened in a frame (levels DEBUG and LOG), and warns once per stream about
+    /// model output that was not finite.
+    fn log_events(&self, state: &mut State, events: &[Event]) {
+        for event in events {
+            match event {
+                Event::Gap { seconds, tracks } => {
+                    gst::debug!(CAT, imp = self, "gap of {seconds:.3} s beyond max-gap: {tracks} track(s) reset")
+                }
+                Event::Search { why, run } => {
+                    let ms = run.took.as_secs_f64() * 1e3;
+                    let (regions, found) = (run.regions, run.found);
+                    match why {
+                        SearchReason::NoFace => gst::debug!(
+                            CAT,
+                            imp = self,
+                            "no face tracked: searched {regions} region(s) in {ms:.1} ms, {found} face(s) found"
+                        ),
+                        SearchReason::Periodic => gst::debug!(
+                            CAT,
+                            imp = self,
+                            "background search for new faces: {regions} region(s) in {ms:.1} ms, {found} face(s) found"
+                        ),
+                    }
+                }
+                Event::SearchPostponed => {
+                    gst::log!(CAT, imp = self, "late frame (QoS): the search for new faces waits")
+                }
+                Event::TrackStarted { id, score } => {
+                    gst::debug!(CAT, imp = self, "track {id} started (detector score {score:.2})")
+                }
+                Event::TrackEnded { id, why } => {
+                    gst::debug!(CAT, imp = self, "track {id} ended: {}", track_end(why));
+                    if *why == TrackEnd::Unusable && !std::mem::replace(&mut state.warned_unusable, true) {
+                        gst::element_imp_warning!(
+                            self,
+                            gst::LibraryError::Failed,
+                            [
+                                "the landmark model's output for a face was not finite: the face was dropped (said once per stream)"
+                            ]
+                        );
+                    }
+                }
+                Event::StabilizerUnusable { id } => {
+                    gst::warning!(CAT, imp = self, "track {id}: stabilizer output not finite, backbone points used");
+                    if !std::mem::replace(&mut state.warned_stabilizer, true) {
+                        gst::element_imp_warning!(
+                            self,
+                            gst::LibraryError::Failed,
+                            [
+                                "the stabilizer's output for a face was not finite: its unstabilized points were used and its state restarted (said once per stream)"
+                            ]
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    fn post_landmarks_message(
+        &self,
+        structure: &gst::Structure,
+        buf: &gst::BufferRef,
+        running_time: Option<gst::ClockTime>,
+    ) {
+        let mut s = structure.clone();
+        s.set_name("steadyface-landmarks");
+        s.set("timestamp", buf.pts());
+        s.set("running-time", running_time);
+        let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+    }
+}
+
+fn track_end(why: &TrackEnd) -> String {
+    match why {
+        TrackEnd::Lost { score } => format!("face lost (presence score {score:.2} below min-face-score)"),
+        TrackEnd::Unusable => "the models' output for it was not finite".into(),
+        TrackEnd::Duplicate { of } => format!("same face as track {of}"),
+        TrackEnd::NotGiven => "no upstream face ROI overlaps it".into(),
+        TrackEnd::OverLimit => "more faces than max-faces".into(),
+    }
+}
+
+/// The models of `settings`, with the shipped stabilizer stepping aside (and the reason) where it
+/// does not fit the backbone, rather than failing a pipeline that only swapped the backbone.
+fn load_models(settings: &ModelSettings) -> Result<(Arc<Models>, Option<String>), gst::ErrorMessage> {
+    let device = match settings.device {
+        DeviceKind::Auto => Device::Auto,
+        DeviceKind::Cpu => Device::Cpu,
+        DeviceKind::Cuda => Device::Cuda(settings.device_id),
+    };
+    let scheme = if settings.full_scheme { Scheme::Full } else { Scheme::Ibug68 };
+    let paths = ModelPaths {
+        detector: settings.detector.clone(),
+        backbone: settings.backbone.clone(),
+        stabilizer: (!settings.stabilizer.as_os_str().is_empty()).then(|| settings.stabilizer.clone()),
+    };
+    let shipped = models_dir::default_model(models_dir::STABILIZER);
+    let loaded = if settings.stabilizer == shipped {
+        Models::load_with_default_stabilizer(&paths, &shipped, device, scheme)
+    } else {
+        Models::load(&paths, device, scheme).map(|m| (m, None))
+    };
+    loaded.map_err(|e| match e {
+        steadyface::Error::ModelMissing { .. } => gst::error_msg!(gst::ResourceError::NotFound, ["{e}"]),
+        _ => gst::error_msg!(gst::LibraryError::Init, ["{e}"]),
+    })
+}
+
+/// A panic's message.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> &str {
+    payload
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown panic")
 }
 
 #[glib::object_subclass]
@@ -119,7 +332,7 @@ impl ObjectSubclass for FaceLandmarks {
 impl ObjectImpl for FaceLandmarks {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPS: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            let defaults = Settings::default();
+            let defaults = ModelSettings::default();
             let (backbone, detector, stabilizer) = (
                 defaults.backbone.to_string_lossy(),
                 defaults.detector.to_string_lossy(),
@@ -146,10 +359,9 @@ impl ObjectImpl for FaceLandmarks {
                     .default_value(Some(stabilizer.as_ref()))
                     .flags(ready_only)
                     .build(),
-                glib::ParamSpecString::builder("decoder")
+                glib::ParamSpecEnum::builder_with_default("decoder", DecoderKind::default())
                     .nick("Heatmap decoder")
-                    .blurb("How heatmaps become points: pdc (Probability Density Centralization, the paper's Algorithm 1), pdc-soft (PDC with continuous weights: unbiased and without jumps), argmax, subpixel (argmax refined by a parabola)")
-                    .default_value(Some(DEFAULT_DECODER))
+                    .blurb("How heatmaps become points")
                     .flags(playing)
                     .build(),
                 glib::ParamSpecFloat::builder("pdc-threshold")
@@ -160,10 +372,9 @@ impl ObjectImpl for FaceLandmarks {
                     .default_value(DEFAULT_PDC_THRESHOLD)
                     .flags(playing)
                     .build(),
-                glib::ParamSpecString::builder("smoothing")
+                glib::ParamSpecEnum::builder_with_default("smoothing", SmoothingKind::default())
                     .nick("Smoothing")
-                    .blurb("Point smoothing after the stabilizer: none, one-euro")
-                    .default_value(Some(DEFAULT_SMOOTHING))
+                    .blurb("Point smoothing after the stabilizer")
                     .flags(playing)
                     .build(),
                 glib::ParamSpecFloat::builder("one-euro-min-cutoff")
@@ -196,12 +407,12 @@ impl ObjectImpl for FaceLandmarks {
                 glib::ParamSpecBoolean::builder("motion-compensation")
                     .nick("Motion compensation")
                     .blurb("Move each face's stabilizer state with the face (the mean motion of its points beyond 0.2 heatmap pixels a frame), so the stabilizer smooths jitter without trailing moves")
-                    .default_value(defaults.motion_compensation)
+                    .default_value(FrameSettings::default().motion_compensation)
                     .flags(playing)
                     .build(),
                 glib::ParamSpecUInt::builder("max-faces")
                     .nick("Maximum faces")
-                    .blurb("Most faces tracked at once")
+                    .blurb("Most faces tracked at once; lowered while playing, the newest tracks end on the next frame")
                     .minimum(1)
                     .maximum(64)
                     .default_value(DEFAULT_MAX_FACES)
@@ -209,8 +420,21 @@ impl ObjectImpl for FaceLandmarks {
                     .build(),
                 glib::ParamSpecUInt::builder("detect-interval")
                     .nick("Detection interval")
-                    .blurb("Run the face detector every N frames to pick up new faces (it also runs whenever no face is tracked); 0 = only when no face is tracked")
+                    .blurb("Search for new faces every N frames while faces are tracked (on another thread; late frames postpone it); 0 = only when no face is tracked")
                     .default_value(DEFAULT_DETECT_INTERVAL)
+                    .flags(playing)
+                    .build(),
+                glib::ParamSpecUInt::builder("search-budget")
+                    .nick("Search budget")
+                    .blurb("Detector runs per frame while no face is tracked: the whole frame every other run, the tiles of the finer pyramid level in turn between; 0 = the whole pyramid on every frame")
+                    .maximum(64)
+                    .default_value(DEFAULT_SEARCH_BUDGET)
+                    .flags(playing)
+                    .build(),
+                glib::ParamSpecUInt64::builder("max-gap")
+                    .nick("Maximum gap")
+                    .blurb("Tracks survive a gap in the buffers' timestamps (dropped frames, a stalled source) up to this long, in nanoseconds; a longer gap or a step back in time starts afresh")
+                    .default_value(DEFAULT_MAX_GAP.nseconds())
                     .flags(playing)
                     .build(),
                 glib::ParamSpecFloat::builder("min-face-score")
@@ -221,10 +445,9 @@ impl ObjectImpl for FaceLandmarks {
                     .default_value(DEFAULT_MIN_FACE_SCORE)
                     .flags(playing)
                     .build(),
-                glib::ParamSpecString::builder("device")
+                glib::ParamSpecEnum::builder_with_default("device", DeviceKind::default())
                     .nick("Device")
-                    .blurb("Where inference runs: auto (CUDA if available, else CPU), cpu, cuda (fails if CUDA is unavailable)")
-                    .default_value(Some(DEFAULT_DEVICE))
+                    .blurb("Where inference runs")
                     .flags(ready_only)
                     .build(),
                 glib::ParamSpecInt::builder("device-id")
@@ -246,74 +469,69 @@ impl ObjectImpl for FaceLandmarks {
     }
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
-        let mut s = self.settings.lock().unwrap_or_else(|p| p.into_inner());
-        let path = |v: &glib::Value| PathBuf::from(v.get::<Option<String>>().ok().flatten().unwrap_or_default());
-        match pspec.name() {
-            "backbone" => s.backbone = path(value),
-            "detector" => s.detector = path(value),
-            "stabilizer" => s.stabilizer = path(value),
-            "decoder" => {
-                let name = value.get::<Option<String>>().ok().flatten().unwrap_or_default();
-                match Decoder::parse(&name, s.pdc_threshold) {
-                    Ok(_) => s.decoder = name,
-                    Err(e) => gst::error!(CAT, imp = self, "decoder not changed: {e}"),
-                }
-            }
-            "pdc-threshold" => s.pdc_threshold = value.get().unwrap_or(DEFAULT_PDC_THRESHOLD),
-            "smoothing" => {
-                let name = value.get::<Option<String>>().ok().flatten().unwrap_or_default();
-                match name.as_str() {
-                    "none" | "one-euro" => s.smoothing = name,
-                    other => {
-                        gst::error!(CAT, imp = self, "smoothing not changed: unknown value '{other}' (none, one-euro)")
-                    }
-                }
-            }
-            "one-euro-min-cutoff" => s.one_euro.min_cutoff = value.get().unwrap_or(s.one_euro.min_cutoff),
-            "one-euro-beta" => s.one_euro.beta = value.get().unwrap_or(s.one_euro.beta),
-            "one-euro-derivative-cutoff" => {
-                s.one_euro.derivative_cutoff = value.get().unwrap_or(s.one_euro.derivative_cutoff)
-            }
-            "full-scheme" => s.full_scheme = value.get().unwrap_or(false),
-            "motion-compensation" => s.motion_compensation = value.get().unwrap_or(true),
-            "max-faces" => s.max_faces = value.get().unwrap_or(DEFAULT_MAX_FACES),
-            "detect-interval" => s.detect_interval = value.get().unwrap_or(DEFAULT_DETECT_INTERVAL),
-            "min-face-score" => s.min_face_score = value.get().unwrap_or(DEFAULT_MIN_FACE_SCORE),
-            "device" => {
-                s.device = value.get::<Option<String>>().ok().flatten().unwrap_or_else(|| DEFAULT_DEVICE.into())
-            }
-            "device-id" => s.device_id = value.get().unwrap_or(DEFAULT_DEVICE_ID),
-            "post-messages" => s.post_messages = value.get().unwrap_or(false),
-            other => gst::warning!(CAT, imp = self, "unknown property {other}"),
+        let name = pspec.name();
+        if MODEL_PROPERTIES.contains(&name) && self.started.load(Ordering::Relaxed) {
+            gst::warning!(CAT, imp = self, "{name} changes only in the NULL or READY state: ignored");
+            gst::element_imp_warning!(
+                self,
+                gst::LibraryError::Settings,
+                ["{name} changes only in the NULL or READY state: the new value is ignored"]
+            );
+            return;
         }
-        let config = s.tracker_config();
-        drop(s);
-        // Thresholds apply to the running tracker at once.
-        if let Some(state) = self.state.lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
-            state.tracker.config = config;
+        let mut guard = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        let Settings { models: m, frame: f } = &mut *guard;
+        // GLib has checked the value's type and range against the spec.
+        let path = |v: &glib::Value| PathBuf::from(v.get::<Option<String>>().ok().flatten().unwrap_or_default());
+        match name {
+            "backbone" => m.backbone = path(value),
+            "detector" => m.detector = path(value),
+            "stabilizer" => m.stabilizer = path(value),
+            "full-scheme" => m.full_scheme = value.get().unwrap_or(m.full_scheme),
+            "device" => m.device = value.get().unwrap_or(m.device),
+            "device-id" => m.device_id = value.get().unwrap_or(m.device_id),
+            "decoder" => f.decoder = value.get().unwrap_or(f.decoder),
+            "pdc-threshold" => f.pdc_threshold = value.get().unwrap_or(f.pdc_threshold),
+            "smoothing" => f.smoothing = value.get().unwrap_or(f.smoothing),
+            "one-euro-min-cutoff" => f.one_euro.min_cutoff = value.get().unwrap_or(f.one_euro.min_cutoff),
+            "one-euro-beta" => f.one_euro.beta = value.get().unwrap_or(f.one_euro.beta),
+            "one-euro-derivative-cutoff" => {
+                f.one_euro.derivative_cutoff = value.get().unwrap_or(f.one_euro.derivative_cutoff)
+            }
+            "motion-compensation" => f.motion_compensation = value.get().unwrap_or(f.motion_compensation),
+            "max-faces" => f.max_faces = value.get().unwrap_or(f.max_faces),
+            "detect-interval" => f.detect_interval = value.get().unwrap_or(f.detect_interval),
+            "search-budget" => f.search_budget = value.get().unwrap_or(f.search_budget),
+            "max-gap" => f.max_gap = value.get::<u64>().map(gst::ClockTime::from_nseconds).unwrap_or(f.max_gap),
+            "min-face-score" => f.min_face_score = value.get().unwrap_or(f.min_face_score),
+            "post-messages" => f.post_messages = value.get().unwrap_or(f.post_messages),
+            other => gst::warning!(CAT, imp = self, "unknown property {other}"),
         }
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
-        let s = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        let settings = self.settings.lock().unwrap_or_else(|p| p.into_inner());
+        let (m, f) = (&settings.models, &settings.frame);
         match pspec.name() {
-            "backbone" => s.backbone.to_string_lossy().to_value(),
-            "detector" => s.detector.to_string_lossy().to_value(),
-            "stabilizer" => s.stabilizer.to_string_lossy().to_value(),
-            "decoder" => s.decoder.to_value(),
-            "pdc-threshold" => s.pdc_threshold.to_value(),
-            "smoothing" => s.smoothing.to_value(),
-            "one-euro-min-cutoff" => s.one_euro.min_cutoff.to_value(),
-            "one-euro-beta" => s.one_euro.beta.to_value(),
-            "one-euro-derivative-cutoff" => s.one_euro.derivative_cutoff.to_value(),
-            "full-scheme" => s.full_scheme.to_value(),
-            "motion-compensation" => s.motion_compensation.to_value(),
-            "max-faces" => s.max_faces.to_value(),
-            "detect-interval" => s.detect_interval.to_value(),
-            "min-face-score" => s.min_face_score.to_value(),
-            "device" => s.device.to_value(),
-            "device-id" => s.device_id.to_value(),
-            "post-messages" => s.post_messages.to_value(),
+            "backbone" => m.backbone.to_string_lossy().to_value(),
+            "detector" => m.detector.to_string_lossy().to_value(),
+            "stabilizer" => m.stabilizer.to_string_lossy().to_value(),
+            "full-scheme" => m.full_scheme.to_value(),
+            "device" => m.device.to_value(),
+            "device-id" => m.device_id.to_value(),
+            "decoder" => f.decoder.to_value(),
+            "pdc-threshold" => f.pdc_threshold.to_value(),
+            "smoothing" => f.smoothing.to_value(),
+            "one-euro-min-cutoff" => f.one_euro.min_cutoff.to_value(),
+            "one-euro-beta" => f.one_euro.beta.to_value(),
+            "one-euro-derivative-cutoff" => f.one_euro.derivative_cutoff.to_value(),
+            "motion-compensation" => f.motion_compensation.to_value(),
+            "max-faces" => f.max_faces.to_value(),
+            "detect-interval" => f.detect_interval.to_value(),
+            "search-budget" => f.search_budget.to_value(),
+            "max-gap" => f.max_gap.nseconds().to_value(),
+            "min-face-score" => f.min_face_score.to_value(),
+            "post-messages" => f.post_messages.to_value(),
             _ => pspec.default_value().clone(),
         }
     }
@@ -350,38 +568,46 @@ impl BaseTransformImpl for FaceLandmarks {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         meta::register();
         let settings = self.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
-        let device = Device::parse(&settings.device, settings.device_id)
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ["{e}"]))?;
-        let scheme = if settings.full_scheme { Scheme::Full } else { Scheme::Ibug68 };
-        let paths = ModelPaths {
-            detector: settings.detector.clone(),
-            backbone: settings.backbone.clone(),
-            stabilizer: (!settings.stabilizer.as_os_str().is_empty()).then(|| settings.stabilizer.clone()),
-        };
-        // The shipped stabilizer is trained for the shipped backbone: with another one it steps
-        // aside (a warning says so) rather than failing a pipeline that only swapped the backbone.
-        let shipped = models_dir::default_model(models_dir::STABILIZER);
-        let loaded = if settings.stabilizer == shipped {
-            Models::load_with_default_stabilizer(&paths, &shipped, device, scheme)
-        } else {
-            Models::load(&paths, device, scheme).map(|m| (m, None))
-        };
-        let (models, skipped) = loaded.map_err(|e| match e {
-            steadyface::Error::ModelMissing { .. } => gst::error_msg!(gst::ResourceError::NotFound, ["{e}"]),
-            _ => gst::error_msg!(gst::LibraryError::Init, ["{e}"]),
-        })?;
+        let loaded = catch_unwind(|| {
+            let (models, skipped) = load_models(&settings.models)?;
+            let warm_up = models.warm_up().map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["{e}"]))?;
+            Ok::<_, gst::ErrorMessage>((models, skipped, warm_up))
+        });
+        let (models, skipped, warm_up) = loaded.map_err(|panic| {
+            gst::error_msg!(gst::LibraryError::Init, ["loading the models panicked: {}", panic_message(&*panic)])
+        })??;
         if let Some(why) = skipped {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{why}"));
         }
         let scheme = models.scheme_name();
-        *self.state.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(State { tracker: Tracker::new(models, settings.tracker_config()), scheme, info: None });
-        gst::info!(CAT, imp = self, "loaded {} and {}", paths.detector.display(), paths.backbone.display());
+        let tracker = Tracker::new(models, settings.frame.tracker_config());
+        *self.state.lock().unwrap_or_else(|p| p.into_inner()) = Some(State {
+            tracker,
+            scheme,
+            info: None,
+            latency: LatencyEstimate::new(warm_up),
+            warned_unusable: false,
+            warned_stabilizer: false,
+        });
+        self.latency.store(warm_up.as_nanos() as u64, Ordering::Relaxed);
+        self.qos_earliest.store(NO_QOS, Ordering::Relaxed);
+        self.started.store(true, Ordering::Relaxed);
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} and {}; a warm-up frame took {:.1} ms",
+            settings.models.detector.display(),
+            settings.models.backbone.display(),
+            warm_up.as_secs_f64() * 1e3
+        );
         Ok(())
     }
 
+    /// Drops the tracker, which waits for a search still running: no thread of this element
+    /// touches a model after `stop()` returns.
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        self.started.store(false, Ordering::Relaxed);
         Ok(())
     }
 
@@ -390,23 +616,66 @@ impl BaseTransformImpl for FaceLandmarks {
             gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid caps {incaps}"))?;
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let state = guard.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
-        state.tracker.reset();
+        // Caps sent again unchanged (or with another frame rate) leave the faces where they are.
+        let same_frames = state.info.as_ref().is_some_and(|old| {
+            (old.width(), old.height(), old.format()) == (info.width(), info.height(), info.format())
+        });
+        if !same_frames {
+            let ended = state.tracker.reset();
+            gst::debug!(CAT, imp = self, "reset (new frame size or format): {ended} track(s) ended");
+        }
         state.info = Some(info);
         Ok(())
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
         match event.view() {
-            gst::EventView::FlushStop(_) => self.reset_tracks("flush"),
+            gst::EventView::FlushStop(_) => {
+                self.qos_earliest.store(NO_QOS, Ordering::Relaxed);
+                self.reset_tracks("flush");
+            }
             gst::EventView::StreamStart(_) => self.reset_tracks("stream start"),
-            gst::EventView::Segment(_) => self.reset_tracks("new segment"),
+            // A segment sent again unchanged is no seek.
+            gst::EventView::Segment(s) if *s.segment() != self.obj().segment() => self.reset_tracks("new segment"),
             _ => {}
         }
         self.parent_sink_event(event)
     }
 
+    fn src_event(&self, event: gst::Event) -> bool {
+        if let gst::EventView::Qos(qos) = event.view() {
+            let (_, _, diff, timestamp) = qos.get();
+            if let Some(timestamp) = timestamp {
+                // As GstBaseTransform: the frame that reached the sink at `timestamp` was `diff` late.
+                let earliest = timestamp.nseconds().saturating_add_signed(diff);
+                self.qos_earliest.store(earliest, Ordering::Relaxed);
+            }
+        }
+        self.parent_src_event(event)
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let is_latency = matches!(query.view(), gst::QueryView::Latency(_));
+        if direction != gst::PadDirection::Src || !is_latency {
+            return BaseTransformImplExt::parent_query(self, direction, query);
+        }
+        if !BaseTransformImplExt::parent_query(self, direction, query) {
+            return false;
+        }
+        if let gst::QueryViewMut::Latency(q) = query.view_mut() {
+            let (live, min, max) = q.result();
+            let ours = gst::ClockTime::from_nseconds(self.latency.load(Ordering::Relaxed));
+            gst::debug!(CAT, imp = self, "latency: upstream {min} - {max:?}, ours {ours}");
+            q.set(live, min + ours, max.map(|m| m + ours));
+        }
+        true
+    }
+
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let post_messages = self.settings.lock().unwrap_or_else(|p| p.into_inner()).post_messages;
+        let started = Instant::now();
+        let settings = self.settings.lock().unwrap_or_else(|p| p.into_inner()).frame;
+        let running_time =
+            self.obj().segment().downcast_ref::<gst::ClockTime>().and_then(|seg| seg.to_running_time(buf.pts()));
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let Some(state) = guard.as_mut() else {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["buffer before start"]);
@@ -416,53 +685,47 @@ impl BaseTransformImpl for FaceLandmarks {
             gst::element_imp_error!(self, gst::CoreError::Negotiation, ["buffer before caps"]);
             return Err(gst::FlowError::NotNegotiated);
         };
-        if buf.flags().contains(gst::BufferFlags::DISCONT) {
-            state.tracker.reset();
-        }
+        state.tracker.set_config(settings.tracker_config());
         // Faces found upstream (ROI metas of type "face") replace the detector.
         let upstream = meta::upstream_faces(buf);
-        let faces = {
-            let vf = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, &info).map_err(|_| {
-                gst::element_imp_error!(self, gst::StreamError::Failed, ["could not map the frame readable"]);
-                gst::FlowError::Error
-            })?;
-            let frame = video::frame(&vf).map_err(|e| {
-                gst::element_imp_error!(self, gst::StreamError::Format, ["{e}"]);
-                gst::FlowError::Error
-            })?;
-            let timestamp = buf.pts().map(|t| t.nseconds() as f64 / 1e9);
-            let unusable = state.tracker.times.unusable;
-            match state.tracker.process(&frame, timestamp, upstream.as_deref()) {
-                Ok(faces) => {
-                    let dropped = state.tracker.times.unusable - unusable;
-                    if dropped > 0 {
-                        gst::warning!(
-                            CAT,
-                            imp = self,
-                            "{dropped} face(s) dropped: the model returned non-finite values"
-                        );
-                    }
-                    faces
-                }
-                Err(e) => {
-                    // A failed inference loses this frame's faces, not the stream.
-                    gst::warning!(CAT, imp = self, "no landmarks for this frame: {e}");
-                    state.tracker.reset();
-                    Vec::new()
-                }
+        let input = FrameInput {
+            time_s: buf.pts().map(|t| t.nseconds() as f64 / 1e9),
+            given: upstream.as_deref(),
+            late: self.is_late(running_time),
+        };
+        // A panic is a bug: the element stops with an error and leaves no half-updated state
+        // behind, so a restart (start() again) begins clean.
+        let report = match catch_unwind(AssertUnwindSafe(|| self.process(state, buf, &info, input))) {
+            Ok(report) => report?,
+            Err(panic) => {
+                *guard = None;
+                gst::element_imp_error!(
+                    self,
+                    gst::LibraryError::Failed,
+                    ["internal error (a bug): {}; restart the pipeline", panic_message(&*panic)]
+                );
+                return Err(gst::FlowError::Error);
             }
         };
-        let structure = meta::landmarks_structure(info.width(), info.height(), &state.scheme, &faces);
+        self.log_events(state, &report.events);
+        let structure = meta::landmarks_structure(info.width(), info.height(), &state.scheme, &report.faces);
+        meta::attach(buf, &structure, &report.faces);
+        let took = started.elapsed();
+        gst::log!(CAT, imp = self, "{} face(s) in {:.1} ms", report.faces.len(), took.as_secs_f64() * 1e3);
+        let latency_changed = state.latency.record(took);
         drop(guard);
-        meta::attach(buf, &structure, &faces);
-        if post_messages {
-            let running_time =
-                self.obj().segment().downcast_ref::<gst::ClockTime>().and_then(|seg| seg.to_running_time(buf.pts()));
-            let mut s = structure;
-            s.set_name("steadyface-landmarks");
-            s.set("timestamp", buf.pts());
-            s.set("running-time", running_time);
-            let _ = self.obj().post_message(gst::message::Element::builder(s).src(&*self.obj()).build());
+        if let Some(latency) = latency_changed {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "processing latency now {:.1} ms (95th percentile)",
+                latency.as_secs_f64() * 1e3
+            );
+            self.latency.store(latency.as_nanos() as u64, Ordering::Relaxed);
+            let _ = self.obj().post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
+        if settings.post_messages {
+            self.post_landmarks_message(&structure, buf, running_time);
         }
         Ok(gst::FlowSuccess::Ok)
     }

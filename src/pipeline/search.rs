@@ -1,0 +1,222 @@
+//! When and where the detector looks for new faces.
+//!
+//! With no face tracked the search runs on the frame's own thread, within a budget of detector
+//! runs per frame: the whole frame every other run and the tiles of the pyramid's finer level in
+//! turn between. A frame without a face then costs about one detector run instead of the whole
+//! pyramid, a face the whole-frame pass can see is found within two frames, and a small one
+//! within one cycle of the tiles. The first search after a reset covers the whole pyramid, so the
+//! first frame of a stream (or a still image) has every face from the start; a budget of 0
+//! searches the whole pyramid on every frame.
+//!
+//! While faces are tracked, a search runs every `interval` frames on another thread, on a copy
+//! of the frame, and its faces join a fixed number of frames later (the same frame whatever the
+//! timing, so results stay reproducible). A late frame postpones it.
+
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::Models;
+use crate::detector::{Detection, Detector};
+use crate::error::{Error, Result};
+use crate::frame::Frame;
+use crate::geometry::Roi;
+
+/// Frames between the start of a search on another thread and the frame whose tracks it joins
+/// (at most the search interval): about 100 ms at 30 fps, time for the detector (two runs, about
+/// 11 ms on a 2-core machine) to finish on the other core while three frames are tracked.
+const LAG: u64 = 3;
+
+/// Detector runs of one search while faces are tracked: the whole frame and one tile.
+const BACKGROUND_RUNS: usize = 2;
+
+/// What one search did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SearchRun {
+    /// Detector runs (the whole frame or one tile each).
+    pub regions: usize,
+    /// Wall time of the search, the frame copy of a background search included.
+    pub took: Duration,
+    pub found: usize,
+}
+
+/// A search running on another thread.
+struct Pending {
+    /// The frame number whose tracks its faces join.
+    merge_at: u64,
+    regions: usize,
+    worker: JoinHandle<Result<(Vec<Detection>, Duration)>>,
+    /// Time spent copying the frame for it.
+    prepared_in: Duration,
+}
+
+/// The search state of one stream.
+#[derive(Default)]
+pub(super) struct Searcher {
+    /// Position in the cycle whole frame, tile 1, whole frame, tile 2, ...
+    step: usize,
+    /// The whole pyramid was searched since the last reset.
+    searched_all: bool,
+    /// Frames since a search last started.
+    since_start: u64,
+    pending: Option<Pending>,
+}
+
+impl Searcher {
+    /// Waits for a search still running, whose faces belong to frames before the reset; the
+    /// next search covers the whole pyramid.
+    pub fn reset(&mut self) {
+        self.cancel();
+        self.step = 0;
+        self.searched_all = false;
+    }
+
+    /// Counts a frame (for the interval between background searches).
+    pub fn tick(&mut self) {
+        self.since_start = self.since_start.saturating_add(1);
+    }
+
+    /// Searches `frame` now, on this thread: the whole pyramid on the first search after a reset
+    /// or when `budget` is 0, otherwise the next `budget` regions of the cycle. Stops once
+    /// `enough` faces are found.
+    pub fn search_now(
+        &mut self,
+        detector: &Detector,
+        frame: &Frame,
+        budget: usize,
+        enough: usize,
+    ) -> Result<(Vec<Detection>, SearchRun)> {
+        self.cancel();
+        let t = Instant::now();
+        let all = detector.regions(frame.width(), frame.height());
+        let regions = if self.searched_all && budget > 0 { self.next_regions(&all, budget) } else { all };
+        self.searched_all = true;
+        self.since_start = 0;
+        let found = detector.detect_regions(frame, &regions, enough)?;
+        let run = SearchRun { regions: regions.len(), took: t.elapsed(), found: found.len() };
+        Ok((found, run))
+    }
+
+    /// Whether a background search may start on frame `index`: `interval` frames since the last
+    /// search (0: never), none running.
+    pub fn due(&self, interval: u64) -> bool {
+        interval > 0 && self.since_start >= interval && self.pending.is_none()
+    }
+
+    /// Starts a background search of `frame` (frame number `index`) whose faces join frame
+    /// `index + min(LAG, interval)`.
+    pub fn start(&mut self, models: &Arc<Models>, frame: &Frame, index: u64, interval: u64) {
+        let t = Instant::now();
+        let all = models.detector.regions(frame.width(), frame.height());
+        let regions = self.next_regions(&all, BACKGROUND_RUNS);
+        let copy = frame.to_owned_frame();
+        let models = models.clone();
+        let count = regions.len();
+        let worker = std::thread::spawn(move || {
+            let t = Instant::now();
+            models.detector.detect_regions(&copy.frame(), &regions, usize::MAX).map(|found| (found, t.elapsed()))
+        });
+        self.since_start = 0;
+        let merge_at = index + LAG.min(interval).max(1);
+        self.pending = Some(Pending { merge_at, regions: count, worker, prepared_in: t.elapsed() });
+    }
+
+    /// The faces of the background search due at frame `index`, if one is.
+    pub fn collect(&mut self, index: u64) -> Result<Option<(Vec<Detection>, SearchRun)>> {
+        let Some(pending) = self.pending.take_if(|p| p.merge_at <= index) else { return Ok(None) };
+        let regions = pending.regions;
+        let (found, took) = join(pending)?;
+        let run = SearchRun { regions, took, found: found.len() };
+        Ok(Some((found, run)))
+    }
+
+    /// Waits for a running search and drops its result.
+    fn cancel(&mut self) {
+        if let Some(pending) = self.pending.take() {
+            let _ = join(pending);
+        }
+    }
+
+    /// The next `count` regions of the cycle (each at most once): the whole frame (`all[0]`)
+    /// every other step, the tiles (`all[1..]`) in turn between.
+    fn next_regions(&mut self, all: &[Roi], count: usize) -> Vec<Roi> {
+        let tiles = all.len().saturating_sub(1);
+        if tiles == 0 {
+            return all.to_vec();
+        }
+        let mut regions: Vec<Roi> = Vec::with_capacity(count);
+        for _ in 0..count.min(2 * tiles) {
+            let region = if self.step.is_multiple_of(2) { all[0] } else { all[1 + (self.step / 2) % tiles] };
+            self.step = (self.step + 1) % (2 * tiles);
+            if !regions.contains(&region) {
+                regions.push(region);
+            }
+        }
+        regions
+    }
+}
+
+impl Drop for Searcher {
+    /// No search thread outlives its stream (nor touches a model while the process exits).
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// The faces of a background search and its time, frame copy included.
+fn join(pending: Pending) -> Result<(Vec<Detection>, Duration)> {
+    let (found, took) =
+        pending.worker.join().map_err(|_| Error::Other("the search for new faces panicked".into()))??;
+    Ok((found, pending.prepared_in + took))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn region(i: usize) -> Roi {
+        Roi { cx: i as f32, cy: 0.0, width: 1.0, height: 1.0, angle: 0.0 }
+    }
+
+    fn names(regions: &[Roi]) -> Vec<usize> {
+        regions.iter().map(|r| r.cx as usize).collect()
+    }
+
+    #[test]
+    fn one_run_a_frame_alternates_the_whole_frame_and_each_tile() {
+        let all: Vec<Roi> = (0..4).map(region).collect();
+        let mut s = Searcher::default();
+        let seen: Vec<Vec<usize>> = (0..8).map(|_| names(&s.next_regions(&all, 1))).collect();
+        assert_eq!(seen, [[0], [1], [0], [2], [0], [3], [0], [1]]);
+    }
+
+    #[test]
+    fn two_runs_pair_the_whole_frame_with_the_next_tile() {
+        let all: Vec<Roi> = (0..3).map(region).collect();
+        let mut s = Searcher::default();
+        let seen: Vec<Vec<usize>> = (0..3).map(|_| names(&s.next_regions(&all, 2))).collect();
+        assert_eq!(seen, [[0, 1], [0, 2], [0, 1]]);
+    }
+
+    #[test]
+    fn a_frame_without_tiles_is_searched_whole() {
+        let mut s = Searcher::default();
+        assert_eq!(names(&s.next_regions(&[region(0)], 1)), [0]);
+        // A budget beyond the cycle covers each region once.
+        let all: Vec<Roi> = (0..3).map(region).collect();
+        assert_eq!(names(&s.next_regions(&all, 9)), [0, 1, 2]);
+    }
+
+    #[test]
+    fn background_searches_wait_for_the_interval() {
+        let mut s = Searcher::default();
+        assert!(!s.due(10), "a search just happened (the counter starts at 0)");
+        for _ in 0..9 {
+            s.tick();
+        }
+        assert!(!s.due(10));
+        s.tick();
+        assert!(s.due(10));
+        assert!(!s.due(0), "interval 0: only when no face is tracked");
+    }
+}
