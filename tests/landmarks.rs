@@ -214,3 +214,92 @@ fn stabilizer_for_another_backbone_is_refused() {
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_dir_all(fitting.parent().unwrap());
 }
+
+/// A backbone whose points are a real face's (the default backbone's on takeo, as constants)
+/// and whose face-presence logit is NaN. Returns its path in `dir`.
+fn nan_presence_backbone(dir: &std::path::Path) -> std::path::PathBuf {
+    use steadyface::backbone::{Backbone, Landmarks};
+    use steadyface::onnx::{AttributeProto, Dim, GraphBuilder, OPSET, model, write_model};
+    use steadyface::runtime::Device;
+
+    let models = models();
+    let img = load_rgb("takeo.ppm");
+    let face = models.detector.detect(&img.frame()).unwrap().remove(0);
+    let real = Backbone::load(&common::default_paths().backbone, Device::Cpu).unwrap();
+    let size = real.input_size();
+    let mut input = Vec::new();
+    real.crop_batch(&img.frame(), &[face.roi().crop_to_frame(size)], &mut input);
+    let Landmarks::Points(points) = real.run_batch(&input, 1).unwrap().remove(0).landmarks else {
+        panic!("the default backbone gives points")
+    };
+    // The model's own convention: continuous crop positions (+0.5), x y z per point.
+    let values: Vec<f32> = points.iter().flat_map(|p| [p[0] + 0.5, p[1] + 0.5, 0.0]).collect();
+    let mut g = GraphBuilder::new("nan_presence");
+    g.input("image", &[Dim::param("N"), size.into(), size.into(), 3.into()])
+        .output("points", &[Dim::param("N"), 1.into(), 1.into(), values.len().into()])
+        .output("presence", &[Dim::param("N"), 1.into(), 1.into(), 1.into()])
+        .initializer("constant", &[1, 1, 1, values.len()], &values)
+        .initializer("zero", &[1], &[0.0])
+        .node("Mul", &["image", "zero"], &["blank"], vec![])
+        .node("ReduceMax", &["blank"], &["zeros"], vec![AttributeProto::ints("axes", &[1, 2, 3])])
+        .node("Add", &["zeros", "constant"], &["points"], vec![])
+        .node("Div", &["zeros", "zero"], &["presence"], vec![]);
+    let path = dir.join("nan_presence.onnx");
+    write_model(&path, &model(g.build().unwrap(), OPSET)).unwrap();
+    path
+}
+
+/// A NaN face-presence score ends the track on that frame: it never reaches the faces (as
+/// `score = NaN`) and never keeps a track alive.
+#[test]
+fn a_nan_presence_score_ends_the_track() {
+    use steadyface::pipeline::{Event, ModelPaths, Models, TrackEnd};
+    use steadyface::runtime::Device;
+    use steadyface::scheme::Scheme;
+
+    let dir = common::scratch("nan-presence");
+    let paths = ModelPaths { backbone: nan_presence_backbone(&dir), ..common::default_paths() };
+    let models = Models::load(&paths, Device::Cpu, Scheme::Ibug68).unwrap();
+    let mut tracker = Tracker::new(models, TrackerConfig::default());
+    let img = load_rgb("takeo.ppm");
+    for _ in 0..3 {
+        let report = tracker.process(&img.frame(), FrameInput::default()).unwrap();
+        assert!(report.faces.is_empty(), "{:?}", report.faces.iter().map(|f| f.score).collect::<Vec<_>>());
+        let lost = report
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::TrackEnded { why: TrackEnd::Lost { score }, .. } if score.is_nan()));
+        assert!(lost, "{:?}", report.events);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A stabilizer whose output is NaN (its output bias is NaN) leaves each face its backbone points,
+/// marked unstabilized, with an event saying so; never displaced points marked stabilized.
+#[test]
+fn a_nan_stabilizer_output_leaves_the_backbone_points() {
+    use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
+    use steadyface::pipeline::{Event, ModelPaths, Models};
+    use steadyface::runtime::Device;
+    use steadyface::scheme::Scheme;
+
+    let dir = common::scratch("nan-stabilizer");
+    let path = dir.join("stabilizer.onnx");
+    let mut weights = ConvLstmWeights::identity(ConvLstmSpec { points: 68, hidden: 2, kernel: 3 });
+    weights.out_b = vec![f32::NAN];
+    write_model(&path, &convlstm_model(&weights).unwrap()).unwrap();
+    let paths = ModelPaths { stabilizer: Some(path), ..common::default_paths() };
+    let nan = Models::load(&paths, Device::Cpu, Scheme::Ibug68).unwrap();
+    let img = load_rgb("takeo.ppm");
+    let mut plain = Tracker::new(models(), TrackerConfig::default());
+    let mut with = Tracker::new(nan, TrackerConfig::default());
+    for _ in 0..3 {
+        let want = plain.process(&img.frame(), FrameInput::default()).unwrap().faces;
+        let got = with.process(&img.frame(), FrameInput::default()).unwrap();
+        assert_eq!(got.faces.len(), 1);
+        assert!(!got.faces[0].stabilized);
+        assert_eq!(got.faces[0].points, want[0].points, "the backbone's points, unchanged");
+        assert!(got.events.iter().any(|e| matches!(e, Event::StabilizerUnusable { .. })), "{:?}", got.events);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

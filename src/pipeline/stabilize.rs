@@ -80,6 +80,10 @@ pub(super) fn stabilize(
         .zip(faces)
         .zip(stabilized.chunks_exact(per))
         .map(|((mut state, face), maps)| {
+            // A decoder finds some point even in maps of NaN: check the maps themselves.
+            if !maps.iter().all(|v| v.is_finite()) {
+                return None;
+            }
             let (points, confidence) = decoder.decode(maps, stab.points, s, s);
             // Window pixels -> heatmap pixels -> crop pixels.
             let points: Vec<[f32; 2]> = points

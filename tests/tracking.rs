@@ -1,0 +1,133 @@
+//! The tracker over real video: tracks across gaps, the bounded search for faces, and faces that
+//! enter the picture. Default models, media from ../shared/testdata.
+
+mod common;
+
+use common::{models, testdata};
+use steadyface::frame::Frame;
+use steadyface::pipeline::{Event, FrameInput, SearchReason, TrackEnd, Tracker, TrackerConfig};
+use steadyface::video::VideoFrame;
+
+fn decode(name: &str) -> Vec<VideoFrame> {
+    steadyface::video::frames(&testdata(name)).expect("video opens").map(|f| f.expect("frame decodes")).collect()
+}
+
+fn frame(f: &VideoFrame) -> Frame<'_> {
+    Frame::rgb(&f.rgb, f.width, f.height).expect("RGB frame")
+}
+
+/// The track ids of one frame's faces.
+fn ids(tracker: &mut Tracker, f: &VideoFrame, time_s: f64) -> (Vec<u64>, Vec<Event>) {
+    let report = tracker.process(&frame(f), FrameInput::at(time_s)).expect("pipeline");
+    (report.faces.iter().map(|face| face.track_id).collect(), report.events)
+}
+
+#[test]
+fn a_track_outlives_a_gap_shorter_than_max_gap_and_not_a_longer_one() {
+    let frames = decode("single_face.mp4");
+    let mut tracker = Tracker::new(models(), TrackerConfig::default());
+    let (first, _) = ids(&mut tracker, &frames[0], frames[0].time_s);
+    assert_eq!(first.len(), 1);
+    // Frames 1-20, then a third of a second dropped (frames 21-30), as after a QoS drop.
+    for f in frames[1..=20].iter().chain(&frames[31..=40]) {
+        let (now, events) = ids(&mut tracker, f, f.time_s);
+        assert_eq!(now, first, "frame {}: {events:?}", f.index);
+    }
+    // Two seconds of silence (beyond the default max-gap of 1 s): every track ends.
+    let later = &frames[41];
+    let (now, events) = ids(&mut tracker, later, later.time_s + 2.0);
+    assert!(events.iter().any(|e| matches!(e, Event::Gap { tracks: 1, seconds } if *seconds > 2.0)), "{events:?}");
+    assert_eq!(now.len(), 1);
+    assert!(now[0] > first[0], "a new track after the long gap");
+    // Time going backwards (a seek without a flush) starts afresh too.
+    let (back, events) = ids(&mut tracker, &frames[42], 0.0);
+    assert!(events.iter().any(|e| matches!(e, Event::Gap { seconds, .. } if *seconds < 0.0)), "{events:?}");
+    assert!(back[0] > now[0]);
+}
+
+#[test]
+fn frames_after_a_gap_are_stabilized_by_the_running_state() {
+    use steadyface::pipeline::{ModelPaths, Models};
+    let shipped = steadyface::models_dir::default_model(steadyface::models_dir::STABILIZER);
+    let paths = ModelPaths { stabilizer: Some(shipped), ..common::default_paths() };
+    let models = Models::load(&paths, steadyface::runtime::Device::Cpu, steadyface::scheme::Scheme::Ibug68).unwrap();
+    let frames = decode("single_face.mp4");
+    let mut tracker = Tracker::new(models, TrackerConfig::default());
+    for f in frames[..10].iter().chain(&frames[14..30]) {
+        let faces = tracker.process(&frame(f), FrameInput::at(f.time_s)).unwrap().faces;
+        assert_eq!(faces.len(), 1);
+        assert!(faces[0].stabilized, "frame {}", f.index);
+        assert_eq!(faces[0].new_track, f.index == 0, "frame {}: only the first frame starts a track", f.index);
+    }
+}
+
+/// The detector runs of each frame's search while no face is tracked.
+fn search_runs(config: TrackerConfig, frames: &[VideoFrame]) -> Vec<usize> {
+    let mut tracker = Tracker::new(models(), config);
+    frames
+        .iter()
+        .map(|f| {
+            let report = tracker.process(&frame(f), FrameInput::at(f.time_s)).unwrap();
+            assert!(report.faces.is_empty());
+            let runs = report.events.iter().filter_map(|e| match e {
+                Event::Search { why: SearchReason::NoFace, run } => Some(run.regions),
+                _ => None,
+            });
+            runs.sum()
+        })
+        .collect()
+}
+
+#[test]
+fn without_a_face_each_frame_costs_one_detector_run_after_the_first() {
+    let frames: Vec<VideoFrame> = decode("no_face.mp4").into_iter().take(20).collect();
+    let (w, h) = (frames[0].width, frames[0].height);
+    let pyramid = models().detector.regions(w, h).len();
+    assert!(pyramid > 2, "{w}x{h} has tiles to spread");
+    let budgeted = search_runs(TrackerConfig::default(), &frames);
+    assert_eq!(budgeted[0], pyramid, "the first frame searches the whole pyramid");
+    assert!(budgeted[1..].iter().all(|&n| n == 1), "{budgeted:?}");
+    let two = search_runs(TrackerConfig { search_budget: 2, ..TrackerConfig::default() }, &frames);
+    assert!(two[1..].iter().all(|&n| n == 2), "{two:?}");
+    let whole = search_runs(TrackerConfig::whole_pyramid(), &frames[..3]);
+    assert_eq!(whole, [pyramid; 3]);
+}
+
+/// A face entering the picture (face_noface.mov played backwards: the face appears after 97
+/// empty frames) is found by the bounded search within half a second of the frame where a search
+/// of the whole pyramid on every frame first finds it.
+#[test]
+fn an_entering_face_is_found_within_half_a_second() {
+    let mut frames: Vec<VideoFrame> = decode("face_noface.mov").into_iter().skip(50).take(70).collect();
+    frames.reverse();
+    let first_found = |config: TrackerConfig| {
+        let mut tracker = Tracker::new(models(), config);
+        frames.iter().enumerate().find_map(|(i, f)| {
+            let faces = tracker.process(&frame(f), FrameInput::at(i as f64 / 30.0)).unwrap().faces;
+            (!faces.is_empty()).then_some(i)
+        })
+    };
+    let exhaustive = first_found(TrackerConfig::whole_pyramid()).expect("the face is in the clip");
+    assert!(exhaustive > 10, "the clip starts without the face ({exhaustive})");
+    let bounded = first_found(TrackerConfig::default()).expect("the bounded search finds it");
+    eprintln!("entering face: found on frame {bounded}, exhaustive search on frame {exhaustive}");
+    assert!(bounded >= exhaustive && bounded - exhaustive <= 15, "{bounded} vs {exhaustive}");
+}
+
+#[test]
+fn lowering_max_faces_ends_the_newest_tracks_on_the_next_frame() {
+    let img = common::load_rgb("multi_face.jpg");
+    let config = TrackerConfig::whole_pyramid();
+    let mut tracker = Tracker::new(models(), config);
+    let five = tracker.process(&img.frame(), FrameInput::default()).unwrap().faces;
+    assert_eq!(five.len(), 5);
+    tracker.set_config(TrackerConfig { max_faces: 2, ..config });
+    let report = tracker.process(&img.frame(), FrameInput::default()).unwrap();
+    let mut kept: Vec<u64> = report.faces.iter().map(|f| f.track_id).collect();
+    kept.sort();
+    let mut oldest: Vec<u64> = five.iter().map(|f| f.track_id).collect();
+    oldest.sort();
+    assert_eq!(kept, oldest[..2], "the two oldest tracks stay");
+    let ended = report.events.iter().filter(|e| matches!(e, Event::TrackEnded { why: TrackEnd::OverLimit, .. }));
+    assert_eq!(ended.count(), 3);
+}
