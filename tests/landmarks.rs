@@ -24,7 +24,7 @@ fn blazeface_finds_the_faces() {
 fn inner49_nme(name: &str, pts: &str) -> f32 {
     let img = load_rgb(name);
     let gt = read_pts(&testdata(pts)).expect("annotation");
-    let mut tracker = Tracker::new(models(), TrackerConfig::default());
+    let mut tracker = Tracker::new(models(), TrackerConfig::whole_pyramid());
     let faces = tracker.process(&img.frame(), FrameInput::default()).expect("pipeline runs").faces;
     assert_eq!(faces.len(), 1, "{name}: faces");
     assert_eq!(faces[0].points.len(), 68);

@@ -61,36 +61,43 @@ fn frames_after_a_gap_are_stabilized_by_the_running_state() {
     }
 }
 
-/// The detector runs of each frame's search while no face is tracked.
-fn search_runs(config: TrackerConfig, frames: &[VideoFrame]) -> Vec<usize> {
+/// Per frame, the detector runs of the search on the frame's own thread and of the sweep of the
+/// tiles that joined it, while no face is tracked.
+fn search_runs(config: TrackerConfig, frames: &[VideoFrame]) -> Vec<(usize, usize)> {
     let mut tracker = Tracker::new(models(), config);
     frames
         .iter()
         .map(|f| {
             let report = tracker.process(&frame(f), FrameInput::at(f.time_s)).unwrap();
             assert!(report.faces.is_empty());
-            let runs = report.events.iter().filter_map(|e| match e {
-                Event::Search { why: SearchReason::NoFace, run } => Some(run.regions),
-                _ => None,
-            });
-            runs.sum()
+            let runs = |why: SearchReason| -> usize {
+                let regions = |e: &Event| match e {
+                    Event::Search(r) if r.why == why => r.regions,
+                    _ => 0,
+                };
+                report.events.iter().map(regions).sum()
+            };
+            (runs(SearchReason::NoFace), runs(SearchReason::Sweep))
         })
         .collect()
 }
 
 #[test]
-fn without_a_face_each_frame_costs_one_detector_run_after_the_first() {
+fn without_a_face_each_frame_costs_one_detector_run_and_the_tiles_are_swept_once_beside() {
     let frames: Vec<VideoFrame> = decode("no_face.mp4").into_iter().take(20).collect();
     let (w, h) = (frames[0].width, frames[0].height);
     let pyramid = models().detector.regions(w, h).len();
     assert!(pyramid > 2, "{w}x{h} has tiles to spread");
     let budgeted = search_runs(TrackerConfig::default(), &frames);
-    assert_eq!(budgeted[0], pyramid, "the first frame searches the whole pyramid");
-    assert!(budgeted[1..].iter().all(|&n| n == 1), "{budgeted:?}");
+    assert!(budgeted.iter().all(|&(now, _)| now == 1), "{budgeted:?}");
+    // The first frame's tiles, swept on another thread, join on frame 3; never again.
+    let sweeps: Vec<(usize, usize)> =
+        budgeted.iter().enumerate().filter(|(_, r)| r.1 > 0).map(|(i, r)| (i, r.1)).collect();
+    assert_eq!(sweeps, [(3, pyramid - 1)]);
     let two = search_runs(TrackerConfig { search_budget: 2, ..TrackerConfig::default() }, &frames);
-    assert!(two[1..].iter().all(|&n| n == 2), "{two:?}");
-    let whole = search_runs(TrackerConfig::whole_pyramid(), &frames[..3]);
-    assert_eq!(whole, [pyramid; 3]);
+    assert!(two.iter().all(|&(now, _)| now == 2), "{two:?}");
+    let whole = search_runs(TrackerConfig::whole_pyramid(), &frames[..5]);
+    assert_eq!(whole, [(pyramid, 0); 5], "no sweep: every frame searches everything");
 }
 
 /// A face entering the picture (face_noface.mov played backwards: the face appears after 97

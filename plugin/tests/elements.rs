@@ -217,7 +217,8 @@ fn two_streams_in_one_pipeline_keep_their_own_faces_and_messages_carry_running_t
     // Two facelandmarks side by side: a one-face video and a five-face photo.
     let launch = format!(
         "{} ! facelandmarks name=a post-messages=true ! fakesink name=sink \
-         filesrc location={} ! jpegdec ! imagefreeze num-buffers=10 ! videoconvert ! facelandmarks name=b ! fakesink",
+         filesrc location={} ! jpegdec ! imagefreeze num-buffers=10 ! videoconvert \
+         ! facelandmarks name=b search-budget=0 ! fakesink",
         decode("single_face.mp4"),
         testdata("multi_face.jpg").display()
     );
@@ -270,7 +271,8 @@ fn two_streams_in_one_pipeline_keep_their_own_faces_and_messages_carry_running_t
 #[test]
 fn five_faces_in_a_still_image() {
     let launch = format!(
-        "filesrc location={} ! decodebin ! imagefreeze num-buffers=3 ! videoconvert ! facelandmarks ! fakesink name=sink",
+        "filesrc location={} ! decodebin ! imagefreeze num-buffers=3 ! videoconvert ! facelandmarks search-budget=0 \
+         ! fakesink name=sink",
         testdata("multi_face.jpg").display()
     );
     let frames = run(&launch).unwrap();
@@ -482,6 +484,8 @@ fn harness_passes_the_frame_through_with_metas() {
     let img = image::open(testdata("multi_face.jpg")).expect("test image").to_rgb8();
     let (w, h) = (img.width(), img.height());
     let mut harness = gst_check::Harness::new("facelandmarks");
+    // A still image: every face from the first frame on.
+    harness.element().unwrap().set_property("search-budget", 0u32);
     let caps = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, w, h).build().unwrap().to_caps().unwrap();
     harness.set_src_caps(caps);
     let pixels = img.into_raw();

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use models::{ModelPaths, Models};
-pub use search::SearchRun;
+pub use search::{SearchReason, SearchRun};
 
 use crate::backbone::{BackboneOutput, Landmarks};
 use crate::decode::Decoder;
@@ -126,16 +126,6 @@ pub struct Face {
     pub stabilized: bool,
 }
 
-/// Why the detector ran.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SearchReason {
-    /// No face is tracked: searched on the frame's own thread.
-    NoFace,
-    /// The periodic search for new faces beside the tracked ones (on another thread; it joins
-    /// this frame).
-    Periodic,
-}
-
 /// Why a track ended.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum TrackEnd {
@@ -160,10 +150,8 @@ pub enum Event {
         seconds: f64,
         tracks: usize,
     },
-    Search {
-        why: SearchReason,
-        run: SearchRun,
-    },
+    /// The detector searched for faces (on this frame's thread, or a background search joined).
+    Search(SearchRun),
     /// A search for new faces fell due on a late frame and waits.
     SearchPostponed,
     TrackStarted {
@@ -305,10 +293,14 @@ impl Tracker {
         self.check_gap(input.time_s, &mut events);
         let time = input.time_s.unwrap_or(self.frame_index as f64 / 30.0);
         self.end_over_limit(&mut events);
+        let searched_here = input.given.is_none() && self.tracks.is_empty();
         let found = self.find_faces(frame, &input, &mut events)?;
         let fresh = self.start_tracks(frame, found, &mut events)?;
         self.tracks.extend(fresh);
         let faces = self.update_tracks(frame, time, &mut events)?;
+        if input.given.is_none() {
+            self.start_background_search(frame, searched_here, input.late, &mut events);
+        }
         self.frame_index += 1;
         self.searcher.tick();
         self.times.frames += 1;
@@ -341,9 +333,9 @@ impl Tracker {
     }
 
     /// Faces from upstream, from a search on this frame (nothing tracked), or from a background
-    /// search due now; starts the next background search when it falls due.
+    /// search due now.
     fn find_faces(&mut self, frame: &Frame, input: &FrameInput, events: &mut Vec<Event>) -> Result<Vec<Detection>> {
-        let cfg = self.config;
+        let (cfg, index) = (self.config, self.frame_index);
         if let Some(given) = input.given {
             self.tracks.retain(|t| {
                 let kept = given.iter().any(|det| t.roi.iou(&det.roi()) > 0.3);
@@ -354,33 +346,45 @@ impl Tracker {
             });
             return Ok(given.to_vec());
         }
-        if self.tracks.is_empty() {
-            let (found, run) =
-                self.searcher.search_now(&self.models.detector, frame, cfg.search_budget, cfg.max_faces)?;
-            self.count_search(&run, events, SearchReason::NoFace);
-            return Ok(found);
-        }
-        let found = match self.searcher.collect(self.frame_index)? {
+        let mut found = match self.searcher.collect(index)? {
             Some((found, run)) => {
-                self.count_search(&run, events, SearchReason::Periodic);
+                self.count_search(run, events);
                 found
             }
             None => Vec::new(),
         };
-        if self.tracks.len() < cfg.max_faces && self.searcher.due(cfg.detect_interval) {
-            if input.late {
-                events.push(Event::SearchPostponed);
-            } else {
-                self.searcher.start(&self.models, frame, self.frame_index, cfg.detect_interval);
-            }
+        if self.tracks.is_empty() {
+            let (now, run) =
+                self.searcher.search_now(&self.models.detector, frame, cfg.search_budget, cfg.max_faces)?;
+            self.count_search(run, events);
+            found.extend(now);
         }
         Ok(found)
     }
 
-    fn count_search(&mut self, run: &SearchRun, events: &mut Vec<Event>, why: SearchReason) {
+    /// Starts a search on another thread, once this frame's own work is done (so the two do not
+    /// compete for the cores): after a frame searched on this thread, the sweep of its tiles
+    /// (once after a reset); while faces are tracked, the periodic search when it falls due,
+    /// unless the frame is late.
+    fn start_background_search(&mut self, frame: &Frame, searched_here: bool, late: bool, events: &mut Vec<Event>) {
+        let (cfg, index) = (self.config, self.frame_index);
+        if searched_here {
+            if cfg.search_budget > 0 {
+                self.searcher.sweep_once(&self.models, frame, index);
+            }
+        } else if self.tracks.len() < cfg.max_faces && self.searcher.due(cfg.detect_interval) {
+            if late {
+                events.push(Event::SearchPostponed);
+            } else {
+                self.searcher.start(&self.models, frame, index, cfg.detect_interval);
+            }
+        }
+    }
+
+    fn count_search(&mut self, run: SearchRun, events: &mut Vec<Event>) {
         self.times.detector += run.took;
         self.times.detector_runs += 1;
-        events.push(Event::Search { why, run: run.clone() });
+        events.push(Event::Search(run));
     }
 
     /// New tracks for the detections that overlap no track, up to `max_faces`. A new track's

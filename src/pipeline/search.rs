@@ -4,13 +4,16 @@
 //! runs per frame: the whole frame every other run and the tiles of the pyramid's finer level in
 //! turn between. A frame without a face then costs about one detector run instead of the whole
 //! pyramid, a face the whole-frame pass can see is found within two frames, and a small one
-//! within one cycle of the tiles. The first search after a reset covers the whole pyramid, so the
-//! first frame of a stream (or a still image) has every face from the start; a budget of 0
-//! searches the whole pyramid on every frame.
+//! within one cycle of the tiles. On the first frame after a reset the tiles are also swept all
+//! at once on another thread, so the small faces of a stream's first frame join a few frames
+//! later without that frame paying for the pyramid. A budget of 0 searches the whole pyramid on
+//! every frame, on the frame's thread (what a still image wants).
 //!
-//! While faces are tracked, a search runs every `interval` frames on another thread, on a copy
-//! of the frame, and its faces join a fixed number of frames later (the same frame whatever the
-//! timing, so results stay reproducible). A late frame postpones it.
+//! While faces are tracked, a search (the whole frame and one tile) runs every `interval` frames
+//! on another thread, on a copy of the frame. A late frame postpones it.
+//!
+//! Background searches join a fixed number of frames after they start, whatever the timing, so
+//! results stay reproducible.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -27,12 +30,24 @@ use crate::geometry::Roi;
 /// 11 ms on a 2-core machine) to finish on the other core while three frames are tracked.
 const LAG: u64 = 3;
 
-/// Detector runs of one search while faces are tracked: the whole frame and one tile.
-const BACKGROUND_RUNS: usize = 2;
+/// Detector runs of one periodic search while faces are tracked: the whole frame and one tile.
+const PERIODIC_RUNS: usize = 2;
+
+/// Why the detector ran.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchReason {
+    /// No face is tracked: searched on the frame's own thread, within the budget.
+    NoFace,
+    /// The tiles of the first frame after a reset, swept on another thread.
+    Sweep,
+    /// The periodic search for new faces beside the tracked ones, on another thread.
+    Periodic,
+}
 
 /// What one search did.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SearchRun {
+    pub why: SearchReason,
     /// Detector runs (the whole frame or one tile each).
     pub regions: usize,
     /// Wall time of the search, the frame copy of a background search included.
@@ -42,6 +57,7 @@ pub struct SearchRun {
 
 /// A search running on another thread.
 struct Pending {
+    why: SearchReason,
     /// The frame number whose tracks its faces join.
     merge_at: u64,
     regions: usize,
@@ -55,30 +71,31 @@ struct Pending {
 pub(super) struct Searcher {
     /// Position in the cycle whole frame, tile 1, whole frame, tile 2, ...
     step: usize,
-    /// The whole pyramid was searched since the last reset.
-    searched_all: bool,
+    /// The tiles were swept since the last reset.
+    swept: bool,
     /// Frames since a search last started.
     since_start: u64,
     pending: Option<Pending>,
 }
 
 impl Searcher {
-    /// Waits for a search still running, whose faces belong to frames before the reset; the
-    /// next search covers the whole pyramid.
+    /// Waits for a search still running (its faces belong to frames before the reset); the cycle
+    /// starts again at the whole frame, and the next frame without faces sweeps the tiles.
     pub fn reset(&mut self) {
-        self.cancel();
+        if let Some(pending) = self.pending.take() {
+            let _ = join(pending);
+        }
         self.step = 0;
-        self.searched_all = false;
+        self.swept = false;
     }
 
-    /// Counts a frame (for the interval between background searches).
+    /// Counts a frame (for the interval between periodic searches).
     pub fn tick(&mut self) {
         self.since_start = self.since_start.saturating_add(1);
     }
 
-    /// Searches `frame` now, on this thread: the whole pyramid on the first search after a reset
-    /// or when `budget` is 0, otherwise the next `budget` regions of the cycle. Stops once
-    /// `enough` faces are found.
+    /// Searches `frame` now, on this thread: the next `budget` regions of the cycle, or the
+    /// whole pyramid when `budget` is 0. Stops once `enough` faces are found.
     pub fn search_now(
         &mut self,
         detector: &Detector,
@@ -86,29 +103,46 @@ impl Searcher {
         budget: usize,
         enough: usize,
     ) -> Result<(Vec<Detection>, SearchRun)> {
-        self.cancel();
         let t = Instant::now();
         let all = detector.regions(frame.width(), frame.height());
-        let regions = if self.searched_all && budget > 0 { self.next_regions(&all, budget) } else { all };
-        self.searched_all = true;
+        let regions = if budget > 0 { self.next_regions(&all, budget) } else { all };
         self.since_start = 0;
         let found = detector.detect_regions(frame, &regions, enough)?;
-        let run = SearchRun { regions: regions.len(), took: t.elapsed(), found: found.len() };
+        let run =
+            SearchRun { why: SearchReason::NoFace, regions: regions.len(), took: t.elapsed(), found: found.len() };
         Ok((found, run))
     }
 
-    /// Whether a background search may start on frame `index`: `interval` frames since the last
-    /// search (0: never), none running.
+    /// On the first frame after a reset, starts a sweep of every tile of `frame` (frame number
+    /// `index`) on another thread; nothing when the frame has no tiles or a search is running.
+    pub fn sweep_once(&mut self, models: &Arc<Models>, frame: &Frame, index: u64) {
+        if self.swept || self.pending.is_some() {
+            return;
+        }
+        self.swept = true;
+        let all = models.detector.regions(frame.width(), frame.height());
+        if all.len() > 1 {
+            self.spawn(models, frame, all[1..].to_vec(), SearchReason::Sweep, index + LAG);
+        }
+    }
+
+    /// Whether a periodic search may start: `interval` frames since the last search (0: never),
+    /// none running.
     pub fn due(&self, interval: u64) -> bool {
         interval > 0 && self.since_start >= interval && self.pending.is_none()
     }
 
-    /// Starts a background search of `frame` (frame number `index`) whose faces join frame
-    /// `index + min(LAG, interval)`.
+    /// Starts a periodic search of `frame` (frame number `index`): the whole frame and the next
+    /// tile, joining frame `index + min(LAG, interval)`.
     pub fn start(&mut self, models: &Arc<Models>, frame: &Frame, index: u64, interval: u64) {
-        let t = Instant::now();
         let all = models.detector.regions(frame.width(), frame.height());
-        let regions = self.next_regions(&all, BACKGROUND_RUNS);
+        let regions = self.next_regions(&all, PERIODIC_RUNS);
+        self.spawn(models, frame, regions, SearchReason::Periodic, index + LAG.min(interval).max(1));
+    }
+
+    /// Searches `regions` of a copy of `frame` on another thread.
+    fn spawn(&mut self, models: &Arc<Models>, frame: &Frame, regions: Vec<Roi>, why: SearchReason, merge_at: u64) {
+        let t = Instant::now();
         let copy = frame.to_owned_frame();
         let models = models.clone();
         let count = regions.len();
@@ -117,24 +151,16 @@ impl Searcher {
             models.detector.detect_regions(&copy.frame(), &regions, usize::MAX).map(|found| (found, t.elapsed()))
         });
         self.since_start = 0;
-        let merge_at = index + LAG.min(interval).max(1);
-        self.pending = Some(Pending { merge_at, regions: count, worker, prepared_in: t.elapsed() });
+        self.pending = Some(Pending { why, merge_at, regions: count, worker, prepared_in: t.elapsed() });
     }
 
     /// The faces of the background search due at frame `index`, if one is.
     pub fn collect(&mut self, index: u64) -> Result<Option<(Vec<Detection>, SearchRun)>> {
         let Some(pending) = self.pending.take_if(|p| p.merge_at <= index) else { return Ok(None) };
-        let regions = pending.regions;
+        let (why, regions) = (pending.why, pending.regions);
         let (found, took) = join(pending)?;
-        let run = SearchRun { regions, took, found: found.len() };
+        let run = SearchRun { why, regions, took, found: found.len() };
         Ok(Some((found, run)))
-    }
-
-    /// Waits for a running search and drops its result.
-    fn cancel(&mut self) {
-        if let Some(pending) = self.pending.take() {
-            let _ = join(pending);
-        }
     }
 
     /// The next `count` regions of the cycle (each at most once): the whole frame (`all[0]`)
@@ -159,7 +185,7 @@ impl Searcher {
 impl Drop for Searcher {
     /// No search thread outlives its stream (nor touches a model while the process exits).
     fn drop(&mut self) {
-        self.cancel();
+        self.reset();
     }
 }
 

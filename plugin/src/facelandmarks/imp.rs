@@ -213,21 +213,15 @@ impl FaceLandmarks {
                 Event::Gap { seconds, tracks } => {
                     gst::debug!(CAT, imp = self, "gap of {seconds:.3} s beyond max-gap: {tracks} track(s) reset")
                 }
-                Event::Search { why, run } => {
-                    let ms = run.took.as_secs_f64() * 1e3;
+                Event::Search(run) => {
                     let (regions, found) = (run.regions, run.found);
-                    match why {
-                        SearchReason::NoFace => gst::debug!(
-                            CAT,
-                            imp = self,
-                            "no face tracked: searched {regions} region(s) in {ms:.1} ms, {found} face(s) found"
-                        ),
-                        SearchReason::Periodic => gst::debug!(
-                            CAT,
-                            imp = self,
-                            "background search for new faces: {regions} region(s) in {ms:.1} ms, {found} face(s) found"
-                        ),
-                    }
+                    let what = match run.why {
+                        SearchReason::NoFace => "no face tracked: searched",
+                        SearchReason::Sweep => "background sweep of the first frame's tiles:",
+                        SearchReason::Periodic => "background search for new faces:",
+                    };
+                    let ms = run.took.as_secs_f64() * 1e3;
+                    gst::debug!(CAT, imp = self, "{what} {regions} region(s) in {ms:.1} ms, {found} face(s) found");
                 }
                 Event::SearchPostponed => {
                     gst::log!(CAT, imp = self, "late frame (QoS): the search for new faces waits")
