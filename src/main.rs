@@ -228,8 +228,10 @@ fn synth(
     let stem = image.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
     for (name, level) in levels {
-        let dir = out.join(format!("{stem}-{name}"));
-        let tmp = out.join(format!(".{stem}-{name}.tmp"));
+        // A link to a sequence folder stays a link: the folder it leads to is replaced.
+        let named = out.join(format!("{stem}-{name}"));
+        let dir = steadyface::output::resolve(&named)?;
+        let tmp = dir.with_file_name(format!(".{stem}-{name}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).with_context(|| format!("{}", tmp.display()))?;
         let mut gt = String::new();
@@ -257,7 +259,7 @@ fn synth(
         std::fs::write(tmp.join("meta.json"), serde_json::to_string_pretty(&meta)?)?;
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&tmp, &dir).with_context(|| format!("{} -> {}", tmp.display(), dir.display()))?;
-        println!("{}: {frames} frames", dir.display());
+        println!("{}: {frames} frames", named.display());
     }
     Ok(())
 }

@@ -73,7 +73,7 @@ fn finetune_writes_a_stabilizer_the_pipeline_runs() {
     let leftovers: Vec<_> = std::fs::read_dir(out.parent().expect("out's folder"))
         .expect("list")
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 

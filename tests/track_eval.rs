@@ -108,7 +108,62 @@ fn track_single_face_writes_72_lines_of_68_points_and_an_overlay_video() {
         steadyface::video::frames(&video).expect("overlay opens").collect::<Result<_, _>>().expect("overlay decodes");
     assert_eq!(decoded.len(), 72);
     assert_eq!((decoded[0].width, decoded[0].height), (640, 360));
-    assert!(!dir.join(".out.mp4.part").exists() && !dir.join("out.jsonl.tmp").exists());
+    assert!(!dir.join(".out.mp4.part").exists() && !dir.join(".out.jsonl.part").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The type of `path` itself (a FIFO, a device, or a file put in its place).
+fn file_type(path: &Path) -> std::fs::FileType {
+    std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).file_type()
+}
+
+/// `--json` into a FIFO reaches its reader whole, and `--json` and `--overlay` into a character
+/// device (both made in the test's folder, never the system's /dev) leave the device in place:
+/// special files are written straight through, not replaced by a renamed file.
+#[test]
+fn track_writes_into_a_fifo_and_a_device_without_replacing_them() {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let dir = scratch("track-special");
+    let fifo = dir.join("landmarks.pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()), "mkfifo");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = fifo.clone();
+    std::thread::spawn(move || tx.send(std::fs::read_to_string(&reader)));
+    let input = testdata("single_face.mp4");
+    let out = steadyface(args!["track", input.as_os_str(), "--json", fifo.as_os_str(), "--device", "cpu"]);
+    if !out.status.success() {
+        // Release the reader if the program never opened the FIFO, then report.
+        let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo);
+        panic!("track into a FIFO failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(file_type(&fifo).is_fifo(), "the FIFO was replaced by a file");
+    // A reader left waiting (the FIFO never opened for writing) fails the test, not hangs it.
+    let text = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the FIFO's reader got nothing");
+    let text = text.expect("read the FIFO");
+    let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert_eq!(records.len(), 72, "every frame's line reaches the FIFO's reader");
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r["frame"], i);
+        assert_eq!(points(&r["points"]).len(), 68, "frame {i}");
+    }
+
+    // /dev/null's numbers, made here.
+    let null = dir.join("null");
+    let made = Command::new("mknod").arg(&null).args(["c", "1", "3"]).status().is_ok_and(|s| s.success());
+    if made {
+        run_ok(args!["track", input.as_os_str(), "--json", null.as_os_str(), "--overlay", null.as_os_str()]);
+        assert!(file_type(&null).is_char_device(), "the device is still a device");
+    } else {
+        eprintln!("skipped the character device: mknod is not allowed here (not root)");
+    }
+    let mut left: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(
+        left,
+        if made { vec!["landmarks.pipe", "null"] } else { vec!["landmarks.pipe"] },
+        "no files left beside them"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 

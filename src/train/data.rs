@@ -24,6 +24,7 @@ use crate::frame::Frame;
 use crate::geometry::{Roi, Similarity, centroid, eye_angle};
 use crate::heatmap::{HeatmapSpec, crop_to_heatmap};
 use crate::metrics::inter_ocular;
+use crate::output::Output;
 use crate::pipeline::{Models, Tracker, TrackerConfig};
 use crate::pts::read_pts_expecting;
 use crate::scheme::{self, Scheme};
@@ -150,6 +151,8 @@ impl Cache {
 /// Writes records to `dir`; the cache becomes visible to [`Cache::open`] only when finished.
 pub struct CacheWriter {
     dir: PathBuf,
+    /// `records.bin`, written through a temporary file until [`CacheWriter::finish`].
+    records: Output,
     out: BufWriter<File>,
     meta: CacheMeta,
 }
@@ -158,10 +161,11 @@ impl CacheWriter {
     pub fn create(dir: &Path, key: &str, layout: Layout) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Other(format!("{}: {e}", dir.display())))?;
         let _ = std::fs::remove_file(dir.join("meta.json"));
-        let path = dir.join("records.bin.part");
-        let file = File::create(&path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+        let records = Output::create(&dir.join("records.bin"))?;
+        let file = records.open()?;
         Ok(CacheWriter {
             dir: dir.to_path_buf(),
+            records,
             out: BufWriter::new(file),
             meta: CacheMeta { key: key.into(), layout, kinds: Vec::new(), summary: Vec::new() },
         })
@@ -195,11 +199,10 @@ impl CacheWriter {
 
     pub fn finish(self) -> Result<Cache> {
         let io = |e: std::io::Error| Error::Other(format!("{}: {e}", self.dir.display()));
-        let file = self.out.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(self.dir.join("records.bin.part"), self.dir.join("records.bin")).map_err(io)?;
+        drop(self.out.into_inner().map_err(|e| io(e.into_error()))?);
+        self.records.commit()?;
         let text = serde_json::to_string_pretty(&self.meta).map_err(|e| Error::Other(e.to_string()))?;
-        crate::onnx::write_atomic(&self.dir.join("meta.json"), text.as_bytes())?;
+        crate::output::write(&self.dir.join("meta.json"), text.as_bytes())?;
         Cache::open(&self.dir, &self.meta.key)?
             .ok_or_else(|| Error::Other(format!("{}: cache unreadable right after writing", self.dir.display())))
     }
