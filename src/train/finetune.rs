@@ -18,11 +18,14 @@ use crate::heatmap::{HeatmapSpec, render};
 use crate::metrics::{inner49, nme, nmj};
 use crate::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
 use crate::output::{Output, write};
-use crate::stabilizer::Windows;
+use crate::stabilizer::{Sidecar, Windows};
 use crate::synth::Rng;
 
 /// Everything a run needs; `steadyface finetune`'s options map onto it one to one.
+/// Also recorded in the stabilizer's sidecar; a field added later reads as its default from
+/// sidecars written before it, so that they keep loading.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainConfig {
     pub steps: usize,
     /// Sequences per step, split evenly over the kinds of data present.
@@ -549,10 +552,9 @@ pub fn train(
 }
 
 /// Writes `stabilizer.onnx` and its sidecar (each through [`crate::output`]).
-pub fn export(weights: &ConvLstmWeights, out: &Path, sidecar: &serde_json::Value) -> Result<()> {
+pub fn export(weights: &ConvLstmWeights, out: &Path, sidecar: &Sidecar) -> Result<()> {
     write_model(out, &convlstm_model(weights)?)?;
-    let text = serde_json::to_string_pretty(sidecar).map_err(|e| Error::Other(e.to_string()))?;
-    write(&crate::stabilizer::sidecar_path(out), text.as_bytes())
+    sidecar.write(&crate::stabilizer::sidecar_path(out))
 }
 
 /// SHA-256 (hex) of a file's bytes.

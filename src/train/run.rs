@@ -17,6 +17,7 @@ use crate::models_dir;
 use crate::pipeline::{ModelPaths, Models};
 use crate::runtime::Device as OrtDevice;
 use crate::scheme::Scheme;
+use crate::stabilizer::sidecar::{Sidecar, Training};
 use crate::synth::Degradation;
 
 /// Train a ConvLSTM stabilizer for a landmark backbone (Jitter loss + SBR).
@@ -342,22 +343,23 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
     steps.finish_and_clear();
 
     // Export, then the whole pipeline on held-out moving sequences.
-    let mut sidecar = serde_json::json!({
-        "points": layout.points,
-        "hidden": config.hidden,
-        "kernel": config.kernel,
-        "heatmap_size": heatmap.size,
-        "heatmap_sigma": heatmap.sigma,
-        "window": crate::train::finetune::WINDOW,
-        "pdc_threshold": config.pdc_threshold,
-        "backbone": args.backbone.file_name().map(|n| n.to_string_lossy().into_owned()),
-        "backbone_sha256": backbone_sha,
-        "command": command_line,
-        "config": config,
-        "data": train_cache.summary.iter().chain(&notes).collect::<Vec<_>>(),
-        "training": {"steps": outcome.steps, "seconds": outcome.seconds},
-        "validation_heatmap_level": {"before": outcome.before, "after": outcome.after},
-    });
+    let mut sidecar = Sidecar {
+        points: Some(layout.points),
+        hidden: Some(config.hidden),
+        kernel: Some(config.kernel),
+        heatmap_size: Some(heatmap.size),
+        heatmap_sigma: Some(heatmap.sigma),
+        window: Some(crate::train::finetune::WINDOW),
+        pdc_threshold: Some(config.pdc_threshold),
+        backbone: args.backbone.file_name().map(|n| n.to_string_lossy().into_owned()),
+        backbone_sha256: Some(backbone_sha),
+        command: Some(command_line.to_string()),
+        config: Some(config.clone()),
+        data: train_cache.summary.iter().chain(&notes).cloned().collect(),
+        training: Some(Training { steps: outcome.steps, seconds: outcome.seconds }),
+        validation_heatmap_level: Some(serde_json::json!({"before": outcome.before, "after": outcome.after})),
+        validation: None,
+    };
     export(&outcome.weights, &args.out, &sidecar)?;
     let mut report = String::new();
     if args.eval_frames > 0 {
@@ -367,7 +369,7 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
         })?;
         let means = summary(&rows);
         report = format!("{}\n{}", table(&rows), table(&means));
-        sidecar["validation"] = serde_json::json!({"sequences": rows, "mean": means, "held_out": held.images});
+        sidecar.validation = Some(serde_json::json!({"sequences": rows, "mean": means, "held_out": held.images}));
         export(&outcome.weights, &args.out, &sidecar)?;
     }
     let total = started.elapsed().as_secs_f64();
