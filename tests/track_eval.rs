@@ -367,6 +367,54 @@ fn motion_compensation_keeps_the_shipped_stabilizer_from_trailing_a_fast_move() 
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A frame directory with gaps keeps its numbers: `track` reports each file's number, and `eval`
+/// scores each frame against the gt.jsonl line of that number. synth's truth is exact, so the score
+/// is computed here from track's points by number and must be eval's, not the one by position.
+#[test]
+fn a_frame_directory_with_gaps_keeps_its_numbers_and_eval_pairs_frames_by_number() {
+    let dir = scratch("eval-gaps");
+    // Seed 3 holds the face still for 40 frames, then drifts 0.58 px a frame: frame 0 and frames
+    // 45-52 deleted, the sequence starts at 1 and the 17 frames after the gap are 9 numbers on.
+    let seq = synth(&dir, 70, "clean").join("takeo-clean");
+    let deleted = |n: usize| n == 0 || (45..=52).contains(&n);
+    for n in (0..70).filter(|&n| deleted(n)) {
+        std::fs::remove_file(seq.join(format!("{n:06}.png"))).expect("remove a frame");
+    }
+    let kept: Vec<usize> = (0..70).filter(|&n| !deleted(n)).collect();
+    let json = dir.join("gaps.jsonl");
+    run_ok(args!["track", seq.as_os_str(), "--json", json.as_os_str(), "--stabilizer", "", "--smoothing", "none"]);
+    let pred = lines(&json);
+    let numbers: Vec<usize> = pred.iter().map(|p| p["frame"].as_u64().expect("frame") as usize).collect();
+    assert_eq!(numbers, kept, "track reports the files' numbers");
+
+    let gt = lines(&seq.join("gt.jsonl"));
+    assert!(gt.iter().enumerate().all(|(n, g)| g["frame"] == n), "synth writes line n for frame n");
+    let all: Vec<usize> = (0..68).collect();
+    let mean_nme = |truth_of: &dyn Fn(usize) -> usize| {
+        let sum: f32 = (0..pred.len())
+            .map(|i| steadyface::metrics::nme(&points(&pred[i]["points"]), &points(&gt[truth_of(i)]["points"]), &all))
+            .sum();
+        100.0 * sum as f64 / pred.len() as f64
+    };
+    let (by_number, by_position) = (mean_nme(&|i| kept[i]), mean_nme(&|i| i));
+    eprintln!("gapped sequence: NME-68 {by_number:.3}% by number, {by_position:.3}% by position");
+    assert!(by_position > by_number + 0.5, "the face must move enough for the test to tell the pairings apart");
+    let rows = eval_json(args![seq.as_os_str(), "--method", "raw"]);
+    let raw = row(&rows, "takeo-clean", "raw");
+    assert_eq!(raw["frames"], kept.len());
+    let reported = raw["nme68"].as_f64().expect("nme68");
+    assert!((reported - by_number).abs() < 1e-3, "eval reports NME-68 {reported}, by number it is {by_number}");
+
+    // A frame without its line in gt.jsonl is an error naming the sequence and the frame (by
+    // position, the 61 frames would have taken lines 0-60 and line 69 would not have been missed).
+    let text = std::fs::read_to_string(seq.join("gt.jsonl")).expect("gt");
+    let without_69: Vec<&str> = text.lines().take(69).collect();
+    std::fs::write(seq.join("gt.jsonl"), without_69.join("\n")).expect("gt");
+    let err = run_err(args!["eval", seq.as_os_str(), "--method", "raw"]);
+    assert!(err.contains("takeo-clean") && err.contains("no line for frame 69"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn eval_errors_are_clear() {
     let dir = scratch("eval-bad");

@@ -509,9 +509,10 @@ pub fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 /// Windows of `layout.frames` consecutive frames of a video (a file GStreamer decodes or a
 /// directory of numbered frames) in which one face is tracked throughout, one record per window
-/// (non-overlapping, at most `max_windows`). `full` reports every backbone point (for the crop),
-/// `models` the stabilizer's points; `labels` (per frame, iBUG 68) make labelled records, else the
-/// records carry grey crops for SBR. Frames stream through: only one window is in memory.
+/// (non-overlapping, at most `max_windows`; never across a gap in a frame directory's numbers).
+/// `full` reports every backbone point (for the crop), `models` the stabilizer's points; `labels`
+/// (per frame in order, iBUG 68) make labelled records, else the records carry grey crops for SBR.
+/// Frames stream through: only one window is in memory.
 #[allow(clippy::too_many_arguments)]
 pub fn video_records(
     full: &Arc<Models>,
@@ -528,12 +529,16 @@ pub fn video_records(
     // (frame pixels, width, height, track id and full points of the tracked face)
     type Seen = (Vec<u8>, usize, usize, Option<(u64, Vec<[f32; 2]>)>);
     let mut window: std::collections::VecDeque<Seen> = std::collections::VecDeque::new();
-    let mut made = 0;
+    let (mut made, mut previous) = (0, None);
     for (i, decoded) in crate::video::frames(path)?.enumerate() {
         if made >= max_windows {
             break;
         }
         let f = decoded?;
+        if previous.is_some_and(|p: usize| p + 1 != f.index) {
+            window.clear();
+        }
+        previous = Some(f.index);
         let frame = Frame::rgb(&f.rgb, f.width, f.height)?;
         let face =
             tracker.process(&frame, Some(f.time_s), None)?.into_iter().next().map(|face| (face.track_id, face.points));

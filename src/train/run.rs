@@ -406,9 +406,9 @@ fn add_video(
     writer: &mut super::data::CacheWriter,
 ) -> Result<usize> {
     let labels = if labelled {
-        let frames = crate::video::frames(video)?.count();
+        let numbers = crate::video::frame_numbers(video)?;
         let gt = if video.is_dir() { video.join("gt.jsonl") } else { video.with_file_name("gt.jsonl") };
-        Some(crate::benchmark::read_gt(&gt, frames)?)
+        Some(crate::benchmark::read_gt(&gt, &numbers)?)
     } else {
         None
     };
