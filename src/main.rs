@@ -50,6 +50,7 @@ enum Command {
     Finetune(Box<steadyface::train::run::FinetuneArgs>),
     /// Landmarks of the faces in still images, one JSON line per image.
     Detect {
+        #[arg(required = true)]
         images: Vec<PathBuf>,
         #[command(flatten)]
         models: ModelArgs,
@@ -58,6 +59,7 @@ enum Command {
     /// moved along a smooth random trajectory, each frame degraded at the named levels.
     /// Writes OUT/<image>-<level>/ with 000000.png..., gt.jsonl and meta.json.
     Synth {
+        #[arg(required = true)]
         images: Vec<PathBuf>,
         #[arg(long)]
         out: PathBuf,
@@ -130,7 +132,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info => info(),
         Command::Finetune(args) => {
             let line = std::env::args().collect::<Vec<_>>().join(" ");
-            steadyface::train::run::finetune(&args, &line)?;
+            let done = steadyface::train::run::finetune(&args, &line)?;
+            for skipped in &done.skipped {
+                eprintln!("steadyface finetune: skipped {skipped}");
+            }
             let curve = args.work_dir().join("loss.png");
             cli::plot::loss_curve(&curve, &args.work_dir().join("log.csv"))?;
             println!("loss curve: {}", curve.display());

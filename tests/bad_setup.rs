@@ -1,5 +1,6 @@
 //! Bad setup states give clear messages: missing or corrupt models, a model of the wrong kind,
-//! stabilizer sidecars with numbers the runtime cannot use, ONNX Runtime missing, Python missing.
+//! stabilizer sidecars with numbers the runtime cannot use, ONNX Runtime missing, Python missing,
+//! commands missing their inputs.
 
 mod common;
 
@@ -199,4 +200,14 @@ fn a_sidecar_that_is_not_json_names_the_line_and_column() {
     let wrong = text.replace("\"window\": 12", "\"window\": \"twelve\"");
     let msg = sidecar_error("sidecar-wrong-type", &wrong, &format!("line {line}, column {}", at + 18));
     assert!(msg.contains("invalid type"), "{msg}");
+}
+
+#[test]
+fn detect_and_synth_without_images_fail_with_their_usage() {
+    for command in ["detect", "synth"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_steadyface")).arg(command).output().expect("run steadyface");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "steadyface {command} without images must fail");
+        assert!(stderr.contains("<IMAGES>...") && stderr.contains(&format!("Usage: steadyface {command}")), "{stderr}");
+    }
 }

@@ -258,13 +258,35 @@ pub enum OnBadData {
     Stop,
 }
 
+/// What the data gave, for the sidecar's `data`, and the bad data skipped, which the caller tells
+/// the user (the library prints nothing).
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// Lines for the sidecar's `data` (each skipped item among them, as `skipped: ...`).
+    pub lines: Vec<String>,
+    /// Each skipped item's error, naming its file (and line, where the error is in one).
+    pub skipped: Vec<String>,
+}
+
+impl Notes {
+    /// `; skipped: ...` listing the items skipped from the `from`-th on, for an error that they
+    /// may explain (empty when there are none).
+    pub fn because(&self, from: usize) -> String {
+        match self.skipped.get(from..) {
+            Some(items) if !items.is_empty() => format!("; skipped: {}", items.join("; ")),
+            _ => String::new(),
+        }
+    }
+}
+
 /// Applies the user's choice to an error about one data file: `Ok(None)` after noting it in
 /// `notes` (skip), or the error (stop).
-pub fn on_bad<T>(policy: OnBadData, result: Result<T>, notes: &mut Vec<String>) -> Result<Option<T>> {
+pub fn on_bad<T>(policy: OnBadData, result: Result<T>, notes: &mut Notes) -> Result<Option<T>> {
     match result {
         Ok(v) => Ok(Some(v)),
         Err(e) if policy == OnBadData::Skip => {
-            notes.push(format!("skipped: {e}"));
+            notes.lines.push(format!("skipped: {e}"));
+            notes.skipped.push(e.to_string());
             Ok(None)
         }
         Err(e) => Err(e),
