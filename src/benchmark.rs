@@ -6,8 +6,10 @@ use std::path::Path;
 
 use crate::{Error, Result};
 
-/// Reads `gt.jsonl` for frames `0..frames`; errors name `file:line`.
-pub fn read_gt(path: &Path, frames: usize) -> Result<Vec<Vec<[f32; 2]>>> {
+/// Reads `gt.jsonl` for the frames numbered `frames` (in that order): each frame is paired with
+/// the line carrying its number, never by position; errors name `file:line`, or the first frame
+/// without a line.
+pub fn read_gt(path: &Path, frames: &[usize]) -> Result<Vec<Vec<[f32; 2]>>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
     let mut by_frame = BTreeMap::new();
     for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
@@ -30,11 +32,17 @@ pub fn read_gt(path: &Path, frames: usize) -> Result<Vec<Vec<[f32; 2]>>> {
             return Err(fail(format!("frame {frame} appears twice")));
         }
     }
-    (0..frames)
-        .map(|i| {
-            by_frame
-                .remove(&i)
-                .ok_or_else(|| Error::Other(format!("{}: no line for frame {i} ({frames} frames)", path.display())))
+    let lines = by_frame.len();
+    frames
+        .iter()
+        .map(|&i| {
+            by_frame.remove(&i).ok_or_else(|| {
+                Error::Other(format!(
+                    "{}: no line for frame {i} ({lines} lines, {} frames)",
+                    path.display(),
+                    frames.len()
+                ))
+            })
         })
         .collect()
 }
@@ -50,11 +58,26 @@ mod tests {
         let path = dir.join("gt.jsonl");
         let good = serde_json::json!({"frame": 0, "points": vec![[1.0, 2.0]; 68]}).to_string();
         std::fs::write(&path, format!("{good}\n{{\"frame\": 1, \"points\": [[1, 2]]}}\n")).unwrap();
-        let err = read_gt(&path, 2).unwrap_err().to_string();
+        let err = read_gt(&path, &[0, 1]).unwrap_err().to_string();
         assert!(err.contains("gt.jsonl:2: 1 points"), "{err}");
         std::fs::write(&path, format!("{good}\n")).unwrap();
-        assert_eq!(read_gt(&path, 1).unwrap()[0][67], [1.0, 2.0]);
-        assert!(read_gt(&path, 2).unwrap_err().to_string().contains("no line for frame 1"));
+        assert_eq!(read_gt(&path, &[0]).unwrap()[0][67], [1.0, 2.0]);
+        assert!(read_gt(&path, &[0, 1]).unwrap_err().to_string().contains("no line for frame 1"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn frames_are_paired_with_the_line_of_their_number() {
+        let dir = std::env::temp_dir().join(format!("steadyface-gt-numbers-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("gt.jsonl");
+        // Lines out of order, frame i's points all at (i, i).
+        let line = |i: usize| serde_json::json!({"frame": i, "points": vec![[i, i]; 68]}).to_string();
+        std::fs::write(&path, [9, 8, 12, 11, 10].map(line).join("\n")).unwrap();
+        let gt = read_gt(&path, &[8, 9, 11, 12]).unwrap();
+        assert_eq!(gt.iter().map(|p| p[0][0]).collect::<Vec<_>>(), [8.0, 9.0, 11.0, 12.0]);
+        let err = read_gt(&path, &[8, 13]).unwrap_err().to_string();
+        assert!(err.contains("no line for frame 13"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

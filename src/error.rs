@@ -24,6 +24,11 @@ pub enum Error {
     #[error("model {path} has an unexpected shape: {reason}")]
     ModelShape { path: PathBuf, reason: String },
 
+    /// A stabilizer's JSON sidecar that is not valid JSON (`field` is then the line and column)
+    /// or holds a value the runtime cannot use.
+    #[error("stabilizer sidecar {path}: {field}: {reason}")]
+    SidecarInvalid { path: PathBuf, field: String, reason: String },
+
     #[error("CUDA execution provider unavailable: {0}")]
     CudaUnavailable(String),
 
@@ -41,12 +46,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// The model file an error is about, if it is about one.
+    /// The model file (or model sidecar) an error is about, if it is about one.
     pub fn path(&self) -> Option<&std::path::Path> {
         match self {
-            Error::ModelMissing { path } | Error::ModelInvalid { path, .. } | Error::ModelShape { path, .. } => {
-                Some(path)
-            }
+            Error::ModelMissing { path }
+            | Error::ModelInvalid { path, .. }
+            | Error::ModelShape { path, .. }
+            | Error::SidecarInvalid { path, .. } => Some(path),
             _ => None,
         }
     }

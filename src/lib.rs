@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod model;
 pub mod models_dir;
 pub mod onnx;
+pub mod output;
 pub mod pipeline;
 pub mod pts;
 pub mod runtime;

@@ -50,6 +50,7 @@ enum Command {
     Finetune(Box<steadyface::train::run::FinetuneArgs>),
     /// Landmarks of the faces in still images, one JSON line per image.
     Detect {
+        #[arg(required = true)]
         images: Vec<PathBuf>,
         #[command(flatten)]
         models: ModelArgs,
@@ -58,6 +59,7 @@ enum Command {
     /// moved along a smooth random trajectory, each frame degraded at the named levels.
     /// Writes OUT/<image>-<level>/ with 000000.png..., gt.jsonl and meta.json.
     Synth {
+        #[arg(required = true)]
         images: Vec<PathBuf>,
         #[arg(long)]
         out: PathBuf,
@@ -130,7 +132,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info => info(),
         Command::Finetune(args) => {
             let line = std::env::args().collect::<Vec<_>>().join(" ");
-            steadyface::train::run::finetune(&args, &line)?;
+            let done = steadyface::train::run::finetune(&args, &line)?;
+            for skipped in &done.skipped {
+                eprintln!("steadyface finetune: skipped {skipped}");
+            }
             let curve = args.work_dir().join("loss.png");
             cli::plot::loss_curve(&curve, &args.work_dir().join("log.csv"))?;
             println!("loss curve: {}", curve.display());
@@ -228,8 +233,10 @@ fn synth(
     let stem = image.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
     for (name, level) in levels {
-        let dir = out.join(format!("{stem}-{name}"));
-        let tmp = out.join(format!(".{stem}-{name}.tmp"));
+        // A link to a sequence folder stays a link: the folder it leads to is replaced.
+        let named = out.join(format!("{stem}-{name}"));
+        let dir = steadyface::output::resolve(&named)?;
+        let tmp = dir.with_file_name(format!(".{stem}-{name}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).with_context(|| format!("{}", tmp.display()))?;
         let mut gt = String::new();
@@ -257,7 +264,7 @@ fn synth(
         std::fs::write(tmp.join("meta.json"), serde_json::to_string_pretty(&meta)?)?;
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::rename(&tmp, &dir).with_context(|| format!("{} -> {}", tmp.display(), dir.display()))?;
-        println!("{}: {frames} frames", dir.display());
+        println!("{}: {frames} frames", named.display());
     }
     Ok(())
 }

@@ -16,12 +16,11 @@
 //! docs/benchmarks.md); any other model, or inference on CUDA, runs in ONNX Runtime.
 
 mod cell;
+pub mod sidecar;
 
 use std::borrow::Cow;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-
-use serde::Deserialize;
 
 use crate::error::{Error, Result};
 use crate::geometry::Similarity;
@@ -31,19 +30,8 @@ use crate::onnx::{ConvLstmWeights, recognise};
 use crate::runtime::Device;
 pub use cell::Isa;
 use cell::NativeCell;
-
-/// What a stabilizer's JSON sidecar (`stabilizer.json` beside `stabilizer.onnx`) tells the
-/// runtime; `steadyface finetune` writes more (training command, metrics), which is ignored here.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Sidecar {
-    pub points: Option<usize>,
-    pub heatmap_size: Option<usize>,
-    pub heatmap_sigma: Option<f32>,
-    pub pdc_threshold: Option<f32>,
-    pub backbone_sha256: Option<String>,
-    /// Side of the per-landmark window the stabilizer runs on (heatmap pixels).
-    pub window: Option<usize>,
-}
+use sidecar::ModelShape;
+pub use sidecar::Sidecar;
 
 /// The sidecar of `model`: the same path with a `.json` extension.
 pub fn sidecar_path(model: &Path) -> PathBuf {
@@ -178,7 +166,8 @@ pub struct Stabilizer {
 
 impl Stabilizer {
     /// Loads the model and its sidecar (optional: without one, K and C come from the model's input
-    /// shapes and the heatmap spec is the default).
+    /// shapes and the heatmap spec is the default; with one, every number in it is checked, see
+    /// [`Sidecar::check`]).
     pub fn load(path: &Path, device: Device) -> Result<Self> {
         let model = OnnxModel::load(path, device)?;
         let names: Vec<&str> = model.inputs.iter().map(|i| i.name.as_str()).collect();
@@ -198,26 +187,10 @@ impl Stabilizer {
             )));
         }
         let sidecar_file = sidecar_path(path);
-        let sidecar: Option<Sidecar> = match std::fs::read_to_string(&sidecar_file) {
-            Ok(text) => Some(
-                serde_json::from_str(&text)
-                    .map_err(|e| Error::Other(format!("{}:{}: {e}", sidecar_file.display(), e.line())))?,
-            ),
-            Err(_) => None,
-        };
-        let mut heatmap = HeatmapSpec::default();
-        // A model with fixed spatial dims fixes the heatmap size.
-        if let Some(&h) = model.inputs[0].shape.get(2).filter(|&&d| d > 0) {
-            heatmap.size = h as usize;
-        }
-        if let Some(s) = &sidecar {
-            if s.points.is_some_and(|k| k != points) {
-                return Err(model.shape_error(format!("sidecar says {:?} points, model has {points}", s.points)));
-            }
-            heatmap.size = s.heatmap_size.unwrap_or(heatmap.size);
-            heatmap.sigma = s.heatmap_sigma.unwrap_or(heatmap.sigma);
-        }
-        let window = sidecar.as_ref().and_then(|s| s.window).unwrap_or(heatmap.size).clamp(1, heatmap.size);
+        // A model with fixed spatial dims fixes the side the cell runs on.
+        let fixed_size = model.inputs[0].shape.get(2).filter(|&&d| d > 0).map(|&d| d as usize);
+        let shape = ModelShape { points, state_channels, fixed_size };
+        let settings = Sidecar::check(Sidecar::read(&sidecar_file)?.as_ref(), &sidecar_file, shape)?;
         let recognised = std::fs::read(path)
             .ok()
             .and_then(|bytes| recognise(&bytes))
@@ -235,10 +208,10 @@ impl Stabilizer {
             native,
             points,
             state_channels,
-            heatmap,
-            window,
-            pdc_threshold: sidecar.as_ref().and_then(|s| s.pdc_threshold),
-            backbone_sha256: sidecar.and_then(|s| s.backbone_sha256),
+            heatmap: settings.heatmap,
+            window: settings.window,
+            pdc_threshold: settings.pdc_threshold,
+            backbone_sha256: settings.backbone_sha256,
         })
     }
 

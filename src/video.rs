@@ -13,6 +13,8 @@ use crate::{Error, Result};
 /// One decoded frame, tightly packed RGB (`width * 3` bytes per row).
 #[derive(Debug, Clone)]
 pub struct VideoFrame {
+    /// The frame's number: its position in a video file, the file's own number in a directory
+    /// of numbered frames (so gaps and a first number other than 0 are kept).
     pub index: usize,
     pub time_s: f64,
     pub width: usize,
@@ -30,7 +32,7 @@ const FRAME_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "ppm"];
 pub fn frames(path: &Path) -> Result<Box<dyn Iterator<Item = Result<VideoFrame>>>> {
     if path.is_dir() {
         let files = numbered_frames(path)?;
-        return Ok(Box::new(files.into_iter().enumerate().map(|(index, file)| read_image(index, &file))));
+        return Ok(Box::new(files.into_iter().map(|(number, file)| read_image(number, &file))));
     }
     if !path.is_file() {
         return Err(Error::Other(format!("{}: no such video file or frame directory", path.display())));
@@ -38,14 +40,15 @@ pub fn frames(path: &Path) -> Result<Box<dyn Iterator<Item = Result<VideoFrame>>
     Ok(Box::new(Decoder::open(path)?))
 }
 
-/// The numbered frame files of `dir` (stem all digits, an image extension), in numeric order.
-pub fn numbered_frames(dir: &Path) -> Result<Vec<PathBuf>> {
+/// The numbered frame files of `dir` (stem all digits, an image extension) with their numbers, in
+/// numeric order; two files with the same number (`000007.png`, `7.jpg`) are an error.
+pub fn numbered_frames(dir: &Path) -> Result<Vec<(usize, PathBuf)>> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::Other(format!("{}: {e}", dir.display())))?;
     let mut numbered = Vec::new();
     for entry in entries {
         let path = entry.map_err(|e| Error::Other(format!("{}: {e}", dir.display())))?.path();
         let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
-        let number = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<u64>().ok());
+        let number = path.file_stem().and_then(|s| s.to_str()).and_then(|s| s.parse::<usize>().ok());
         if let (Some(ext), Some(number)) = (ext, number)
             && FRAME_EXTENSIONS.contains(&ext.as_str())
         {
@@ -59,7 +62,25 @@ pub fn numbered_frames(dir: &Path) -> Result<Vec<PathBuf>> {
         )));
     }
     numbered.sort();
-    Ok(numbered.into_iter().map(|(_, p)| p).collect())
+    if let Some(pair) = numbered.windows(2).find(|pair| pair[0].0 == pair[1].0) {
+        return Err(Error::Other(format!(
+            "{}: {} and {} are both frame {}",
+            dir.display(),
+            pair[0].1.display(),
+            pair[1].1.display(),
+            pair[0].0
+        )));
+    }
+    Ok(numbered)
+}
+
+/// The frame numbers of a video file (0, 1, ..., decoding it to count them) or of a directory of
+/// numbered frames (the files' numbers).
+pub fn frame_numbers(path: &Path) -> Result<Vec<usize>> {
+    if path.is_dir() {
+        return Ok(numbered_frames(path)?.into_iter().map(|(number, _)| number).collect());
+    }
+    frames(path)?.map(|frame| frame.map(|f| f.index)).collect()
 }
 
 fn read_image(index: usize, file: &Path) -> Result<VideoFrame> {

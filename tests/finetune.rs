@@ -73,7 +73,7 @@ fn finetune_writes_a_stabilizer_the_pipeline_runs() {
     let leftovers: Vec<_> = std::fs::read_dir(out.parent().expect("out's folder"))
         .expect("list")
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().contains(".tmp"))
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".part"))
         .collect();
     assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
 
@@ -165,6 +165,12 @@ fn bad_data_is_named_and_skipped_or_stops_the_run() {
     assert!(notes.contains("face.pts:2: 2 points, expected 68"), "{notes}");
     assert!(notes.contains("broken.mp4"), "{notes}");
     assert!(notes.contains("gt.jsonl: no line for frame 0"), "{notes}");
+    // The console says what was skipped, each with its file (and line), even with --quiet.
+    let skipped: Vec<&str> = stderr.lines().filter(|l| l.starts_with("steadyface finetune: skipped ")).collect();
+    assert_eq!(skipped.len(), 3, "{stderr}");
+    for what in ["face.pts:2: 2 points, expected 68", "broken.mp4", "gt.jsonl: no line for frame 0"] {
+        assert!(skipped.iter().any(|l| l.contains(what)), "{what} not in:\n{stderr}");
+    }
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_steadyface"));
     base(&mut cmd, "stop");
@@ -172,5 +178,33 @@ fn bad_data_is_named_and_skipped_or_stops_the_run() {
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(!run.status.success(), "stop stops");
     assert!(stderr.contains("face.pts:2: 2 points, expected 68"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A held-out image whose `.pts` is broken is named with the file and line (it is skipped, and
+/// with no other held-out image the run stops saying why), not "no annotated face found" alone.
+#[test]
+fn a_bad_holdout_annotation_is_named_with_its_file_and_line() {
+    let dir = scratch("finetune-bad-holdout");
+    let image = dir.join("face.ppm");
+    std::fs::copy(testdata("takeo.ppm"), &image).expect("copy");
+    std::fs::write(dir.join("face.pts"), "version: 1\nn_points: 68\n{\n1 2\nthree 4\n}\n").expect("pts");
+    let run = Command::new(env!("CARGO_BIN_EXE_steadyface"))
+        .arg("finetune")
+        .arg("--out")
+        .arg(dir.join("s.onnx"))
+        .arg("--images")
+        .arg(testdata("single_face.jpg"))
+        .arg("--holdout")
+        .arg(&image)
+        .args(["--sequences", "2", "--frames", "3", "--steps", "1", "--eval-frames", "0", "--quiet"])
+        .output()
+        .expect("run steadyface finetune");
+    let stderr = String::from_utf8_lossy(&run.stderr);
+    assert!(!run.status.success(), "no held-out face is left: {stderr}");
+    assert!(
+        stderr.contains(&format!("{}:5: expected 'x y', got 'three 4'", dir.join("face.pts").display())),
+        "{stderr}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

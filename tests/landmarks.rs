@@ -183,7 +183,8 @@ fn stabilizer_for_another_backbone_is_refused() {
     use steadyface::scheme::Scheme;
 
     let dir = common::scratch("other-backbone");
-    let path = common::identity_stabilizer(&dir, 2, Some(r#"{"points": 68, "backbone_sha256": "00ff"}"#));
+    let sidecar = r#"{"points": 68, "heatmap_size": 24, "backbone_sha256": "00ff"}"#;
+    let path = common::identity_stabilizer(&dir, 2, Some(sidecar));
     let paths = ModelPaths { stabilizer: Some(path.clone()), ..common::default_paths() };
     let err = match Models::load(&paths, Device::Cpu, Scheme::Ibug68) {
         Ok(_) => panic!("a stabilizer for another backbone must be refused"),

@@ -108,7 +108,62 @@ fn track_single_face_writes_72_lines_of_68_points_and_an_overlay_video() {
         steadyface::video::frames(&video).expect("overlay opens").collect::<Result<_, _>>().expect("overlay decodes");
     assert_eq!(decoded.len(), 72);
     assert_eq!((decoded[0].width, decoded[0].height), (640, 360));
-    assert!(!dir.join(".out.mp4.part").exists() && !dir.join("out.jsonl.tmp").exists());
+    assert!(!dir.join(".out.mp4.part").exists() && !dir.join(".out.jsonl.part").exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The type of `path` itself (a FIFO, a device, or a file put in its place).
+fn file_type(path: &Path) -> std::fs::FileType {
+    std::fs::symlink_metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).file_type()
+}
+
+/// `--json` into a FIFO reaches its reader whole, and `--json` and `--overlay` into a character
+/// device (both made in the test's folder, never the system's /dev) leave the device in place:
+/// special files are written straight through, not replaced by a renamed file.
+#[test]
+fn track_writes_into_a_fifo_and_a_device_without_replacing_them() {
+    use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+    let dir = scratch("track-special");
+    let fifo = dir.join("landmarks.pipe");
+    assert!(Command::new("mkfifo").arg(&fifo).status().is_ok_and(|s| s.success()), "mkfifo");
+    let (tx, rx) = std::sync::mpsc::channel();
+    let reader = fifo.clone();
+    std::thread::spawn(move || tx.send(std::fs::read_to_string(&reader)));
+    let input = testdata("single_face.mp4");
+    let out = steadyface(args!["track", input.as_os_str(), "--json", fifo.as_os_str(), "--device", "cpu"]);
+    if !out.status.success() {
+        // Release the reader if the program never opened the FIFO, then report.
+        let _ = std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo);
+        panic!("track into a FIFO failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert!(file_type(&fifo).is_fifo(), "the FIFO was replaced by a file");
+    // A reader left waiting (the FIFO never opened for writing) fails the test, not hangs it.
+    let text = rx.recv_timeout(std::time::Duration::from_secs(60)).expect("the FIFO's reader got nothing");
+    let text = text.expect("read the FIFO");
+    let records: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).expect("JSON line")).collect();
+    assert_eq!(records.len(), 72, "every frame's line reaches the FIFO's reader");
+    for (i, r) in records.iter().enumerate() {
+        assert_eq!(r["frame"], i);
+        assert_eq!(points(&r["points"]).len(), 68, "frame {i}");
+    }
+
+    // /dev/null's numbers, made here.
+    let null = dir.join("null");
+    let made = Command::new("mknod").arg(&null).args(["c", "1", "3"]).status().is_ok_and(|s| s.success());
+    if made {
+        run_ok(args!["track", input.as_os_str(), "--json", null.as_os_str(), "--overlay", null.as_os_str()]);
+        assert!(file_type(&null).is_char_device(), "the device is still a device");
+    } else {
+        eprintln!("skipped the character device: mknod is not allowed here (not root)");
+    }
+    let mut left: Vec<String> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    left.sort();
+    assert_eq!(
+        left,
+        if made { vec!["landmarks.pipe", "null"] } else { vec!["landmarks.pipe"] },
+        "no files left beside them"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -309,6 +364,54 @@ fn motion_compensation_keeps_the_shipped_stabilizer_from_trailing_a_fast_move() 
     eprintln!("motion compensation on: NME-49 {nme_on:.3} NMJ {nmj_on:.3}; off: {nme_off:.3} {nmj_off:.3}");
     assert!(nmj_on < 0.8 * nmj_off, "NMJ {nmj_on} with, {nmj_off} without");
     assert!(nme_on < nme_off, "NME-49 {nme_on} with, {nme_off} without");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A frame directory with gaps keeps its numbers: `track` reports each file's number, and `eval`
+/// scores each frame against the gt.jsonl line of that number. synth's truth is exact, so the score
+/// is computed here from track's points by number and must be eval's, not the one by position.
+#[test]
+fn a_frame_directory_with_gaps_keeps_its_numbers_and_eval_pairs_frames_by_number() {
+    let dir = scratch("eval-gaps");
+    // Seed 3 holds the face still for 40 frames, then drifts 0.58 px a frame: frame 0 and frames
+    // 45-52 deleted, the sequence starts at 1 and the 17 frames after the gap are 9 numbers on.
+    let seq = synth(&dir, 70, "clean").join("takeo-clean");
+    let deleted = |n: usize| n == 0 || (45..=52).contains(&n);
+    for n in (0..70).filter(|&n| deleted(n)) {
+        std::fs::remove_file(seq.join(format!("{n:06}.png"))).expect("remove a frame");
+    }
+    let kept: Vec<usize> = (0..70).filter(|&n| !deleted(n)).collect();
+    let json = dir.join("gaps.jsonl");
+    run_ok(args!["track", seq.as_os_str(), "--json", json.as_os_str(), "--stabilizer", "", "--smoothing", "none"]);
+    let pred = lines(&json);
+    let numbers: Vec<usize> = pred.iter().map(|p| p["frame"].as_u64().expect("frame") as usize).collect();
+    assert_eq!(numbers, kept, "track reports the files' numbers");
+
+    let gt = lines(&seq.join("gt.jsonl"));
+    assert!(gt.iter().enumerate().all(|(n, g)| g["frame"] == n), "synth writes line n for frame n");
+    let all: Vec<usize> = (0..68).collect();
+    let mean_nme = |truth_of: &dyn Fn(usize) -> usize| {
+        let sum: f32 = (0..pred.len())
+            .map(|i| steadyface::metrics::nme(&points(&pred[i]["points"]), &points(&gt[truth_of(i)]["points"]), &all))
+            .sum();
+        100.0 * sum as f64 / pred.len() as f64
+    };
+    let (by_number, by_position) = (mean_nme(&|i| kept[i]), mean_nme(&|i| i));
+    eprintln!("gapped sequence: NME-68 {by_number:.3}% by number, {by_position:.3}% by position");
+    assert!(by_position > by_number + 0.5, "the face must move enough for the test to tell the pairings apart");
+    let rows = eval_json(args![seq.as_os_str(), "--method", "raw"]);
+    let raw = row(&rows, "takeo-clean", "raw");
+    assert_eq!(raw["frames"], kept.len());
+    let reported = raw["nme68"].as_f64().expect("nme68");
+    assert!((reported - by_number).abs() < 1e-3, "eval reports NME-68 {reported}, by number it is {by_number}");
+
+    // A frame without its line in gt.jsonl is an error naming the sequence and the frame (by
+    // position, the 61 frames would have taken lines 0-60 and line 69 would not have been missed).
+    let text = std::fs::read_to_string(seq.join("gt.jsonl")).expect("gt");
+    let without_69: Vec<&str> = text.lines().take(69).collect();
+    std::fs::write(seq.join("gt.jsonl"), without_69.join("\n")).expect("gt");
+    let err = run_err(args!["eval", seq.as_os_str(), "--method", "raw"]);
+    assert!(err.contains("takeo-clean") && err.contains("no line for frame 69"), "{err}");
     let _ = std::fs::remove_dir_all(&dir);
 }
 

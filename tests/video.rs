@@ -43,6 +43,25 @@ fn decoded_pixels_match_an_independent_decoder_with_row_padding() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// Files 8, 9, 11, 12 are frames 8, 9, 11, 12 (not 0-3), timed by their numbers; two files with
+/// one number are refused.
+#[test]
+fn numbered_frames_keep_their_numbers_through_gaps() {
+    let dir = scratch("video-gaps");
+    let rgb: Vec<u8> = (0..4 * 3 * 3).map(|i| (i * 11 % 256) as u8).collect();
+    for n in [8, 9, 11, 12] {
+        image::save_buffer(dir.join(format!("{n:06}.png")), &rgb, 4, 3, image::ExtendedColorType::Rgb8).unwrap();
+    }
+    let listed: Vec<_> = frames(&dir).unwrap().collect::<Result<_, _>>().unwrap();
+    assert_eq!(listed.iter().map(|f| f.index).collect::<Vec<_>>(), [8, 9, 11, 12]);
+    assert!((listed[2].time_s - 11.0 / 30.0).abs() < 1e-9);
+    assert_eq!(steadyface::video::frame_numbers(&dir).unwrap(), [8, 9, 11, 12]);
+    std::fs::copy(dir.join("000009.png"), dir.join("9.png")).unwrap();
+    let err = frames(&dir).err().expect("two frames 9").to_string();
+    assert!(err.contains("000009.png") && err.contains("9.png") && err.contains("both frame 9"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn bad_paths_and_files_are_named_in_the_error() {
     let dir = scratch("video-bad");

@@ -2,12 +2,13 @@
 //! `appsrc ! facelandmarks ! (landmarkoverlay ! encoder ! file | fakesink)`, the landmarks read
 //! back from each buffer's `SteadyFaceLandmarks` meta the way any consumer reads them.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
 use gst::prelude::*;
+use steadyface::output::Output;
 use steadyface::video::VideoFrame;
 
 pub const ELEMENT: &str = "facelandmarks";
@@ -148,8 +149,9 @@ pub struct Run {
 }
 
 /// Pushes `frames` through `facelandmarks` configured with `properties`; with `overlay`, the
-/// annotated video is encoded (H.264 in MP4) into that file, written beside it and renamed
-/// when complete. `on_frame` sees each frame's landmarks as they come.
+/// annotated video is encoded (H.264 in MP4) into that file through [`steadyface::output`]
+/// (written beside it and renamed when complete, or straight into a device or FIFO).
+/// `on_frame` sees each frame's landmarks as they come.
 pub fn run(
     frames: impl Iterator<Item = steadyface::Result<VideoFrame>>,
     properties: &[(String, String)],
@@ -173,7 +175,7 @@ pub fn run(
     let stride = info.stride()[0].max(0) as usize;
     let src = gst_app::AppSrc::builder().caps(&caps).format(gst::Format::Time).max_buffers(4).block(true).build();
     let mut chain: Vec<gst::Element> = vec![src.clone().upcast(), landmarks.clone()];
-    let partial = overlay.map(partial_path).transpose()?;
+    let partial = overlay.map(Output::create).transpose()?;
     match &partial {
         Some(file) => {
             for name in ["landmarkoverlay", "videoconvert", "x264enc", "mp4mux", "filesink"] {
@@ -185,7 +187,7 @@ pub fn run(
             chain[4].set_property_from_str("speed-preset", "veryfast");
             // Without B-frames mp4mux writes no edit list, so every frame is presented.
             chain[4].set_property("bframes", 0u32);
-            chain[6].set_property("location", file.to_string_lossy().to_string());
+            chain[6].set_property("location", file.path().to_string_lossy().to_string());
         }
         None => chain.push(gst::ElementFactory::make("fakesink").property("sync", false).build().context("fakesink")?),
     }
@@ -208,15 +210,9 @@ pub fn run(
         Some(error_of(&msg, e))
     };
     let started = pipeline.set_state(gst::State::Playing);
-    let stop = |pipeline: &gst::Pipeline| {
-        let _ = pipeline.set_state(gst::State::Null);
-        if let Some(p) = &partial {
-            let _ = std::fs::remove_file(p);
-        }
-    };
     if started.is_err() {
         let e = bus_error().unwrap_or_else(|| anyhow::anyhow!("the pipeline could not start"));
-        stop(&pipeline);
+        let _ = pipeline.set_state(gst::State::Null);
         return Err(e);
     }
 
@@ -297,12 +293,12 @@ pub fn run(
     if failure.is_none() && records.len() != pushed {
         failure = Some(anyhow::anyhow!("{pushed} frames pushed but {} came out of {ELEMENT}", records.len()));
     }
+    // Dropped without a commit on failure, the overlay's temporary file is removed.
     if let Some(e) = failure {
-        stop(&pipeline);
         return Err(e);
     }
-    if let (Some(partial), Some(target)) = (&partial, overlay) {
-        std::fs::rename(partial, target).with_context(|| format!("{} -> {}", partial.display(), target.display()))?;
+    if let Some(partial) = partial {
+        partial.commit()?;
     }
     Ok(Run { frames: records, seconds })
 }
@@ -325,14 +321,4 @@ fn error_of(msg: &gst::Message, e: &gst::message::Error) -> anyhow::Error {
     let from = msg.src().map(|s| s.name().to_string()).unwrap_or_default();
     let debug = e.debug().map(|d| format!(": {d}")).unwrap_or_default();
     anyhow::anyhow!("{from}: {}{debug}", e.error())
-}
-
-/// `dir/.name.part` beside `path`, so a failed run never leaves a truncated file under the
-/// final name.
-pub fn partial_path(path: &Path) -> anyhow::Result<PathBuf> {
-    let name = path.file_name().with_context(|| format!("{}: not a file path", path.display()))?;
-    let mut partial = std::ffi::OsString::from(".");
-    partial.push(name);
-    partial.push(".part");
-    Ok(path.with_file_name(partial))
 }

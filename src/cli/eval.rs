@@ -73,12 +73,15 @@ fn cache_bytes() -> usize {
 }
 
 /// One sequence: its frames (in memory when they fit in [`CACHE_MIB`], else decoded again for
-/// each method) and, when it has a `gt.jsonl`, the 68 true points of every frame.
+/// each method) and, when it has a `gt.jsonl`, the 68 true points of every frame (the line with
+/// the frame's number).
 pub struct Sequence {
     pub name: String,
     path: PathBuf,
     cached: Option<Vec<VideoFrame>>,
     pub frame_count: usize,
+    /// Each frame's number (a numbered file's own number), in order.
+    pub numbers: Vec<usize>,
     pub gt: Option<Vec<Vec<[f32; 2]>>>,
 }
 
@@ -86,11 +89,11 @@ impl Sequence {
     pub fn load(path: &Path) -> anyhow::Result<Sequence> {
         let name =
             path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| path.display().to_string());
-        let (mut cached, mut bytes, mut frame_count) = (Some(Vec::new()), 0usize, 0usize);
+        let (mut cached, mut bytes, mut numbers) = (Some(Vec::new()), 0usize, Vec::new());
         let limit = cache_bytes();
         for frame in steadyface::video::frames(path)? {
             let frame = frame?;
-            frame_count += 1;
+            numbers.push(frame.index);
             bytes += frame.rgb.len();
             if bytes > limit && cached.take().is_some() {
                 eprintln!(
@@ -106,11 +109,12 @@ impl Sequence {
         }
         let gt_path = path.join("gt.jsonl");
         let gt = if path.is_dir() && gt_path.is_file() {
-            Some(steadyface::benchmark::read_gt(&gt_path, frame_count)?)
+            note_gaps(&name, &numbers);
+            Some(steadyface::benchmark::read_gt(&gt_path, &numbers)?)
         } else {
             None
         };
-        Ok(Sequence { name, path: path.to_path_buf(), cached, frame_count, gt })
+        Ok(Sequence { name, path: path.to_path_buf(), cached, frame_count: numbers.len(), numbers, gt })
     }
 
     /// The frames, from memory or decoded again.
@@ -119,6 +123,26 @@ impl Sequence {
             Some(frames) => Box::new(frames.iter().cloned().map(Ok)),
             None => steadyface::video::frames(&self.path)?,
         })
+    }
+}
+
+/// Says on the console when a sequence's frame numbers have gaps: each frame is still scored
+/// against its own number's line of gt.jsonl, and NMJ compares the frames on either side of a gap
+/// as it compares frames on either side of one without a face.
+fn note_gaps(name: &str, numbers: &[usize]) {
+    let gaps: Vec<String> = numbers
+        .windows(2)
+        .filter(|pair| pair[1] != pair[0] + 1)
+        .map(|pair| match pair[1] - pair[0] {
+            2 => format!("{}", pair[0] + 1),
+            _ => format!("{}-{}", pair[0] + 1, pair[1] - 1),
+        })
+        .collect();
+    if !gaps.is_empty() {
+        eprintln!(
+            "eval: {name}: frame numbers missing: {}; each frame is scored against the gt.jsonl line of its own number",
+            gaps.join(", ")
+        );
     }
 }
 
@@ -161,6 +185,15 @@ fn predict(
     properties.extend(extra.iter().cloned());
     let run = element::run(seq.frames()?, &properties, None, |_| Ok(()))
         .with_context(|| format!("{} ({})", seq.name, method.name()))?;
+    // Scores pair the element's frames with the truth by position: only where the numbers agree.
+    let numbers = run.frames.iter().map(|f| f.index);
+    if let Some((i, (got, want))) = numbers.zip(&seq.numbers).enumerate().find(|(_, (got, want))| got != *want) {
+        bail!(
+            "{}: the element's frame {i} is numbered {got} but the sequence's frame {i} is {want}; \
+             refusing to pair frames with the ground truth by position",
+            seq.name
+        );
+    }
     let points: Vec<Option<Vec<[f32; 2]>>> = run
         .frames
         .into_iter()

@@ -80,7 +80,7 @@ pub fn write(
     save(out, |rgb| draw(rgb, sequence, landmark, truth, series))
 }
 
-/// Draws a WIDTH x HEIGHT figure with `paint` and writes it to `out` as PNG (atomically).
+/// Draws a WIDTH x HEIGHT figure with `paint` and writes it to `out` as PNG ([`steadyface::output`]).
 fn save(out: &Path, paint: impl FnOnce(&mut [u8]) -> DrawResult) -> anyhow::Result<()> {
     register_font()?;
     let mut rgb = vec![0u8; (WIDTH * HEIGHT * 3) as usize];
@@ -94,7 +94,7 @@ fn save(out: &Path, paint: impl FnOnce(&mut [u8]) -> DrawResult) -> anyhow::Resu
         image::ExtendedColorType::Rgb8,
     )
     .context("encoding the plot")?;
-    steadyface::onnx::write_atomic(out, &png)?;
+    steadyface::output::write(out, &png)?;
     Ok(())
 }
 

@@ -39,7 +39,7 @@ pub fn track(video: &Path, json: Option<&Path>, overlay: Option<&Path>, args: &E
     bar.finish_and_clear();
     let run = run.with_context(|| format!("{}", video.display()))?;
     if let Some(path) = json {
-        steadyface::onnx::write_atomic(path, lines.as_bytes())?;
+        steadyface::output::write(path, lines.as_bytes())?;
     }
     let faces: usize = run.frames.iter().map(|f| f.faces.len()).sum();
     eprintln!(

@@ -1,7 +1,6 @@
 //! Building float32 ONNX graphs and writing models to disk.
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use prost::Message;
 
@@ -230,38 +229,7 @@ impl ModelProto {
     }
 }
 
-/// Writes `model` to `path` atomically: a reader (or a crash) never sees half a model.
+/// Writes `model` to `path` through [`crate::output`]: a reader (or a crash) never sees half a model.
 pub fn write_model(path: &Path, model: &ModelProto) -> Result<()> {
-    write_atomic(path, &model.to_bytes())
-}
-
-/// Writes `path.tmp` in the same directory, syncs it, then renames it over `path`.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let io = |what: &str, p: &Path, e: std::io::Error| Error::Other(format!("{what} {}: {e}", p.display()));
-    let mut tmp_name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
-    if tmp_name.is_empty() {
-        return Err(Error::Other(format!("cannot write a model to {}: not a file path", path.display())));
-    }
-    tmp_name.push(".tmp");
-    let tmp: PathBuf = path.with_file_name(tmp_name);
-    let written = (|| {
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()
-    })();
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io("cannot write", &tmp, e));
-    }
-    if let Err(e) = std::fs::rename(&tmp, path) {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io("cannot rename onto", path, e));
-    }
-    // The rename is durable only once the directory entry is; failing that is not worth an error.
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
-    }
-    Ok(())
+    crate::output::write(path, &model.to_bytes())
 }

@@ -8,5 +8,5 @@ pub mod graph;
 pub mod proto;
 
 pub use convlstm::{ConvLstmSpec, ConvLstmWeights, OPSET, convlstm_model, recognise};
-pub use graph::{Dim, GraphBuilder, IR_VERSION, PRODUCER, model, write_atomic, write_model};
+pub use graph::{Dim, GraphBuilder, IR_VERSION, PRODUCER, model, write_model};
 pub use proto::{AttributeProto, GraphProto, ModelProto, TensorProto};

@@ -24,6 +24,7 @@ use crate::frame::Frame;
 use crate::geometry::{Roi, Similarity, centroid, eye_angle};
 use crate::heatmap::{HeatmapSpec, crop_to_heatmap};
 use crate::metrics::inter_ocular;
+use crate::output::Output;
 use crate::pipeline::{FrameInput, Models, Tracker, TrackerConfig};
 use crate::pts::read_pts_expecting;
 use crate::scheme::{self, Scheme};
@@ -150,6 +151,8 @@ impl Cache {
 /// Writes records to `dir`; the cache becomes visible to [`Cache::open`] only when finished.
 pub struct CacheWriter {
     dir: PathBuf,
+    /// `records.bin`, written through a temporary file until [`CacheWriter::finish`].
+    records: Output,
     out: BufWriter<File>,
     meta: CacheMeta,
 }
@@ -158,10 +161,11 @@ impl CacheWriter {
     pub fn create(dir: &Path, key: &str, layout: Layout) -> Result<Self> {
         std::fs::create_dir_all(dir).map_err(|e| Error::Other(format!("{}: {e}", dir.display())))?;
         let _ = std::fs::remove_file(dir.join("meta.json"));
-        let path = dir.join("records.bin.part");
-        let file = File::create(&path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+        let records = Output::create(&dir.join("records.bin"))?;
+        let file = records.open()?;
         Ok(CacheWriter {
             dir: dir.to_path_buf(),
+            records,
             out: BufWriter::new(file),
             meta: CacheMeta { key: key.into(), layout, kinds: Vec::new(), summary: Vec::new() },
         })
@@ -195,11 +199,10 @@ impl CacheWriter {
 
     pub fn finish(self) -> Result<Cache> {
         let io = |e: std::io::Error| Error::Other(format!("{}: {e}", self.dir.display()));
-        let file = self.out.into_inner().map_err(|e| io(e.into_error()))?;
-        file.sync_all().map_err(io)?;
-        std::fs::rename(self.dir.join("records.bin.part"), self.dir.join("records.bin")).map_err(io)?;
+        drop(self.out.into_inner().map_err(|e| io(e.into_error()))?);
+        self.records.commit()?;
         let text = serde_json::to_string_pretty(&self.meta).map_err(|e| Error::Other(e.to_string()))?;
-        crate::onnx::write_atomic(&self.dir.join("meta.json"), text.as_bytes())?;
+        crate::output::write(&self.dir.join("meta.json"), text.as_bytes())?;
         Cache::open(&self.dir, &self.meta.key)?
             .ok_or_else(|| Error::Other(format!("{}: cache unreadable right after writing", self.dir.display())))
     }
@@ -255,13 +258,35 @@ pub enum OnBadData {
     Stop,
 }
 
+/// What the data gave, for the sidecar's `data`, and the bad data skipped, which the caller tells
+/// the user (the library prints nothing).
+#[derive(Debug, Default)]
+pub struct Notes {
+    /// Lines for the sidecar's `data` (each skipped item among them, as `skipped: ...`).
+    pub lines: Vec<String>,
+    /// Each skipped item's error, naming its file (and line, where the error is in one).
+    pub skipped: Vec<String>,
+}
+
+impl Notes {
+    /// `; skipped: ...` listing the items skipped from the `from`-th on, for an error that they
+    /// may explain (empty when there are none).
+    pub fn because(&self, from: usize) -> String {
+        match self.skipped.get(from..) {
+            Some(items) if !items.is_empty() => format!("; skipped: {}", items.join("; ")),
+            _ => String::new(),
+        }
+    }
+}
+
 /// Applies the user's choice to an error about one data file: `Ok(None)` after noting it in
 /// `notes` (skip), or the error (stop).
-pub fn on_bad<T>(policy: OnBadData, result: Result<T>, notes: &mut Vec<String>) -> Result<Option<T>> {
+pub fn on_bad<T>(policy: OnBadData, result: Result<T>, notes: &mut Notes) -> Result<Option<T>> {
     match result {
         Ok(v) => Ok(Some(v)),
         Err(e) if policy == OnBadData::Skip => {
-            notes.push(format!("skipped: {e}"));
+            notes.lines.push(format!("skipped: {e}"));
+            notes.skipped.push(e.to_string());
             Ok(None)
         }
         Err(e) => Err(e),
@@ -506,9 +531,10 @@ pub fn image_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
 
 /// Windows of `layout.frames` consecutive frames of a video (a file GStreamer decodes or a
 /// directory of numbered frames) in which one face is tracked throughout, one record per window
-/// (non-overlapping, at most `max_windows`). `full` reports every backbone point (for the crop),
-/// `models` the stabilizer's points; `labels` (per frame, iBUG 68) make labelled records, else the
-/// records carry grey crops for SBR. Frames stream through: only one window is in memory.
+/// (non-overlapping, at most `max_windows`; never across a gap in a frame directory's numbers).
+/// `full` reports every backbone point (for the crop), `models` the stabilizer's points; `labels`
+/// (per frame in order, iBUG 68) make labelled records, else the records carry grey crops for SBR.
+/// Frames stream through: only one window is in memory.
 #[allow(clippy::too_many_arguments)]
 pub fn video_records(
     full: &Arc<Models>,
@@ -525,12 +551,16 @@ pub fn video_records(
     // (frame pixels, width, height, track id and full points of the tracked face)
     type Seen = (Vec<u8>, usize, usize, Option<(u64, Vec<[f32; 2]>)>);
     let mut window: std::collections::VecDeque<Seen> = std::collections::VecDeque::new();
-    let mut made = 0;
+    let (mut made, mut previous) = (0, None);
     for (i, decoded) in crate::video::frames(path)?.enumerate() {
         if made >= max_windows {
             break;
         }
         let f = decoded?;
+        if previous.is_some_and(|p: usize| p + 1 != f.index) {
+            window.clear();
+        }
+        previous = Some(f.index);
         let frame = Frame::rgb(&f.rgb, f.width, f.height)?;
         let face = tracker
             .process(&frame, FrameInput::at(f.time_s))?

@@ -16,12 +16,16 @@ use crate::decode::Decoder;
 use crate::error::{Error, Result};
 use crate::heatmap::{HeatmapSpec, render};
 use crate::metrics::{inner49, nme, nmj};
-use crate::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_atomic, write_model};
-use crate::stabilizer::Windows;
+use crate::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
+use crate::output::{Output, write};
+use crate::stabilizer::{Sidecar, Windows};
 use crate::synth::Rng;
 
 /// Everything a run needs; `steadyface finetune`'s options map onto it one to one.
+/// Also recorded in the stabilizer's sidecar; a field added later reads as its default from
+/// sidecars written before it, so that they keep loading.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
 pub struct TrainConfig {
     pub steps: usize,
     /// Sequences per step, split evenly over the kinds of data present.
@@ -156,7 +160,7 @@ struct CheckpointMeta {
     cache_key: String,
 }
 
-/// Saves weights and optimiser moments atomically (temporary files renamed into place).
+/// Saves weights and optimiser moments through [`crate::output`] (temporary files renamed into place).
 fn save_checkpoint(work: &WorkDir, cell: &Cell, adam: &Adam, meta: &CheckpointMeta) -> Result<()> {
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for (i, var) in cell.vars().iter().enumerate() {
@@ -164,12 +168,11 @@ fn save_checkpoint(work: &WorkDir, cell: &Cell, adam: &Adam, meta: &CheckpointMe
         tensors.insert(format!("m{i}"), adam.m[i].clone());
         tensors.insert(format!("v{i}"), adam.v[i].clone());
     }
-    let path = work.checkpoint();
-    let tmp = path.with_extension("safetensors.tmp");
-    candle_core::safetensors::save(&tensors, &tmp)?;
-    std::fs::rename(&tmp, &path).map_err(|e| Error::Other(format!("{}: {e}", path.display())))?;
+    let out = Output::create(&work.checkpoint())?;
+    candle_core::safetensors::save(&tensors, out.path())?;
+    out.commit()?;
     let text = serde_json::to_string_pretty(meta).map_err(|e| Error::Other(e.to_string()))?;
-    write_atomic(&work.checkpoint_meta(), text.as_bytes())
+    write(&work.checkpoint_meta(), text.as_bytes())
 }
 
 /// Restores weights and moments; the checkpoint must come from the same configuration and data.
@@ -541,18 +544,17 @@ pub fn train(
             let meta =
                 CheckpointMeta { step, adam_step: adam.step, config: config.clone(), cache_key: cache_key.into() };
             save_checkpoint(work, &cell, &adam, &meta)?;
-            write_atomic(&log_path, csv.as_bytes())?;
+            write(&log_path, csv.as_bytes())?;
         }
     }
     let after = quick_eval(&cell, holdout, config, device)?;
     Ok(TrainOutcome { weights: cell.weights()?, before, after, steps: step, seconds: start.elapsed().as_secs_f64() })
 }
 
-/// Writes `stabilizer.onnx` and its sidecar (atomically).
-pub fn export(weights: &ConvLstmWeights, out: &Path, sidecar: &serde_json::Value) -> Result<()> {
+/// Writes `stabilizer.onnx` and its sidecar (each through [`crate::output`]).
+pub fn export(weights: &ConvLstmWeights, out: &Path, sidecar: &Sidecar) -> Result<()> {
     write_model(out, &convlstm_model(weights)?)?;
-    let text = serde_json::to_string_pretty(sidecar).map_err(|e| Error::Other(e.to_string()))?;
-    write_atomic(&crate::stabilizer::sidecar_path(out), text.as_bytes())
+    sidecar.write(&crate::stabilizer::sidecar_path(out))
 }
 
 /// SHA-256 (hex) of a file's bytes.

@@ -8,7 +8,7 @@ use candle_core::Device;
 use indicatif::{ProgressBar, ProgressStyle};
 
 use super::data::{
-    Layout, MotionConfig, OnBadData, StillFace, image_files, on_bad, still_faces, still_sequence, video_records,
+    Layout, MotionConfig, Notes, OnBadData, StillFace, image_files, on_bad, still_faces, still_sequence, video_records,
 };
 use super::evaluate::{HeldOut, evaluate, summary, table};
 use super::finetune::{QuickEval, TrainConfig, WorkDir, cache_key, cached, export, file_sha256, train};
@@ -17,6 +17,7 @@ use crate::models_dir;
 use crate::pipeline::{ModelPaths, Models};
 use crate::runtime::Device as OrtDevice;
 use crate::scheme::Scheme;
+use crate::stabilizer::sidecar::{Sidecar, Training};
 use crate::synth::Degradation;
 
 /// Train a ConvLSTM stabilizer for a landmark backbone (Jitter loss + SBR).
@@ -185,17 +186,12 @@ fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
 }
 
 /// Faces of all still images; bad files are skipped or stop the run as the user chose.
-fn load_faces(
-    models: &Arc<Models>,
-    paths: &[PathBuf],
-    policy: OnBadData,
-    notes: &mut Vec<String>,
-) -> Result<Vec<StillFace>> {
+fn load_faces(models: &Arc<Models>, paths: &[PathBuf], policy: OnBadData, notes: &mut Notes) -> Result<Vec<StillFace>> {
     let mut faces = Vec::new();
     for image in image_files(paths)? {
         if let Some(found) = on_bad(policy, still_faces(models, &image), notes)? {
             if found.is_empty() {
-                notes.push(format!("{}: no face found", image.display()));
+                notes.lines.push(format!("{}: no face found", image.display()));
             }
             faces.extend(found);
         }
@@ -203,8 +199,53 @@ fn load_faces(
     Ok(faces)
 }
 
-/// The whole command. Returns the summary table (also printed).
-pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
+/// The annotated faces of the held-out images and the images they come from. Each image needs its
+/// `.pts`; a bad one is skipped or stops the run as the user chose, and when none is left the
+/// error says why each was skipped (file and line).
+fn load_holdout(
+    models: &Arc<Models>,
+    paths: &[PathBuf],
+    policy: OnBadData,
+    notes: &mut Notes,
+) -> Result<(Vec<StillFace>, Vec<PathBuf>)> {
+    let (mut faces, mut images, skipped_before) = (Vec::new(), Vec::new(), notes.skipped.len());
+    for image in image_files(paths)? {
+        let pts = image.with_extension("pts");
+        let annotated = if pts.is_file() {
+            still_faces(models, &image).map(|found| found.into_iter().filter(|f| f.annotated).collect())
+        } else {
+            Err(Error::Other(format!(
+                "{}: a held-out image needs its annotation beside it, and {} does not exist",
+                image.display(),
+                pts.display()
+            )))
+        };
+        if let Some(found) = on_bad::<Vec<StillFace>>(policy, annotated, notes)?.filter(|f| !f.is_empty()) {
+            faces.extend(found);
+            images.push(image);
+        }
+    }
+    if faces.is_empty() {
+        return Err(Error::Other(format!(
+            "--holdout: no annotated face found in the held-out images{}",
+            notes.because(skipped_before)
+        )));
+    }
+    Ok((faces, images))
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct Finetuned {
+    /// The held-out table (also printed).
+    pub report: String,
+    /// The bad data skipped (`--on-bad-data skip`), each naming its file and line; for the
+    /// caller to tell the user.
+    pub skipped: Vec<String>,
+}
+
+/// The whole command.
+pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<Finetuned> {
     args.check()?;
     let started = Instant::now();
     let config = args.config();
@@ -234,7 +275,7 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
         scale: !args.shift_only,
         ..MotionConfig::default()
     };
-    let mut notes = Vec::new();
+    let mut notes = Notes::default();
     let say = |quiet: bool, line: &str| {
         if !quiet {
             eprintln!("{line}");
@@ -243,11 +284,7 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
 
     // Data: the faces, then the cache of moving sequences (reused when nothing changed).
     let faces = load_faces(&full, &args.images, policy, &mut notes)?;
-    let holdout_faces: Vec<StillFace> =
-        load_faces(&full, &args.holdout, policy, &mut notes)?.into_iter().filter(|f| f.annotated).collect();
-    if holdout_faces.is_empty() {
-        return Err(Error::Other("--holdout: no annotated face found in the held-out images".into()));
-    }
+    let (holdout_faces, holdout_images) = load_holdout(&full, &args.holdout, policy, &mut notes)?;
     let mut key_parts = vec![
         "steadyface-cache-v1".to_string(),
         backbone_sha.clone(),
@@ -264,7 +301,10 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
     let progress = bar(args.quiet, args.sequences as u64, "sequences");
     let (train_cache, reused) = cached(&work.cache("train"), &key, layout, &mut |writer| {
         if faces.is_empty() && args.videos.is_empty() && args.labelled_videos.is_empty() {
-            return Err(Error::Other("no training data: no face found in --images and no --videos given".into()));
+            return Err(Error::Other(format!(
+                "no training data: no face found in --images and no --videos given{}",
+                notes.because(0)
+            )));
         }
         for i in (0..args.sequences).take_while(|_| !faces.is_empty()) {
             let face = &faces[i % faces.len()];
@@ -342,32 +382,33 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
     steps.finish_and_clear();
 
     // Export, then the whole pipeline on held-out moving sequences.
-    let mut sidecar = serde_json::json!({
-        "points": layout.points,
-        "hidden": config.hidden,
-        "kernel": config.kernel,
-        "heatmap_size": heatmap.size,
-        "heatmap_sigma": heatmap.sigma,
-        "window": crate::train::finetune::WINDOW,
-        "pdc_threshold": config.pdc_threshold,
-        "backbone": args.backbone.file_name().map(|n| n.to_string_lossy().into_owned()),
-        "backbone_sha256": backbone_sha,
-        "command": command_line,
-        "config": config,
-        "data": train_cache.summary.iter().chain(&notes).collect::<Vec<_>>(),
-        "training": {"steps": outcome.steps, "seconds": outcome.seconds},
-        "validation_heatmap_level": {"before": outcome.before, "after": outcome.after},
-    });
+    let mut sidecar = Sidecar {
+        points: Some(layout.points),
+        hidden: Some(config.hidden),
+        kernel: Some(config.kernel),
+        heatmap_size: Some(heatmap.size),
+        heatmap_sigma: Some(heatmap.sigma),
+        window: Some(crate::train::finetune::WINDOW),
+        pdc_threshold: Some(config.pdc_threshold),
+        backbone: args.backbone.file_name().map(|n| n.to_string_lossy().into_owned()),
+        backbone_sha256: Some(backbone_sha),
+        command: Some(command_line.to_string()),
+        config: Some(config.clone()),
+        data: train_cache.summary.iter().chain(&notes.lines).cloned().collect(),
+        training: Some(Training { steps: outcome.steps, seconds: outcome.seconds }),
+        validation_heatmap_level: Some(serde_json::json!({"before": outcome.before, "after": outcome.after})),
+        validation: None,
+    };
     export(&outcome.weights, &args.out, &sidecar)?;
     let mut report = String::new();
     if args.eval_frames > 0 {
-        let held = HeldOut { frames: args.eval_frames, ..HeldOut::new(image_files(&args.holdout)?) };
+        let held = HeldOut { frames: args.eval_frames, ..HeldOut::new(holdout_images) };
         let rows = evaluate(&args.detector, &args.backbone, Some(&args.out), &held, |name| {
             say(args.quiet, &format!("evaluating {name}"))
         })?;
         let means = summary(&rows);
         report = format!("{}\n{}", table(&rows), table(&means));
-        sidecar["validation"] = serde_json::json!({"sequences": rows, "mean": means, "held_out": held.images});
+        sidecar.validation = Some(serde_json::json!({"sequences": rows, "mean": means, "held_out": held.images}));
         export(&outcome.weights, &args.out, &sidecar)?;
     }
     let total = started.elapsed().as_secs_f64();
@@ -380,7 +421,7 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<String> {
     );
     print_quick(&outcome.before, &outcome.after);
     println!("{report}");
-    Ok(report)
+    Ok(Finetuned { report, skipped: notes.skipped })
 }
 
 fn print_quick(before: &QuickEval, after: &QuickEval) {
@@ -404,9 +445,9 @@ fn add_video(
     writer: &mut super::data::CacheWriter,
 ) -> Result<usize> {
     let labels = if labelled {
-        let frames = crate::video::frames(video)?.count();
+        let numbers = crate::video::frame_numbers(video)?;
         let gt = if video.is_dir() { video.join("gt.jsonl") } else { video.with_file_name("gt.jsonl") };
-        Some(crate::benchmark::read_gt(&gt, frames)?)
+        Some(crate::benchmark::read_gt(&gt, &numbers)?)
     } else {
         None
     };
