@@ -477,7 +477,8 @@ fn the_plugin_is_found_beside_the_program_or_on_the_plugin_path_and_its_absence_
 
 #[test]
 fn track_lists_several_faces_with_track_ids_boxes_and_points() {
-    // multi_face.jpg has five faces (testdata/PROVENANCE.md); three numbered copies as frames.
+    // multi_face.jpg has five faces (testdata/PROVENANCE.md); three numbered copies as frames,
+    // searched as still images are (the whole pyramid on each frame without faces).
     let dir = scratch("track-multi");
     let frames = dir.join("frames");
     std::fs::create_dir_all(&frames).unwrap();
@@ -485,7 +486,7 @@ fn track_lists_several_faces_with_track_ids_boxes_and_points() {
         std::fs::copy(testdata("multi_face.jpg"), frames.join(format!("{i:06}.jpg"))).unwrap();
     }
     for (max_faces, want) in [("5", 5usize), ("2", 2)] {
-        let stdout = run_ok(args!["track", frames.as_os_str(), "--max-faces", max_faces]);
+        let stdout = run_ok(args!["track", frames.as_os_str(), "--max-faces", max_faces, "--search-budget", "0"]);
         let records: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
         assert_eq!(records.len(), 3);
         for r in &records {

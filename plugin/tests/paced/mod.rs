@@ -1,0 +1,121 @@
+//! Paced playback, as live apps run `facelandmarks`: frames released by the clock
+//! (`identity sync=true`), a sink that drops late frames and sends QoS upstream
+//! (`fakesink sync=true qos=true max-lateness=20ms`). Shared by tests/live.rs and benches/live.rs.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use gststeadyface::meta;
+
+/// What reached one stream's sink, and what the element did.
+#[derive(Default)]
+pub struct Stream {
+    /// Frames rendered by the sink (late ones are dropped before rendering).
+    pub rendered: usize,
+    /// Their timestamps.
+    pub times: Vec<gst::ClockTime>,
+    /// Rendered frames with a face, and those of them stabilized.
+    pub with_face: usize,
+    pub stabilized: usize,
+    pub track_ids: Vec<u64>,
+    /// Per frame, the time from entering the element to leaving it, measured by pad probes.
+    pub processing: Vec<Duration>,
+}
+
+/// `identity sync=true ! [facelandmarks] ! fakesink sync=true qos=true max-lateness=20ms`.
+fn paced(video: &Path, name: &str, with_element: bool) -> String {
+    let element = if with_element { format!("facelandmarks name=fl{name} ! ") } else { String::new() };
+    format!(
+        "filesrc location={} ! decodebin ! identity sync=true ! {element}\
+         fakesink name=sink{name} sync=true qos=true max-lateness=20000000 signal-handoffs=true ",
+        video.display()
+    )
+}
+
+/// Plays `streams` (video, with the element?) in one pipeline to EOS; returns what each stream's
+/// sink rendered and the element's latency answer (upstream's subtracted) of the first stream.
+pub fn play(streams: &[(&Path, bool)]) -> (Vec<Stream>, Option<Duration>) {
+    let launch: String =
+        streams.iter().enumerate().map(|(i, (video, with))| paced(video, &i.to_string(), *with)).collect();
+    let pipeline = gst::parse::launch(&launch).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let stats: Vec<Arc<Mutex<Stream>>> = streams.iter().map(|_| Arc::default()).collect();
+    for (i, stat) in stats.iter().enumerate() {
+        let sink = pipeline.by_name(&format!("sink{i}")).unwrap();
+        let store = stat.clone();
+        sink.connect("handoff", false, move |args| {
+            let buffer = args[1].get::<gst::Buffer>().expect("handoff buffer");
+            let faces = meta::read(&buffer).map(|(_, faces)| faces).unwrap_or_default();
+            let mut s = store.lock().unwrap();
+            s.rendered += 1;
+            s.times.extend(buffer.pts());
+            if let Some(face) = faces.first() {
+                s.with_face += 1;
+                s.stabilized += usize::from(face.stabilized);
+            }
+            s.track_ids.extend(faces.iter().map(|f| f.track_id));
+            None
+        });
+        if let Some(element) = pipeline.by_name(&format!("fl{i}")) {
+            time_element(&element, stat.clone());
+        }
+    }
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let bus = pipeline.bus().unwrap();
+    let msg = bus
+        .timed_pop_filtered(gst::ClockTime::from_seconds(120), &[gst::MessageType::Eos, gst::MessageType::Error])
+        .expect("EOS within 2 minutes");
+    if let gst::MessageView::Error(e) = msg.view() {
+        panic!("{} ({:?})", e.error(), e.debug());
+    }
+    let mut latency = None;
+    if let Some(element) = pipeline.by_name("fl0") {
+        latency = element_latency(&element);
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    let stats = stats.into_iter().map(|s| std::mem::take(&mut *s.lock().unwrap())).collect();
+    (stats, latency)
+}
+
+/// Records, per buffer, the time between the element's sink and src pad probes.
+fn time_element(element: &gst::Element, stat: Arc<Mutex<Stream>>) {
+    let entered = Arc::new(Mutex::new(None::<Instant>));
+    let mark = entered.clone();
+    element.static_pad("sink").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        *mark.lock().unwrap() = Some(Instant::now());
+        gst::PadProbeReturn::Ok
+    });
+    element.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
+        if let Some(t) = entered.lock().unwrap().take() {
+            stat.lock().unwrap().processing.push(t.elapsed());
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
+/// The element's own part of the latency: its answer minus its upstream's.
+fn element_latency(element: &gst::Element) -> Option<Duration> {
+    let min = |pad: &gst::Pad| {
+        let mut q = gst::query::Latency::new();
+        pad.query(&mut q).then(|| q.result().1)
+    };
+    let ours = min(&element.static_pad("src")?)?;
+    let upstream = min(&element.static_pad("sink")?.peer()?)?;
+    Some(Duration::from_nanos((ours - upstream).nseconds()))
+}
+
+pub fn percentile(times: &[Duration], p: f64) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+impl Stream {
+    /// The distinct track ids, in order of appearance.
+    pub fn tracks(&self) -> Vec<u64> {
+        let mut ids = self.track_ids.clone();
+        ids.dedup();
+        ids
+    }
+}
