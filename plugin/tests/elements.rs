@@ -69,6 +69,24 @@ fn run(launch: &str) -> Result<Frames, String> {
     Ok(std::mem::take(&mut *frames.lock().unwrap()))
 }
 
+/// Plays `pipeline` to EOS and stops it; returns the warnings posted on the bus (an error fails
+/// the test).
+fn play_to_eos(pipeline: &gst::Bin) -> Vec<String> {
+    let bus = pipeline.bus().expect("bus");
+    let _ = pipeline.set_state(gst::State::Playing);
+    let mut warnings = Vec::new();
+    let wanted = [gst::MessageType::Eos, gst::MessageType::Error, gst::MessageType::Warning];
+    while let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_seconds(300), &wanted) {
+        match msg.view() {
+            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
+            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
+            _ => break,
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    warnings
+}
+
 fn decode(name: &str) -> String {
     format!("filesrc location={} ! decodebin ! videoconvert", testdata(name).display())
 }
@@ -92,18 +110,8 @@ fn the_default_stabilizer_steps_aside_with_a_warning_where_it_does_not_fit() {
     let pipeline =
         parse(&format!("{} ! facelandmarks full-scheme=true ! fakesink name=sink", decode("single_face.mp4"))).unwrap();
     let frames = record_faces(&pipeline);
-    let bus = pipeline.bus().expect("bus");
-    let _ = pipeline.set_state(gst::State::Playing);
-    let mut warning = None;
-    let wanted = [gst::MessageType::Eos, gst::MessageType::Error, gst::MessageType::Warning];
-    while let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_seconds(300), &wanted) {
-        match msg.view() {
-            gst::MessageView::Warning(w) => warning = Some(w.error().to_string()),
-            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
-            _ => break,
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
+    let warnings = play_to_eos(&pipeline);
+    let warning = warnings.first().cloned();
     let warning = warning.expect("a warning that the stabilizer is skipped");
     assert!(warning.contains("running without a stabilizer") && warning.contains("68 heatmaps"), "{warning}");
     let frames = frames.lock().unwrap();
@@ -499,4 +507,103 @@ fn harness_passes_the_frame_through_with_metas() {
     let rois: Vec<_> = out.iter_meta::<gst_video::VideoRegionOfInterestMeta>().collect();
     assert_eq!(rois.len(), 5);
     assert!(rois.iter().all(|r| r.roi_type() == "face" && r.params().any(|p| p.name() == "landmarks")));
+}
+
+/// A stabilizer whose output is NaN: every face keeps its backbone points, marked unstabilized,
+/// and the bus gets one warning for the stream, not one per frame.
+#[test]
+fn a_nan_stabilizer_warns_once_and_leaves_the_backbone_points() {
+    use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
+    let dir = std::env::temp_dir().join(format!("sf-nan-stabilizer-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("nan.onnx");
+    let mut weights = ConvLstmWeights::identity(ConvLstmSpec { points: 68, hidden: 2, kernel: 3 });
+    weights.out_b = vec![f32::NAN];
+    write_model(&path, &convlstm_model(&weights).unwrap()).unwrap();
+    let launch =
+        format!("{} ! facelandmarks stabilizer={} ! fakesink name=sink", decode("single_face.mp4"), path.display());
+    let pipeline = parse(&launch).unwrap();
+    let frames = record_faces(&pipeline);
+    let warnings = play_to_eos(&pipeline);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("stabilizer") && warnings[0].contains("not finite"), "{warnings:?}");
+    let frames = frames.lock().unwrap();
+    assert_eq!(frames.len(), 72);
+    assert!(
+        frames.iter().all(|f| f.len() == 1 && !f[0].stabilized && f[0].points.iter().flatten().all(|v| v.is_finite()))
+    );
+}
+
+/// Models and device load in start(): set while playing they are refused with a warning and
+/// read back unchanged, instead of being accepted and silently unused.
+#[test]
+fn model_properties_are_refused_while_playing() {
+    let pipeline =
+        parse("videotestsrc num-buffers=600 ! facelandmarks name=fl ! fakesink name=sink sync=true").unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let (changed, state, _) = pipeline.state(gst::ClockTime::from_seconds(30));
+    assert!(changed.is_ok() && state == gst::State::Playing);
+    let element = pipeline.by_name("fl").unwrap();
+    let backbone: String = element.property("backbone");
+    element.set_property("backbone", "/elsewhere/model.onnx");
+    element.set_property("full-scheme", true);
+    element.set_property_from_str("device", "cpu");
+    assert_eq!(element.property::<String>("backbone"), backbone);
+    assert!(!element.property::<bool>("full-scheme"));
+    assert_eq!(enum_nick(&element, "device"), "auto");
+    let bus = pipeline.bus().unwrap();
+    let warning =
+        bus.timed_pop_filtered(gst::ClockTime::from_seconds(10), &[gst::MessageType::Warning]).expect("a warning");
+    let gst::MessageView::Warning(w) = warning.view() else { unreachable!() };
+    assert!(w.error().to_string().contains("backbone changes only in the NULL or READY state"), "{}", w.error());
+    pipeline.set_state(gst::State::Null).unwrap();
+    // Stopped, it is taken.
+    element.set_property("full-scheme", true);
+    assert!(element.property::<bool>("full-scheme"));
+}
+
+/// GST_DEBUG=facelandmarks:5 tells a user what the element did: each search with its time and
+/// result, each track's start and end with the reason, each reset with its cause.
+#[test]
+fn the_debug_log_tells_searches_tracks_and_resets() {
+    init();
+    let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+    let store = lines.clone();
+    gst::log::set_threshold_for_name("facelandmarks", gst::DebugLevel::Debug);
+    gst::log::set_active(true);
+    // Only what the log function gets, not GStreamer's default output on stderr.
+    gst::log::remove_default_log_function();
+    let log = gst::log::add_log_function(move |cat, _level, _file, _function, _line, object, message| {
+        // Naming an object takes its lock: only for this category, which never logs under it.
+        if cat.name() == "facelandmarks" && object.is_some_and(|o| o.to_string().contains("logged")) {
+            store.lock().unwrap().extend(message.get().map(|m| m.to_string()));
+        }
+    });
+    run(&format!("{} ! facelandmarks name=logged ! fakesink name=sink", decode("face_noface.mov"))).unwrap();
+    gst::log::remove_log_function(log);
+    gst::log::set_threshold_for_name("facelandmarks", gst::DebugLevel::None);
+    let lines = lines.lock().unwrap();
+    let has = |text: &str| lines.iter().any(|l| l.contains(text));
+    assert!(has("reset (stream start)"), "{lines:#?}");
+    assert!(has("no face tracked: searched 1 region(s) in "), "{lines:#?}");
+    assert!(has("background sweep of the first frame's tiles: "), "{lines:#?}");
+    assert!(has("track 1 started (detector score "), "{lines:#?}");
+    assert!(has("track 1 ended: face lost (presence score "), "{lines:#?}");
+}
+
+/// No thread of the element outlives its pipeline: every process exits without ONNX Runtime
+/// complaining that a session was used while it tore down (about a third of runs before).
+#[test]
+fn processes_exit_cleanly() {
+    for _ in 0..10 {
+        let out = with_built_plugin("gst-launch-1.0")
+            .args(["-q", "filesrc", &format!("location={}", testdata("single_face.mp4").display())])
+            .args(["!", "decodebin", "!", "facelandmarks", "!", "fakesink"])
+            .output()
+            .expect("gst-launch-1.0");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(!stderr.contains("not implemented") && !stderr.contains("CRITICAL"), "{stderr}");
+    }
 }

@@ -188,11 +188,11 @@ impl FaceLandmarks {
         input: FrameInput,
     ) -> Result<FrameReport, gst::FlowError> {
         let vf = gst_video::VideoFrameRef::from_buffer_ref_readable(buf, info).map_err(|_| {
-            gst::element_imp_error!(self, gst::StreamError::Failed, ["could not map the frame readable"]);
+            gst::element_imp_error!(self, gst::StreamError::Failed, ("could not map the frame readable"));
             gst::FlowError::Error
         })?;
         let frame = video::frame(&vf).map_err(|e| {
-            gst::element_imp_error!(self, gst::StreamError::Format, ["{e}"]);
+            gst::element_imp_error!(self, gst::StreamError::Format, ("{e}"));
             gst::FlowError::Error
         })?;
         match state.tracker.process(&frame, input) {
@@ -235,9 +235,7 @@ impl FaceLandmarks {
                         gst::element_imp_warning!(
                             self,
                             gst::LibraryError::Failed,
-                            [
-                                "the landmark model's output for a face was not finite: the face was dropped (said once per stream)"
-                            ]
+                            ("the landmark model's output for a face was not finite: the face was dropped (said once per stream)")
                         );
                     }
                 }
@@ -247,9 +245,7 @@ impl FaceLandmarks {
                         gst::element_imp_warning!(
                             self,
                             gst::LibraryError::Failed,
-                            [
-                                "the stabilizer's output for a face was not finite: its unstabilized points were used and its state restarted (said once per stream)"
-                            ]
+                            ("the stabilizer's output for a face was not finite: its unstabilized points were used and its state restarted (said once per stream)")
                         );
                     }
                 }
@@ -469,7 +465,7 @@ impl ObjectImpl for FaceLandmarks {
             gst::element_imp_warning!(
                 self,
                 gst::LibraryError::Settings,
-                ["{name} changes only in the NULL or READY state: the new value is ignored"]
+                ("{name} changes only in the NULL or READY state: the new value is ignored")
             );
             return;
         }
@@ -672,11 +668,11 @@ impl BaseTransformImpl for FaceLandmarks {
             self.obj().segment().downcast_ref::<gst::ClockTime>().and_then(|seg| seg.to_running_time(buf.pts()));
         let mut guard = self.state.lock().unwrap_or_else(|p| p.into_inner());
         let Some(state) = guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["buffer before start"]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("buffer before start"));
             return Err(gst::FlowError::Error);
         };
         let Some(info) = state.info.clone() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["buffer before caps"]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("buffer before caps"));
             return Err(gst::FlowError::NotNegotiated);
         };
         state.tracker.set_config(settings.tracker_config());
@@ -696,7 +692,7 @@ impl BaseTransformImpl for FaceLandmarks {
                 gst::element_imp_error!(
                     self,
                     gst::LibraryError::Failed,
-                    ["internal error (a bug): {}; restart the pipeline", panic_message(&*panic)]
+                    ("internal error (a bug): {}; restart the pipeline", panic_message(&*panic))
                 );
                 return Err(gst::FlowError::Error);
             }
