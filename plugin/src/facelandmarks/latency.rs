@@ -25,8 +25,8 @@ impl LatencyEstimate {
 
     /// Records one frame's processing time. Returns the new latency when the percentile has
     /// moved far enough from the reported value that the pipeline should be told (above it by a
-    /// quarter, or below half of it): a live pipeline reconfigures on each change, so small
-    /// moves are not worth one.
+    /// quarter, or below two thirds of it): a live pipeline reconfigures on each change, so small
+    /// moves are not worth one. The answer so stays within 0.8x-1.5x of the percentile.
     pub fn record(&mut self, took: Duration) -> Option<Duration> {
         if self.recent.len() == WINDOW {
             self.recent.pop_front();
@@ -36,7 +36,7 @@ impl LatencyEstimate {
             return None;
         }
         let now = self.percentile();
-        let moved = now > self.reported.mul_f64(1.25) || now < self.reported / 2;
+        let moved = now > self.reported.mul_f64(1.25) || now < self.reported.mul_f64(2.0 / 3.0);
         moved.then(|| {
             self.reported = now;
             now
@@ -67,7 +67,7 @@ mod tests {
         for i in 0..100 {
             told = l.record(ms(if i % 20 == 0 { 40 } else { 10 })).or(told);
         }
-        assert_eq!(told, Some(ms(10)), "50 ms -> 10 ms is below half: the pipeline is told");
+        assert_eq!(told, Some(ms(10)), "50 ms -> 10 ms is below two thirds: the pipeline is told");
     }
 
     #[test]
