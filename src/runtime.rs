@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, LazyLock, Mutex, OnceLock};
+use std::sync::{Arc, LazyLock, Mutex, OnceLock, Weak};
 
 use ort::environment::GlobalThreadPoolOptions;
 use ort::session::Session;
@@ -144,7 +144,8 @@ pub fn intra_threads() -> usize {
 
 /// A model's sessions, shared by every user in the process. A session runs one call at a time
 /// (`Session::run` takes `&mut self`), so the pool grows to one session per core as concurrent
-/// users (streams on their own threads) ask, and no further.
+/// users (streams on their own threads) ask, and no further. The pool, and with it every
+/// session, is released when its last user drops it (an element's `stop()`).
 pub struct SessionPool {
     key: SessionKey,
     sessions: Mutex<Vec<Arc<Mutex<Session>>>>,
@@ -161,19 +162,29 @@ impl SessionPool {
                 return Ok(f(&mut guard));
             }
         }
-        let grown = {
-            let mut all = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
-            if all.len() < self.limit {
-                let session = Arc::new(Mutex::new(load_session(&self.key.path, self.key.device)?));
-                all.push(session.clone());
-                Some(session)
-            } else {
-                None
-            }
-        };
-        let session = grown.unwrap_or_else(|| sessions[0].clone());
+        let session = if sessions.len() < self.limit { self.grow()? } else { sessions[0].clone() };
         let mut guard = session.lock().unwrap_or_else(|p| p.into_inner());
         Ok(f(&mut guard))
+    }
+
+    /// Loads sessions until there is one per user of the pool (`users`, at most one per core),
+    /// so that streams starting together have theirs before their first frame.
+    fn reserve(&self, users: usize) -> Result<()> {
+        while self.sessions.lock().unwrap_or_else(|p| p.into_inner()).len() < users.min(self.limit) {
+            self.grow()?;
+        }
+        Ok(())
+    }
+
+    /// Loads one more session (outside the lock: others keep running theirs meanwhile) and adds
+    /// it to the pool unless the pool filled up in the meantime.
+    fn grow(&self) -> Result<Arc<Mutex<Session>>> {
+        let session = Arc::new(Mutex::new(load_session(&self.key.path, self.key.device)?));
+        let mut all = self.sessions.lock().unwrap_or_else(|p| p.into_inner());
+        if all.len() < self.limit {
+            all.push(session.clone());
+        }
+        Ok(session)
     }
 
     /// The signature (inputs, outputs) of the model.
@@ -190,25 +201,37 @@ struct SessionKey {
     device: Device,
 }
 
-static POOLS: LazyLock<Mutex<HashMap<SessionKey, Arc<SessionPool>>>> = LazyLock::new(Default::default);
+/// The pools in use: a pool lives as long as a model holds it.
+static POOLS: LazyLock<Mutex<HashMap<SessionKey, Weak<SessionPool>>>> = LazyLock::new(Default::default);
 static AUTO_FALLBACK_SAID: OnceLock<()> = OnceLock::new();
 
 /// The process-wide sessions for `path` on `device`, loading the first on first use (so that a
-/// bad model fails here).
+/// bad model fails here), and another for each further user, up to one per core.
 pub fn session(path: &Path, device: Device) -> Result<Arc<SessionPool>> {
     if !path.is_file() {
         return Err(Error::ModelMissing { path: path.to_path_buf() });
     }
     let key = SessionKey { path: path.canonicalize().unwrap_or_else(|_| path.to_path_buf()), device };
     let mut pools = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-    if let Some(pool) = pools.get(&key) {
-        return Ok(pool.clone());
+    if let Some(pool) = pools.get(&key).and_then(Weak::upgrade) {
+        drop(pools);
+        // Every holder of the pool is a model, i.e. a user.
+        pool.reserve(Arc::strong_count(&pool))?;
+        return Ok(pool);
     }
+    pools.retain(|_, pool| pool.strong_count() > 0);
     let first = Arc::new(Mutex::new(load_session(&key.path, device)?));
     let limit = std::thread::available_parallelism().map_or(1, |n| n.get());
     let pool = Arc::new(SessionPool { key: key.clone(), sessions: Mutex::new(vec![first]), limit });
-    pools.insert(key, pool.clone());
+    pools.insert(key, Arc::downgrade(&pool));
     Ok(pool)
+}
+
+/// Whether sessions of the model at `path` are loaded (some model in the process holds them).
+pub fn is_loaded(path: &Path) -> bool {
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let pools = POOLS.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    pools.iter().any(|(key, pool)| key.path == path && pool.strong_count() > 0)
 }
 
 fn load_session(path: &Path, device: Device) -> Result<Session> {

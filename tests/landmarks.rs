@@ -304,3 +304,31 @@ fn a_nan_stabilizer_output_leaves_the_backbone_points() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Sessions live as long as a model holds them: once the last `Models` using a file is dropped
+/// (an element's `stop()`), its ONNX Runtime sessions are released.
+#[test]
+fn sessions_are_released_with_the_last_model_that_holds_them() {
+    use steadyface::pipeline::{ModelPaths, Models};
+    use steadyface::runtime::{Device, is_loaded};
+    use steadyface::scheme::Scheme;
+
+    // Copies of its own, so no test running beside this one holds the same files.
+    let dir = common::scratch("released-sessions");
+    let copy = |p: &std::path::Path| {
+        let to = dir.join(p.file_name().unwrap());
+        std::fs::copy(p, &to).unwrap();
+        to
+    };
+    let defaults = common::default_paths();
+    let paths = ModelPaths { detector: copy(&defaults.detector), backbone: copy(&defaults.backbone), stabilizer: None };
+    assert!(!is_loaded(&paths.backbone));
+    let first = Models::load(&paths, Device::Cpu, Scheme::Ibug68).unwrap();
+    let second = Models::load(&paths, Device::Cpu, Scheme::Ibug68).unwrap();
+    assert!(is_loaded(&paths.backbone) && is_loaded(&paths.detector));
+    drop(first);
+    assert!(is_loaded(&paths.backbone), "the second model still uses them");
+    drop(second);
+    assert!(!is_loaded(&paths.backbone) && !is_loaded(&paths.detector));
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -90,10 +90,14 @@ fn without_a_face_each_frame_costs_one_detector_run_and_the_tiles_are_swept_once
     assert!(pyramid > 2, "{w}x{h} has tiles to spread");
     let budgeted = search_runs(TrackerConfig::default(), &frames);
     assert!(budgeted.iter().all(|&(now, _)| now == 1), "{budgeted:?}");
-    // The first frame's tiles, swept on another thread, join on frame 3; never again.
+    // The tiles, swept on another thread two at a time and back to back, join on frames 3, 6, ...
+    // until each was searched once.
     let sweeps: Vec<(usize, usize)> =
         budgeted.iter().enumerate().filter(|(_, r)| r.1 > 0).map(|(i, r)| (i, r.1)).collect();
-    assert_eq!(sweeps, [(3, pyramid - 1)]);
+    let parts = (pyramid - 1).div_ceil(2);
+    assert_eq!(sweeps.len(), parts, "{sweeps:?}");
+    assert!(sweeps.iter().enumerate().all(|(k, &(i, _))| i == 3 * (k + 1)), "{sweeps:?}");
+    assert_eq!(sweeps.iter().map(|s| s.1).sum::<usize>(), pyramid - 1);
     let two = search_runs(TrackerConfig { search_budget: 2, ..TrackerConfig::default() }, &frames);
     assert!(two.iter().all(|&(now, _)| now == 2), "{two:?}");
     let whole = search_runs(TrackerConfig::whole_pyramid(), &frames[..5]);
@@ -137,4 +141,31 @@ fn lowering_max_faces_ends_the_newest_tracks_on_the_next_frame() {
     assert_eq!(kept, oldest[..2], "the two oldest tracks stay");
     let ended = report.events.iter().filter(|e| matches!(e, Event::TrackEnded { why: TrackEnd::OverLimit, .. }));
     assert_eq!(ended.count(), 3);
+}
+
+/// A late frame (QoS) postpones the searches for new faces to the first frame on time; tracking
+/// goes on meanwhile.
+#[test]
+fn a_late_frame_postpones_the_search_for_new_faces() {
+    let frames = decode("single_face.mp4");
+    let mut tracker = Tracker::new(models(), TrackerConfig::default());
+    let mut joined = Vec::new();
+    for (i, f) in frames[..30].iter().enumerate() {
+        // Frames 14-18 are late: the periodic search due on frame 16 waits for frame 19.
+        let late = (14..19).contains(&i);
+        let report = tracker.process(&frame(f), FrameInput { late, ..FrameInput::at(f.time_s) }).unwrap();
+        assert_eq!(report.faces.len(), 1, "frame {i}");
+        let postponed = report.events.contains(&Event::SearchPostponed);
+        assert_eq!(postponed, (16..19).contains(&i), "frame {i}: {:?}", report.events);
+        joined.extend(report.events.iter().filter_map(|e| match e {
+            Event::Search(r) => Some((i, r.why)),
+            _ => None,
+        }));
+    }
+    // Frame 0 searches the whole frame; the sweep of single_face.mp4's six tiles starts on frames
+    // 0, 3 and 6 and joins 3 frames later; the periodic search is due 10 frames after its last
+    // start, on frame 16, and starts on frame 19, the first on time.
+    let sweep = SearchReason::Sweep;
+    let want = [(0, SearchReason::NoFace), (3, sweep), (6, sweep), (9, sweep), (22, SearchReason::Periodic)];
+    assert_eq!(joined, want);
 }

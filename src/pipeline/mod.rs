@@ -363,21 +363,25 @@ impl Tracker {
     }
 
     /// Starts a search on another thread, once this frame's own work is done (so the two do not
-    /// compete for the cores): after a frame searched on this thread, the sweep of its tiles
-    /// (once after a reset); while faces are tracked, the periodic search when it falls due,
-    /// unless the frame is late.
+    /// compete for the cores), while fewer faces than `max_faces` are tracked: the next part of
+    /// the sweep of the tiles after a reset, else, while faces are tracked, the periodic search
+    /// when it falls due. A late frame postpones either.
     fn start_background_search(&mut self, frame: &Frame, searched_here: bool, late: bool, events: &mut Vec<Event>) {
         let (cfg, index) = (self.config, self.frame_index);
-        if searched_here {
-            if cfg.search_budget > 0 {
-                self.searcher.sweep_once(&self.models, frame, index);
-            }
-        } else if self.tracks.len() < cfg.max_faces && self.searcher.due(cfg.detect_interval) {
-            if late {
-                events.push(Event::SearchPostponed);
-            } else {
-                self.searcher.start(&self.models, frame, index, cfg.detect_interval);
-            }
+        if self.tracks.len() >= cfg.max_faces {
+            return;
+        }
+        // With a budget of 0 every frame without faces searched the whole pyramid already.
+        let sweep = cfg.search_budget > 0 && self.searcher.sweep_due();
+        if !sweep && (searched_here || !self.searcher.due(cfg.detect_interval)) {
+            return;
+        }
+        if late {
+            events.push(Event::SearchPostponed);
+        } else if sweep {
+            self.searcher.sweep(&self.models, frame, index);
+        } else {
+            self.searcher.start(&self.models, frame, index, cfg.detect_interval);
         }
     }
 

@@ -4,13 +4,14 @@
 //! runs per frame: the whole frame every other run and the tiles of the pyramid's finer level in
 //! turn between. A frame without a face then costs about one detector run instead of the whole
 //! pyramid, a face the whole-frame pass can see is found within two frames, and a small one
-//! within one cycle of the tiles. On the first frame after a reset the tiles are also swept all
-//! at once on another thread, so the small faces of a stream's first frame join a few frames
-//! later without that frame paying for the pyramid. A budget of 0 searches the whole pyramid on
-//! every frame, on the frame's thread (what a still image wants).
+//! within one cycle of the tiles. A budget of 0 searches the whole pyramid on every frame, on the
+//! frame's thread (what a still image wants).
 //!
-//! While faces are tracked, a search (the whole frame and one tile) runs every `interval` frames
-//! on another thread, on a copy of the frame. A late frame postpones it.
+//! After a reset the tiles are also swept on another thread, two at a time and back to back, so
+//! the small faces of a stream's first frames join within about ten frames without any frame
+//! paying for the pyramid, and without the sweep crowding out the frames' own work. Then, while
+//! faces are tracked, a search (the whole frame and one tile) runs every `interval` frames on
+//! another thread, on a copy of the frame. A late frame postpones both.
 //!
 //! Background searches join a fixed number of frames after they start, whatever the timing, so
 //! results stay reproducible.
@@ -33,12 +34,15 @@ const LAG: u64 = 3;
 /// Detector runs of one periodic search while faces are tracked: the whole frame and one tile.
 const PERIODIC_RUNS: usize = 2;
 
+/// Tiles per search of the sweep after a reset.
+const SWEEP_RUNS: usize = 2;
+
 /// Why the detector ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SearchReason {
     /// No face is tracked: searched on the frame's own thread, within the budget.
     NoFace,
-    /// The tiles of the first frame after a reset, swept on another thread.
+    /// The sweep of the tiles after a reset, two at a time, on another thread.
     Sweep,
     /// The periodic search for new faces beside the tracked ones, on another thread.
     Periodic,
@@ -71,8 +75,10 @@ struct Pending {
 pub(super) struct Searcher {
     /// Position in the cycle whole frame, tile 1, whole frame, tile 2, ...
     step: usize,
-    /// The tiles were swept since the last reset.
-    swept: bool,
+    /// Tiles swept since the last reset (the sweep is over once it reaches the tile count).
+    swept: usize,
+    /// The sweep is over.
+    swept_all: bool,
     /// Frames since a search last started.
     since_start: u64,
     pending: Option<Pending>,
@@ -80,13 +86,14 @@ pub(super) struct Searcher {
 
 impl Searcher {
     /// Waits for a search still running (its faces belong to frames before the reset); the cycle
-    /// starts again at the whole frame, and the next frame without faces sweeps the tiles.
+    /// starts again at the whole frame, and the sweep of the tiles again.
     pub fn reset(&mut self) {
         if let Some(pending) = self.pending.take() {
             let _ = join(pending);
         }
         self.step = 0;
-        self.swept = false;
+        self.swept = 0;
+        self.swept_all = false;
     }
 
     /// Counts a frame (for the interval between periodic searches).
@@ -113,16 +120,24 @@ impl Searcher {
         Ok((found, run))
     }
 
-    /// On the first frame after a reset, starts a sweep of every tile of `frame` (frame number
-    /// `index`) on another thread; nothing when the frame has no tiles or a search is running.
-    pub fn sweep_once(&mut self, models: &Arc<Models>, frame: &Frame, index: u64) {
-        if self.swept || self.pending.is_some() {
+    /// Whether the sweep of the tiles after a reset has tiles left and none is being searched.
+    pub fn sweep_due(&self) -> bool {
+        !self.swept_all && self.pending.is_none()
+    }
+
+    /// Starts the next part of the sweep (the next two tiles of `frame`, frame number `index`) on
+    /// another thread, unless a search is running; the sweep ends with the frame's last tile.
+    pub fn sweep(&mut self, models: &Arc<Models>, frame: &Frame, index: u64) {
+        if self.swept_all || self.pending.is_some() {
             return;
         }
-        self.swept = true;
         let all = models.detector.regions(frame.width(), frame.height());
-        if all.len() > 1 {
-            self.spawn(models, frame, all[1..].to_vec(), SearchReason::Sweep, index + LAG);
+        let tiles = &all[1.min(all.len())..];
+        let next: Vec<Roi> = tiles.iter().skip(self.swept).take(SWEEP_RUNS).copied().collect();
+        self.swept += next.len();
+        self.swept_all = self.swept >= tiles.len();
+        if !next.is_empty() {
+            self.spawn(models, frame, next, SearchReason::Sweep, index + LAG);
         }
     }
 
