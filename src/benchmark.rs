@@ -1,4 +1,4 @@
-//! The benchmark sequence format of docs/DESIGN.md: numbered frames (or a video) and `gt.jsonl`,
+//! The benchmark sequence format of docs/design.md: numbered frames (or a video) and `gt.jsonl`,
 //! one `{"frame": i, "points": [[x, y] x 68]}` per frame.
 
 use std::collections::BTreeMap;

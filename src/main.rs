@@ -93,7 +93,7 @@ enum Command {
         element: Box<cli::ElementArgs>,
     },
     /// Scores the facelandmarks element on benchmark sequences (numbered frames + gt.jsonl, see
-    /// DESIGN.md) or videos without ground truth: one table row per sequence and method.
+    /// docs/design.md) or videos without ground truth: one table row per sequence and method.
     Eval {
         /// Directories of numbered frames with gt.jsonl (`steadyface synth` makes them), or videos.
         sequences: Vec<PathBuf>,

@@ -1,4 +1,4 @@
-//! Accuracy metrics over the iBUG 68 scheme (definitions in docs/DESIGN.md).
+//! Accuracy metrics over the iBUG 68 scheme (definitions in docs/design.md).
 
 use crate::scheme::IBUG_OUTER_EYE;
 
@@ -19,7 +19,7 @@ pub fn nme(pred: &[[f32; 2]], gt: &[[f32; 2]], indices: &[usize]) -> f32 {
     sum / indices.len() as f32 / inter_ocular(gt)
 }
 
-/// Normalised mean jitter (docs/DESIGN.md): RMS over consecutive frame pairs of the RMS over
+/// Normalised mean jitter (docs/design.md): RMS over consecutive frame pairs of the RMS over
 /// points of `|(gt_t - pred_t) - (gt_{t+1} - pred_{t+1})|`, divided by the inter-ocular distance
 /// of `gt_t`, x100. It measures jitter relative to the true motion, so a filter cannot lower it by
 /// lagging. `None` with fewer than two frames.

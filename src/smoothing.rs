@@ -33,8 +33,8 @@ impl OneEuroParams {
 impl Default for OneEuroParams {
     /// MediaPipe FaceLandmarker's video-mode setting (`face_landmarks_detector_graph.cc`): alpha
     /// about 0.01 when still, about 0.94 when moving fast. The generic min_cutoff 1 / beta 0 lags
-    /// so much on faces that jitter relative to the true motion ends up worse than unfiltered
-    /// (FIELD-NOTES: NMJ 2.1% vs 1.4% raw).
+    /// so much on moving faces that their jitter relative to the true motion ends up worse than
+    /// unfiltered.
     fn default() -> Self {
         OneEuroParams { min_cutoff: 0.05, beta: 80.0, derivative_cutoff: 1.0 }
     }

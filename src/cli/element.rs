@@ -104,7 +104,7 @@ pub struct FrameRecord {
 }
 
 impl FrameRecord {
-    /// The frame as one JSON line in the benchmark format of DESIGN.md: `points` when there is
+    /// The frame as one JSON line in the benchmark format of docs/design.md: `points` when there is
     /// exactly one face, otherwise a `faces` list (empty when there is none).
     pub fn to_json(&self) -> serde_json::Value {
         let face = |f: &FaceRecord| serde_json::json!({"track_id": f.track_id, "box": f.bbox, "score": f.score, "points": f.points});

@@ -1,4 +1,4 @@
-//! `steadyface eval`: the element pipeline over benchmark sequences (DESIGN.md: numbered
+//! `steadyface eval`: the element pipeline over benchmark sequences (docs/design.md: numbered
 //! frames + `gt.jsonl`, or a video without ground truth), scored with `steadyface::metrics`.
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,6 @@
 //! The end-of-training check: the whole tracking pipeline (detector, crops, backbone, stabilizer,
 //! decoder) on held-out moving sequences made from annotated faces, backbone alone vs One Euro
-//! vs the stabilizer, scored with the metrics of docs/DESIGN.md.
+//! vs the stabilizer, scored with the metrics of docs/design.md.
 
 use std::path::{Path, PathBuf};
 
