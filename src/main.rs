@@ -177,6 +177,12 @@ fn info() -> anyhow::Result<()> {
         let path = models_dir::default_model(name);
         println!("{name}: {} ({})", path.display(), if path.is_file() { "present" } else { "MISSING" });
     }
+    // A session on device=auto says whether CUDA is used.
+    runtime::session(&models_dir::default_model(models_dir::DETECTOR), Device::Auto)?;
+    match runtime::auto_fallback() {
+        Some(why) => println!("device=auto: CPU (CUDA unavailable: {why})"),
+        None => println!("device=auto: CUDA"),
+    }
     Ok(())
 }
 

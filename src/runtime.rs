@@ -133,7 +133,7 @@ fn load_environment() -> Result<ort::environment::Environment> {
 /// `STEADYFACE_THREADS` when set, else one per core, at most 4. One pool instead of one per
 /// session, because sessions run one after the other (detector, backbone, stabilizer) and a
 /// session's idle threads would otherwise spin beside the next one's. The models are small, so
-/// a second thread gains only 1.2-1.35x (models/MODELS.md), and more would have little to split.
+/// a second thread gains little (models/MODELS.md), and more would have little to split.
 pub fn intra_threads() -> usize {
     std::env::var("STEADYFACE_THREADS")
         .ok()
@@ -203,7 +203,14 @@ struct SessionKey {
 
 /// The pools in use: a pool lives as long as a model holds it.
 static POOLS: LazyLock<Mutex<HashMap<SessionKey, Weak<SessionPool>>>> = LazyLock::new(Default::default);
-static AUTO_FALLBACK_SAID: OnceLock<()> = OnceLock::new();
+/// Why `device=auto` runs on the CPU, once a session found CUDA unavailable.
+static AUTO_FALLBACK: OnceLock<String> = OnceLock::new();
+
+/// Why `device=auto` fell back to the CPU in this process (CUDA unavailable), if it did: for the
+/// caller to say once (the element logs it, `steadyface info` prints it).
+pub fn auto_fallback() -> Option<&'static str> {
+    AUTO_FALLBACK.get().map(String::as_str)
+}
 
 /// The process-wide sessions for `path` on `device`, loading the first on first use (so that a
 /// bad model fails here), and another for each further user, up to one per core.
@@ -247,9 +254,7 @@ fn load_session(path: &Path, device: Device) -> Result<Session> {
             ))
         })?,
         Device::Auto => builder.with_execution_providers([cuda(0)]).unwrap_or_else(|e| {
-            if AUTO_FALLBACK_SAID.set(()).is_ok() {
-                eprintln!("steadyface: device=auto: CUDA unavailable ({e}); running on CPU");
-            }
+            let _ = AUTO_FALLBACK.set(e.to_string());
             e.recover()
         }),
     };

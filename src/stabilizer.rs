@@ -118,9 +118,8 @@ impl Windows {
 }
 
 /// Heatmap pixels of face motion per frame that [`Stabilizer::face_motion`] leaves to the cell.
-/// On the held-out synthetic sequences (24x24 maps, docs/benchmarks.md) 0.2 gave the lowest NMJ on
-/// einstein (whose backbone points jitter most) with takeo's NMJ 0.35-0.39%; 0 (follow every
-/// motion) passed einstein's jitter through (NMJ 0.95-1.69%), 0.3 left more lag on takeo (0.42-0.45%).
+/// Chosen on synthetic sequences (docs/benchmarks.md, "Motion compensation"): following every
+/// motion passes the common jitter through, a wider dead band leaves lag.
 pub const MOTION_DEADBAND: f32 = 0.2;
 
 /// What evaluates the stabilizer's cell.
@@ -196,7 +195,7 @@ impl Stabilizer {
             .and_then(|bytes| recognise(&bytes))
             .filter(|w| w.spec.points == points && w.spec.state_channels() == state_channels);
         // CUDA asked for by name: the model stays on the GPU. With auto the cell runs here, on
-        // the element's thread, even when the backbone runs on a GPU: 0.2-0.4 ms measured on the
+        // the element's thread, even when the backbone runs on a GPU: a fraction of a millisecond on the
         // CPU; against a GPU round trip of three small tensors it was not measured (no GPU).
         let native = match device {
             Device::Cuda(_) => None,

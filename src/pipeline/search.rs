@@ -27,8 +27,8 @@ use crate::frame::Frame;
 use crate::geometry::Roi;
 
 /// Frames between the start of a search on another thread and the frame whose tracks it joins
-/// (at most the search interval): about 100 ms at 30 fps, time for the detector (two runs, about
-/// 11 ms on a 2-core machine) to finish on the other core while three frames are tracked.
+/// (at most the search interval): about 100 ms at 30 fps, time for the detector's two runs to
+/// finish on another core while three frames are tracked.
 const LAG: u64 = 3;
 
 /// Detector runs of one periodic search while faces are tracked: the whole frame and one tile.

@@ -1,8 +1,8 @@
 //! The stabilizer's ConvLSTM cell evaluated on the CPU (AVX-512 or AVX2), without ONNX Runtime.
 //!
-//! The shipped cell is 2.4 M multiply-adds and 100 k exponentials a face, yet ONNX Runtime takes
-//! 0.6-1 ms for it: 21 nodes of a few microseconds of work each, and its blocked convolutions pad
-//! the 3 input and 1 output channels to 16 (docs/benchmarks.md). Here the whole step runs in one
+//! The shipped cell is 2.4 M multiply-adds and 100 k exponentials a face, yet ONNX Runtime spends
+//! most of its time around them: 21 nodes of a few microseconds of work each, and its blocked
+//! convolutions pad the 3 input and 1 output channels to 16 (docs/benchmarks.md). Here the whole step runs in one
 //! pass per landmark over a few kilobytes that stay in L1. It computes exactly the graph
 //! [`convlstm_model`](crate::onnx::convlstm_model) writes (the module docs of
 //! [`crate::onnx::convlstm`] give the equations), so [`super::Stabilizer`] uses it only for models
@@ -262,8 +262,8 @@ impl Padded {
         assert!(weights.len() == self.taps.len() * oc && out.len() >= oc * len && self.data.len() >= last_tap + len);
         // Blocks of output channels x vectors whose accumulators fill about half the registers:
         // independent multiply-adds hide each other's latency, and each loaded input and
-        // broadcast weight serves several of them. (AVX2, shipped gates: 4 x 2 took 0.07 ms,
-        // 8 x 1 0.09, 4 x 3 0.10.)
+        // broadcast weight serves several of them (4 x 2 was the fastest of the blocks measured,
+        // docs/benchmarks.md).
         let mut first = 0;
         while first < oc {
             // SAFETY: bounds asserted above; the CPU has V's features (the caller's).

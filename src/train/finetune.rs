@@ -213,8 +213,8 @@ fn load_checkpoint(work: &WorkDir, cell: &Cell, adam: &mut Adam, config: &TrainC
 /// Side of the window around each landmark that the cell runs on, in training and (through the
 /// sidecar's `window`) in the element. The cell is shared by the landmarks and convolutional, so
 /// a landmark's map far from its blob only carries the background; 12x12 windows instead of whole
-/// 24x24 maps make training ~10x faster on CPU (candle's elementwise ops dominate) and the
-/// element's stabilizer ~4x faster (docs/benchmarks.md).
+/// 24x24 maps make training and the element's stabilizer several times faster than 64x64 on a
+/// CPU (candle's elementwise ops dominate; docs/benchmarks.md).
 pub const WINDOW: usize = 12;
 
 /// A batch as tensors, each landmark cut to its window.

@@ -569,6 +569,9 @@ impl BaseTransformImpl for FaceLandmarks {
         if let Some(why) = skipped {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{why}"));
         }
+        if let (DeviceKind::Auto, Some(why)) = (settings.models.device, steadyface::runtime::auto_fallback()) {
+            gst::info!(CAT, imp = self, "device=auto: CUDA unavailable ({why}); running on the CPU");
+        }
         let scheme = models.scheme_name();
         let tracker = Tracker::new(models, settings.frame.tracker_config());
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) = Some(State {

@@ -1,3 +1,11 @@
+//! `landmarkoverlay`: draws the landmarks that `facelandmarks` attached (the
+//! `SteadyFaceLandmarks` meta) onto the frame: points, optionally the face box and track id.
+//!
+//! ```sh
+//! gst-launch-1.0 filesrc location=input.mp4 ! decodebin ! videoconvert ! facelandmarks \
+//!   ! landmarkoverlay draw-id=true ! videoconvert ! autovideosink
+//! ```
+
 use gst::glib;
 use gst::prelude::*;
 
