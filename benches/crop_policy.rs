@@ -25,7 +25,7 @@ use steadyface::pts::read_pts;
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
 use steadyface::smoothing::OneEuroParams;
-use steadyface::synth::{Degradation, Segment, render, trajectory};
+use steadyface_train::synth::{Degradation, Segment, render, trajectory};
 
 const SIZE: [usize; 2] = [480, 400];
 

@@ -38,9 +38,6 @@ pub enum Error {
     #[error("invalid frame: {0}")]
     Frame(String),
 
-    #[error("training: {0}")]
-    Candle(#[from] candle_core::Error),
-
     #[error("{0}")]
     Other(String),
 }

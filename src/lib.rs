@@ -1,7 +1,8 @@
-//! steadyface core: every stage of the facial-landmark pipeline, independent of GStreamer.
+//! steadyface core: every stage of the facial-landmark pipeline at run time, independent of
+//! GStreamer and of training (docs/design.md).
 //!
 //! frame -> [`detector`] (BlazeFace) -> [`pipeline::Tracker`] ROIs -> [`crop`] ->
-//! [`backbone`] -> points in frame pixels.
+//! [`backbone`] -> [`stabilizer`] -> [`decode`] -> points in frame pixels.
 
 pub mod backbone;
 pub mod benchmark;
@@ -24,8 +25,5 @@ pub mod runtime;
 pub mod scheme;
 pub mod smoothing;
 pub mod stabilizer;
-pub mod synth;
-pub mod train;
-pub mod video;
 
 pub use error::{Error, Result};

@@ -6,10 +6,10 @@ mod common;
 use common::{models, testdata};
 use steadyface::frame::Frame;
 use steadyface::pipeline::{Event, FrameInput, SearchReason, TrackEnd, Tracker, TrackerConfig};
-use steadyface::video::VideoFrame;
+use steadyface_train::video::VideoFrame;
 
 fn decode(name: &str) -> Vec<VideoFrame> {
-    steadyface::video::frames(&testdata(name)).expect("video opens").map(|f| f.expect("frame decodes")).collect()
+    steadyface_train::video::frames(&testdata(name)).expect("video opens").map(|f| f.expect("frame decodes")).collect()
 }
 
 fn frame(f: &VideoFrame) -> Frame<'_> {

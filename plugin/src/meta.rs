@@ -188,6 +188,8 @@ pub fn upstream_faces(buf: &gst::BufferRef) -> Option<Vec<steadyface::detector::
 #[derive(Debug, Clone)]
 pub struct ReadFace {
     pub track_id: u64,
+    /// Detector score on the track's first frame, then the landmark model's presence score.
+    pub score: f64,
     pub new_track: bool,
     pub stabilized: bool,
     pub bbox: [f64; 4],
@@ -213,6 +215,7 @@ pub fn read(buf: &gst::BufferRef) -> Option<((u32, u32), Vec<ReadFace>)> {
             let flat = list("points");
             Some(ReadFace {
                 track_id: f.get("track-id").ok()?,
+                score: f.get("score").ok()?,
                 new_track: f.get("new-track").ok()?,
                 stabilized: f.get("stabilized").ok()?,
                 bbox: [f.get("x").ok()?, f.get("y").ok()?, f.get("width").ok()?, f.get("height").ok()?],

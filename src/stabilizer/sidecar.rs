@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::heatmap::HeatmapSpec;
-use crate::train::finetune::TrainConfig;
 
 /// Largest heatmap side accepted: far above any backbone's (64 for 256-pixel crops), and small
 /// enough that a typo cannot make the element allocate gigabytes per face.
@@ -52,10 +51,10 @@ pub struct Sidecar {
     /// The `steadyface finetune` command line that trained it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
-    /// The training configuration (its heatmap size, sigma and PDC threshold must agree with the
-    /// fields above).
+    /// The training configuration, as `steadyface finetune` wrote it (its heatmap size, sigma,
+    /// PDC threshold and hidden size must agree with the fields above; the rest is a record).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub config: Option<TrainConfig>,
+    pub config: Option<serde_json::Value>,
     /// What each data source gave, and what was skipped.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub data: Vec<String>,
@@ -184,14 +183,18 @@ impl Sidecar {
     /// The runtime fields agree with the training configuration recorded beside them.
     fn agrees_with_config(&self, path: &Path) -> Result<()> {
         let Some(config) = &self.config else { return Ok(()) };
+        let trained = |key: &str| config.get(key).and_then(serde_json::Value::as_f64);
         let pairs = [
-            ("heatmap_size", self.heatmap_size.map(|v| v as f64), config.heatmap_size as f64),
-            ("heatmap_sigma", self.heatmap_sigma.map(f64::from), f64::from(config.heatmap_sigma)),
-            ("pdc_threshold", self.pdc_threshold, config.pdc_threshold),
-            ("hidden", self.hidden.map(|v| v as f64), config.hidden as f64),
+            ("heatmap_size", self.heatmap_size.map(|v| v as f64), trained("heatmap_size")),
+            // A sigma is an f32: compared as one.
+            ("heatmap_sigma", self.heatmap_sigma.map(f64::from), trained("heatmap_sigma").map(|v| f64::from(v as f32))),
+            ("pdc_threshold", self.pdc_threshold, trained("pdc_threshold")),
+            ("hidden", self.hidden.map(|v| v as f64), trained("hidden")),
         ];
         for (field, value, trained) in pairs {
-            if let Some(v) = value.filter(|&v| v != trained) {
+            if let (Some(v), Some(trained)) = (value, trained)
+                && v != trained
+            {
                 return Err(invalid(
                     path,
                     field,

@@ -1,4 +1,5 @@
-//! Helpers shared by the integration tests: test media in ../shared/testdata and default models.
+//! Helpers shared by the integration tests of the workspace's crates (included by path): test
+//! media in ../shared/testdata and the default models.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -9,8 +10,14 @@ use steadyface::pipeline::{ModelPaths, Models};
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
 
+/// The repository's root (this file is shared by the tests of every crate of the workspace).
+pub fn root() -> PathBuf {
+    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
+    crate_dir.ancestors().find(|d| d.join("models/MODELS.md").is_file()).unwrap_or(crate_dir).to_path_buf()
+}
+
 pub fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(name)
+    root().join("../shared/testdata").join(name)
 }
 
 pub struct Rgb {

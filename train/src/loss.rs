@@ -18,7 +18,7 @@ pub struct JitterLossConfig {
     /// λ: weight of the plain pixel loss next to the modulated one (eq. 8). With Ψ alone a
     /// constant error costs nothing (e_t = e_{t-1} gives Ψ = 0), so the output could drift.
     pub lambda: f64,
-    /// Θ_PDC, relative to each map's maximum (as [`crate::decode::Decoder`] takes it).
+    /// Θ_PDC, relative to each map's maximum (as [`steadyface::decode::Decoder`] takes it).
     pub pdc_threshold: f64,
 }
 
@@ -28,13 +28,13 @@ impl Default for JitterLossConfig {
             theta: 1.0,
             xi: 0.1,
             lambda: 1.0,
-            pdc_threshold: crate::decode::DEFAULT_PDC_THRESHOLD as f64,
+            pdc_threshold: steadyface::decode::DEFAULT_PDC_THRESHOLD as f64,
         }
     }
 }
 
 /// PDC on `[..., H, W]` maps -> points `[..., 2]` (x, y heatmap pixels, centres at integers), the
-/// same rule as [`crate::decode::Decoder::PdcSoft`]: weights `max(v - cut, 0)` with
+/// same rule as [`steadyface::decode::Decoder::PdcSoft`]: weights `max(v - cut, 0)` with
 /// `cut = threshold * max(map)`. Which pixels pass the cut is a stop-gradient mask (a comparison
 /// carries no gradient); the values and the cut itself are differentiated. A map with no positive
 /// value gives a finite point (its weights are floored) that callers must not trust.
@@ -132,8 +132,8 @@ mod tests {
     use candle_core::{Device, Var};
 
     use super::*;
-    use crate::decode::Decoder;
-    use crate::heatmap::{HeatmapSpec, render};
+    use steadyface::decode::Decoder;
+    use steadyface::heatmap::{HeatmapSpec, render};
 
     fn maps(points: &[[f32; 2]], size: usize, sigma: f32) -> Vec<f32> {
         let mut out = vec![0.0; points.len() * size * size];

@@ -7,14 +7,14 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::frame::Frame;
-use crate::geometry::centroid;
-use crate::metrics::{allan_variance, coefficient_of_variation, inner49, inter_ocular, nme, nmj};
-use crate::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfig};
-use crate::pts::read_pts_expecting;
-use crate::runtime::Device;
-use crate::scheme::Scheme;
-use crate::smoothing::OneEuroParams;
+use steadyface::frame::Frame;
+use steadyface::geometry::centroid;
+use steadyface::metrics::{allan_variance, coefficient_of_variation, inner49, inter_ocular, nme, nmj};
+use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfig};
+use steadyface::pts::read_pts_expecting;
+use steadyface::runtime::Device;
+use steadyface::scheme::Scheme;
+use steadyface::smoothing::OneEuroParams;
 use crate::synth::{Degradation, moving_frames, random_segments, trajectory};
 
 /// How held-out sequences are made.

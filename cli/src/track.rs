@@ -6,15 +6,15 @@ use std::path::Path;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use super::ElementArgs;
-use super::element;
+use crate::options::ElementArgs;
+use crate::element;
 
 pub fn track(video: &Path, json: Option<&Path>, overlay: Option<&Path>, args: &ElementArgs) -> anyhow::Result<()> {
     element::init()?;
     let properties = args.properties()?;
     let total =
-        if video.is_dir() { steadyface::video::numbered_frames(video).ok().map(|f| f.len() as u64) } else { None };
-    let frames = steadyface::video::frames(video)?;
+        if video.is_dir() { steadyface_train::video::numbered_frames(video).ok().map(|f| f.len() as u64) } else { None };
+    let frames = steadyface_train::video::frames(video)?;
     let bar = match total {
         Some(n) => ProgressBar::new(n),
         None => ProgressBar::no_length(),

@@ -19,8 +19,9 @@ const WIDTH: usize = 7;
 const STEPS: usize = 3;
 const TOLERANCE: f32 = 1e-5;
 
+/// The repository's root (this crate's folder's parent).
 fn root() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
 
 fn python() -> PathBuf {
@@ -382,7 +383,7 @@ fn shipped_stabilizer_runs_natively_with_onnx_runtime_numbers() {
 #[test]
 fn exported_model_matches_the_candle_training_cell() {
     use candle_core::{DType, Device as Candle, Tensor};
-    use steadyface::train::cell::Cell;
+    use steadyface_train::cell::Cell;
 
     let dir = scratch("candle");
     let spec = ConvLstmSpec { points: 5, hidden: 2, kernel: 3 };

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use steadyface::metrics;
-use steadyface::video::VideoFrame;
+use steadyface_train::video::VideoFrame;
 
-use super::element;
-use super::plot::{self, PlotSeries};
+use crate::element;
+use crate::plot::{self, PlotSeries};
 
 /// Failure / AUC cut-off on the per-frame NME (inter-ocular).
 pub const CUTOFF: f32 = 0.08;
@@ -91,7 +91,7 @@ impl Sequence {
             path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_else(|| path.display().to_string());
         let (mut cached, mut bytes, mut numbers) = (Some(Vec::new()), 0usize, Vec::new());
         let limit = cache_bytes();
-        for frame in steadyface::video::frames(path)? {
+        for frame in steadyface_train::video::frames(path)? {
             let frame = frame?;
             numbers.push(frame.index);
             bytes += frame.rgb.len();
@@ -118,10 +118,10 @@ impl Sequence {
     }
 
     /// The frames, from memory or decoded again.
-    fn frames(&self) -> anyhow::Result<Box<dyn Iterator<Item = steadyface::Result<VideoFrame>> + '_>> {
+    fn frames(&self) -> anyhow::Result<Box<dyn Iterator<Item = steadyface_train::Result<VideoFrame>> + '_>> {
         Ok(match &self.cached {
             Some(frames) => Box::new(frames.iter().cloned().map(Ok)),
-            None => steadyface::video::frames(&self.path)?,
+            None => steadyface_train::video::frames(&self.path)?,
         })
     }
 }
@@ -197,7 +197,7 @@ fn predict(
     let points: Vec<Option<Vec<[f32; 2]>>> = run
         .frames
         .into_iter()
-        .map(|f| f.faces.into_iter().max_by(|a, b| a.score.total_cmp(&b.score)).map(|face| face.points))
+        .map(|f| f.faces.iter().max_by(|a, b| a.score.total_cmp(&b.score)).map(element::points))
         .collect();
     if points.len() != seq.frame_count {
         bail!("{}: {} frames the first time, {} now", seq.name, seq.frame_count, points.len());

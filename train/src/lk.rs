@@ -437,7 +437,7 @@ mod tests {
         Ok(())
     }
 
-    const TAKEO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/testdata/takeo.ppm");
+    const TAKEO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/testdata/takeo.ppm");
     /// Crop of the 150x225 takeo.ppm around the face (its annotated points span x 31-127, y 86-173).
     const CROP: (usize, usize, usize) = (30, 75, 100);
     /// Annotated takeo.pts points on texture (full-image pixels): eye corners 36/39/42/45, inner brow ends 21/22,

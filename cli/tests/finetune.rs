@@ -11,6 +11,7 @@ use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfi
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::{scratch, testdata};

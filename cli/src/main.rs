@@ -1,6 +1,11 @@
 //! `steadyface`: the command-line companion of the GStreamer plugin.
 
-mod cli;
+mod element;
+mod eval;
+mod options;
+mod plot;
+mod progress;
+mod track;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -12,7 +17,7 @@ use steadyface::models_dir;
 use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfig};
 use steadyface::runtime::{self, Device};
 use steadyface::scheme::Scheme;
-use steadyface::synth::{Degradation, moving_frames, random_segments, trajectory};
+use steadyface_train::synth::{Degradation, moving_frames, random_segments, trajectory};
 
 #[derive(Parser)]
 #[command(name = "steadyface", version, about = "Steady facial landmarks: tools around the GStreamer plugin")]
@@ -47,7 +52,7 @@ enum Command {
     /// Where ONNX Runtime and the default models are found.
     Info,
     /// Train a ConvLSTM stabilizer for a backbone (Jitter loss, SBR); writes ONNX + sidecar.
-    Finetune(Box<steadyface::train::run::FinetuneArgs>),
+    Finetune(Box<steadyface_train::run::FinetuneArgs>),
     /// Landmarks of the faces in still images, one JSON line per image.
     Detect {
         #[arg(required = true)]
@@ -90,7 +95,7 @@ enum Command {
         #[arg(long)]
         overlay: Option<PathBuf>,
         #[command(flatten)]
-        element: Box<cli::ElementArgs>,
+        element: Box<options::ElementArgs>,
     },
     /// Scores the facelandmarks element on benchmark sequences (numbered frames + gt.jsonl, see
     /// docs/design.md) or videos without ground truth: one table row per sequence and method.
@@ -98,7 +103,7 @@ enum Command {
         /// Directories of numbered frames with gt.jsonl (`steadyface synth` makes them), or videos.
         sequences: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "all")]
-        method: cli::eval::MethodArg,
+        method: eval::MethodArg,
         /// Stabilizer ONNX for the `stabilizer` method (default: the element's default stabilizer).
         #[arg(long)]
         stabilizer: Option<PathBuf>,
@@ -132,12 +137,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Info => info(),
         Command::Finetune(args) => {
             let line = std::env::args().collect::<Vec<_>>().join(" ");
-            let done = steadyface::train::run::finetune(&args, &line)?;
+            let done = steadyface_train::run::finetune(&args, &line, &mut progress::Terminal::new(args.quiet))?;
+            println!("{}", done.summary);
+            if !done.report.is_empty() {
+                println!("{}", done.report);
+            }
             for skipped in &done.skipped {
                 eprintln!("steadyface finetune: skipped {skipped}");
             }
             let curve = args.work_dir().join("loss.png");
-            cli::plot::loss_curve(&curve, &args.work_dir().join("log.csv"))?;
+            plot::loss_curve(&curve, &args.work_dir().join("log.csv"))?;
             println!("loss curve: {}", curve.display());
             Ok(())
         }
@@ -158,10 +167,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Track { video, json, overlay, element } => {
-            cli::track::track(&video, json.as_deref(), overlay.as_deref(), &element)
+            track::track(&video, json.as_deref(), overlay.as_deref(), &element)
         }
         Command::Eval { sequences, method, stabilizer, set, json, plot, landmark } => {
-            cli::eval::eval(&cli::eval::EvalArgs { sequences, method, stabilizer, set, json, plot, landmark })
+            eval::eval(&eval::EvalArgs { sequences, method, stabilizer, set, json, plot, landmark })
         }
     }
 }

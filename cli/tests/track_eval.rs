@@ -1,8 +1,7 @@
-//! `steadyface track` and `steadyface eval` over the real element pipeline (the built CLI loads
-//! libgststeadyface.so from its own directory, target/release). `cargo test` builds the plugin
-//! but does not put the .so there: `cargo build --release --workspace` (which `make test` runs
-//! first) does.
+//! `steadyface track` and `steadyface eval` over the real element pipeline (the program holds the
+//! elements it was built with, registered statically).
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};
@@ -11,12 +10,6 @@ use std::process::{Command, Output};
 use common::{scratch, testdata};
 
 fn steadyface(args: &[&std::ffi::OsStr]) -> Output {
-    let plugin = Path::new(env!("CARGO_BIN_EXE_steadyface")).with_file_name("libgststeadyface.so");
-    assert!(
-        plugin.exists(),
-        "{} missing: build the plugin first (cargo build --release --workspace)",
-        plugin.display()
-    );
     Command::new(env!("CARGO_BIN_EXE_steadyface")).args(args).output().expect("steadyface runs")
 }
 
@@ -105,7 +98,7 @@ fn track_single_face_writes_72_lines_of_68_points_and_an_overlay_video() {
     }
     // The annotated video decodes back to the same 72 frames.
     let decoded: Vec<_> =
-        steadyface::video::frames(&video).expect("overlay opens").collect::<Result<_, _>>().expect("overlay decodes");
+        steadyface_train::video::frames(&video).expect("overlay opens").collect::<Result<_, _>>().expect("overlay decodes");
     assert_eq!(decoded.len(), 72);
     assert_eq!((decoded[0].width, decoded[0].height), (640, 360));
     assert!(!dir.join(".out.mp4.part").exists() && !dir.join(".out.jsonl.part").exists());
@@ -207,7 +200,7 @@ fn track_on_numbered_frames_follows_the_synthetic_truth() {
         let nme = steadyface::metrics::nme(&points(&p["points"]), &points(&g["points"]), &all);
         assert!(nme < 0.1, "frame {}: NME {nme}", p["frame"]);
     }
-    let decoded: Vec<_> = steadyface::video::frames(&video).unwrap().collect::<Result<_, _>>().unwrap();
+    let decoded: Vec<_> = steadyface_train::video::frames(&video).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!((decoded.len(), decoded[0].width, decoded[0].height), (20, 481, 401));
     // `--stabilizer ""` turns the default stabilizer off: other points, as close to the truth.
     let raw_json = dir.join("raw.jsonl");
@@ -447,29 +440,18 @@ fn eval_without_ground_truth_reports_steadiness_and_deviation_from_raw() {
 }
 
 #[test]
-fn the_plugin_is_found_beside_the_program_or_on_the_plugin_path_and_its_absence_is_explained() {
-    // The program alone in a folder, with a private registry and no plugin path: no plugin.
+fn the_program_runs_its_own_elements_with_no_plugin_installed() {
+    // The program alone in a folder, with a private registry and no plugin path.
     let dir = scratch("track-no-plugin");
     let exe = dir.join("steadyface");
     std::fs::copy(env!("CARGO_BIN_EXE_steadyface"), &exe).expect("copy the program");
     let input = testdata("single_face.mp4");
-    let run = |plugin_path: &str, registry: &str| {
-        Command::new(&exe)
-            .args([std::ffi::OsStr::new("track"), input.as_os_str(), std::ffi::OsStr::new("--max-faces"), "1".as_ref()])
-            .env("GST_PLUGIN_PATH", plugin_path)
-            .env("GST_REGISTRY", dir.join(registry))
-            .output()
-            .expect("steadyface runs")
-    };
-    let out = run("", "empty.bin");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        !out.status.success() && err.contains("facelandmarks was not found") && err.contains("GST_PLUGIN_PATH"),
-        "{err}"
-    );
-    // Pointed at the build folder through GST_PLUGIN_PATH, the same program works.
-    let build = Path::new(env!("CARGO_BIN_EXE_steadyface")).parent().expect("build folder");
-    let out = run(&build.to_string_lossy(), "build.bin");
+    let out = Command::new(&exe)
+        .args([std::ffi::OsStr::new("track"), input.as_os_str(), std::ffi::OsStr::new("--max-faces"), "1".as_ref()])
+        .env("GST_PLUGIN_PATH", "")
+        .env("GST_REGISTRY", dir.join("registry.bin"))
+        .output()
+        .expect("steadyface runs");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 72);
     let _ = std::fs::remove_dir_all(&dir);

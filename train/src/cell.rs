@@ -1,10 +1,10 @@
-//! The ConvLSTM stabilizer of [`crate::onnx::convlstm`] in candle, for training: the same cell,
+//! The ConvLSTM stabilizer of [`steadyface::onnx::convlstm`] in candle, for training: the same cell,
 //! shared by all landmarks, with its weights as trainable variables.
 
 use candle_core::{DType, Device, Tensor, Var};
 
 use crate::Result;
-use crate::onnx::{ConvLstmSpec, ConvLstmWeights};
+use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights};
 
 /// Trainable ConvLSTM weights.
 pub struct Cell {

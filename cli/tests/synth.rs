@@ -1,6 +1,7 @@
 //! `steadyface synth`: deterministic benchmark sequences whose ground truth is the annotation
 //! moved with the image.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::path::Path;

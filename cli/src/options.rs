@@ -1,10 +1,4 @@
-//! The subcommands that run the GStreamer element (`track`, `eval`), binary-only: the
-//! algorithms live in the core library, these only drive pipelines and report.
-
-pub mod element;
-pub mod eval;
-pub mod plot;
-pub mod track;
+//! The options of the subcommands that run the GStreamer element (`track`, `eval`).
 
 use std::path::PathBuf;
 

@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use candle_core::Device;
-use indicatif::{ProgressBar, ProgressStyle};
 
 use super::data::{
     Layout, MotionConfig, Notes, OnBadData, StillFace, image_files, on_bad, still_faces, still_sequence, video_records,
@@ -13,11 +12,11 @@ use super::data::{
 use super::evaluate::{HeldOut, evaluate, summary, table};
 use super::finetune::{QuickEval, TrainConfig, WorkDir, cache_key, cached, export, file_sha256, train};
 use crate::error::{Error, Result};
-use crate::models_dir;
-use crate::pipeline::{ModelPaths, Models};
-use crate::runtime::Device as OrtDevice;
-use crate::scheme::Scheme;
-use crate::stabilizer::sidecar::{Sidecar, Training};
+use steadyface::models_dir;
+use steadyface::pipeline::{ModelPaths, Models};
+use steadyface::runtime::Device as OrtDevice;
+use steadyface::scheme::Scheme;
+use steadyface::stabilizer::sidecar::{Sidecar, Training};
 use crate::synth::Degradation;
 
 /// Train a ConvLSTM stabilizer for a landmark backbone (Jitter loss + SBR).
@@ -172,17 +171,16 @@ impl FinetuneArgs {
     }
 }
 
-fn bar(quiet: bool, len: u64, what: &str) -> ProgressBar {
-    if quiet {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(len);
-    let style = ProgressStyle::with_template("{prefix:>12} [{bar:30}] {pos}/{len} {msg} (ETA {eta})")
-        .unwrap_or_else(|_| ProgressStyle::default_bar())
-        .progress_chars("=> ");
-    bar.set_style(style);
-    bar.set_prefix(what.to_string());
-    bar
+/// What a run tells while it works; the caller shows it (the CLI draws progress bars).
+pub trait Progress {
+    /// A phase of `len` units of work starts ("sequences", "training").
+    fn start(&mut self, phase: &str, len: u64);
+    /// `position` units of the current phase are done; `status` says how it goes.
+    fn at(&mut self, position: u64, status: &str);
+    /// A line worth keeping (what the data gave, validation results).
+    fn say(&mut self, line: &str);
+    /// The current phase is over.
+    fn finish(&mut self);
 }
 
 /// Faces of all still images; bad files are skipped or stop the run as the user chose.
@@ -237,7 +235,9 @@ fn load_holdout(
 /// What a finished run reports.
 #[derive(Debug)]
 pub struct Finetuned {
-    /// The held-out table (also printed).
+    /// What was written, how long it took, and the held-out scores at the heatmap level.
+    pub summary: String,
+    /// The held-out table of the whole pipeline (empty with `--eval-frames 0`).
     pub report: String,
     /// The bad data skipped (`--on-bad-data skip`), each naming its file and line; for the
     /// caller to tell the user.
@@ -245,7 +245,7 @@ pub struct Finetuned {
 }
 
 /// The whole command.
-pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<Finetuned> {
+pub fn finetune(args: &FinetuneArgs, command_line: &str, progress: &mut dyn Progress) -> Result<Finetuned> {
     args.check()?;
     let started = Instant::now();
     let config = args.config();
@@ -276,11 +276,6 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<Finetuned> {
         ..MotionConfig::default()
     };
     let mut notes = Notes::default();
-    let say = |quiet: bool, line: &str| {
-        if !quiet {
-            eprintln!("{line}");
-        }
-    };
 
     // Data: the faces, then the cache of moving sequences (reused when nothing changed).
     let faces = load_faces(&full, &args.images, policy, &mut notes)?;
@@ -298,7 +293,7 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<Finetuned> {
         key_parts.push(format!("video {} {}", video.display(), fingerprint(video)));
     }
     let key = cache_key(&key_parts);
-    let progress = bar(args.quiet, args.sequences as u64, "sequences");
+    progress.start("sequences", args.sequences as u64);
     let (train_cache, reused) = cached(&work.cache("train"), &key, layout, &mut |writer| {
         if faces.is_empty() && args.videos.is_empty() && args.labelled_videos.is_empty() {
             return Err(Error::Other(format!(
@@ -314,7 +309,7 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<Finetuned> {
             {
                 writer.push(&record)?;
             }
-            progress.inc(1);
+            progress.at(i as u64 + 1, "");
         }
         let annotated = faces.iter().filter(|f| f.annotated).count();
         writer.note(format!(
@@ -334,16 +329,13 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<Finetuned> {
             if let Some(made) = made {
                 let kind = if labelled { "labelled" } else { "unlabelled (SBR)" };
                 writer.note(format!("{}: {made} {kind} windows of {} frames", video.display(), layout.frames));
-                say(args.quiet, &format!("{}: {made} windows", video.display()));
+                progress.say(&format!("{}: {made} windows", video.display()));
             }
         }
         Ok(())
     })?;
-    progress.finish_and_clear();
-    say(
-        args.quiet,
-        &format!("training cache: {} sequences{}", train_cache.len(), if reused { " (reused)" } else { "" }),
-    );
+    progress.finish();
+    progress.say(&format!("training cache: {} sequences{}", train_cache.len(), if reused { " (reused)" } else { "" }));
     let holdout_key = cache_key(&[key.clone(), "holdout".into()]);
     let (holdout_cache, _) = cached(&work.cache("holdout"), &holdout_key, layout, &mut |writer| {
         for i in 0..32 {
@@ -356,8 +348,7 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<Finetuned> {
 
     // Training.
     let device = Device::Cpu;
-    let steps = bar(args.quiet, config.steps as u64, "training");
-    let quiet = args.quiet;
+    progress.start("training", config.steps as u64);
     let outcome = train(
         &config,
         &train_cache,
@@ -367,19 +358,16 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<Finetuned> {
         args.resume,
         &device,
         &mut |step, _, log, val| {
-            steps.set_position(step as u64);
-            steps.set_message(format!("loss {:.4} sbr {:.4}", log.loss, log.sbr));
+            progress.at(step as u64, &format!("loss {:.4} sbr {:.4}", log.loss, log.sbr));
             if let Some(v) = val {
-                steps.println(format!(
-                "step {step}: held-out NMJ {:.3}% -> {:.3}%, NME {:.2}% -> {:.2}% (backbone -> stabilized, heatmap level)",
-                v.nmj_raw, v.nmj_stabilized, v.nme_raw, v.nme_stabilized
-            ));
-            } else if quiet && step % 100 == 0 {
-                eprintln!("step {step}: loss {:.5}", log.loss);
+                progress.say(&format!(
+                    "step {step}: held-out NMJ {:.3}% -> {:.3}%, NME {:.2}% -> {:.2}% (backbone -> stabilized, heatmap level)",
+                    v.nmj_raw, v.nmj_stabilized, v.nme_raw, v.nme_stabilized
+                ));
             }
         },
     )?;
-    steps.finish_and_clear();
+    progress.finish();
 
     // Export, then the whole pipeline on held-out moving sequences.
     let mut sidecar = Sidecar {
@@ -388,12 +376,12 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<Finetuned> {
         kernel: Some(config.kernel),
         heatmap_size: Some(heatmap.size),
         heatmap_sigma: Some(heatmap.sigma),
-        window: Some(crate::train::finetune::WINDOW),
+        window: Some(crate::finetune::WINDOW),
         pdc_threshold: Some(config.pdc_threshold),
         backbone: args.backbone.file_name().map(|n| n.to_string_lossy().into_owned()),
         backbone_sha256: Some(backbone_sha),
         command: Some(command_line.to_string()),
-        config: Some(config.clone()),
+        config: Some(serde_json::to_value(&config).map_err(|e| Error::Other(format!("the configuration: {e}")))?),
         data: train_cache.summary.iter().chain(&notes.lines).cloned().collect(),
         training: Some(Training { steps: outcome.steps, seconds: outcome.seconds }),
         validation_heatmap_level: Some(serde_json::json!({"before": outcome.before, "after": outcome.after})),
@@ -403,32 +391,29 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str) -> Result<Finetuned> {
     let mut report = String::new();
     if args.eval_frames > 0 {
         let held = HeldOut { frames: args.eval_frames, ..HeldOut::new(holdout_images) };
-        let rows = evaluate(&args.detector, &args.backbone, Some(&args.out), &held, |name| {
-            say(args.quiet, &format!("evaluating {name}"))
-        })?;
+        let rows =
+            evaluate(&args.detector, &args.backbone, Some(&args.out), &held, |name| progress.say(&format!("evaluating {name}")))?;
         let means = summary(&rows);
         report = format!("{}\n{}", table(&rows), table(&means));
         sidecar.validation = Some(serde_json::json!({"sequences": rows, "mean": means, "held_out": held.images}));
         export(&outcome.weights, &args.out, &sidecar)?;
     }
-    let total = started.elapsed().as_secs_f64();
-    println!(
-        "wrote {} ({} steps, {:.0} s training, {:.0} s in all)",
+    let summary = format!(
+        "wrote {} ({} steps, {:.0} s training, {:.0} s in all)\n{}",
         args.out.display(),
         outcome.steps,
         outcome.seconds,
-        total
+        started.elapsed().as_secs_f64(),
+        quick(&outcome.before, &outcome.after)
     );
-    print_quick(&outcome.before, &outcome.after);
-    println!("{report}");
-    Ok(Finetuned { report, skipped: notes.skipped })
+    Ok(Finetuned { summary, report, skipped: notes.skipped })
 }
 
-fn print_quick(before: &QuickEval, after: &QuickEval) {
-    println!(
+fn quick(before: &QuickEval, after: &QuickEval) -> String {
+    format!(
         "held-out (heatmap level): NME {:.2}% -> {:.2}%, NMJ {:.3}% -> {:.3}% (backbone alone -> stabilized)",
         before.nme_raw, after.nme_stabilized, before.nmj_raw, after.nmj_stabilized
-    );
+    )
 }
 
 /// Windows of one video into the cache (labels from its `gt.jsonl` when `labelled`).
@@ -438,7 +423,7 @@ fn add_video(
     models: &Models,
     video: &Path,
     labelled: bool,
-    heatmap: &crate::heatmap::HeatmapSpec,
+    heatmap: &steadyface::heatmap::HeatmapSpec,
     layout: Layout,
     windows: usize,
     seed: u64,
@@ -447,7 +432,7 @@ fn add_video(
     let labels = if labelled {
         let numbers = crate::video::frame_numbers(video)?;
         let gt = if video.is_dir() { video.join("gt.jsonl") } else { video.with_file_name("gt.jsonl") };
-        Some(crate::benchmark::read_gt(&gt, &numbers)?)
+        Some(steadyface::benchmark::read_gt(&gt, &numbers)?)
     } else {
         None
     };

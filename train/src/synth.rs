@@ -1,8 +1,8 @@
 //! Synthetic video from an annotated still: the image moved along a smooth trajectory of
 //! similarity transforms, so the true landmark positions of every frame are known exactly.
 
-use crate::frame::{Frame, FrameVisitor, PixelSource};
-use crate::geometry::Similarity;
+use steadyface::frame::{Frame, FrameVisitor, PixelSource};
+use steadyface::geometry::Similarity;
 
 /// One segment of a trajectory: `frames` frames moving by `velocity` pixels per frame and
 /// turning by `turn` radians per frame (zero for a still stretch).

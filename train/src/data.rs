@@ -1,7 +1,7 @@
 //! Training sequences for the stabilizer, and their on-disk cache.
 //!
 //! Every sequence is `T` frames of one face seen through one fixed crop (the tracker holds its crop
-//! while the face moves a little, see [`crate::pipeline::TrackerConfig::hold_tolerance`]). The
+//! while the face moves a little, see [`steadyface::pipeline::TrackerConfig::hold_tolerance`]). The
 //! frozen backbone runs once per frame when the cache is built; training then reads records back
 //! from disk one batch at a time, so memory does not grow with the data.
 //!
@@ -20,15 +20,15 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::frame::Frame;
-use crate::geometry::{Roi, Similarity, centroid, eye_angle};
-use crate::heatmap::{HeatmapSpec, crop_to_heatmap};
-use crate::metrics::inter_ocular;
-use crate::output::Output;
-use crate::pipeline::{FrameInput, Models, Tracker, TrackerConfig};
-use crate::pts::read_pts_expecting;
-use crate::scheme::{self, Scheme};
-use crate::stabilizer::Windows;
+use steadyface::frame::Frame;
+use steadyface::geometry::{Roi, Similarity, centroid, eye_angle};
+use steadyface::heatmap::{HeatmapSpec, crop_to_heatmap};
+use steadyface::metrics::inter_ocular;
+use steadyface::output::Output;
+use steadyface::pipeline::{FrameInput, Models, Tracker, TrackerConfig};
+use steadyface::pts::read_pts_expecting;
+use steadyface::scheme::{self, Scheme};
+use steadyface::stabilizer::Windows;
 use crate::synth::{Degradation, Rng, Segment, moving_frames, render, trajectory};
 
 /// What a record holds beyond the backbone's heatmaps.
@@ -202,7 +202,7 @@ impl CacheWriter {
         drop(self.out.into_inner().map_err(|e| io(e.into_error()))?);
         self.records.commit()?;
         let text = serde_json::to_string_pretty(&self.meta).map_err(|e| Error::Other(e.to_string()))?;
-        crate::output::write(&self.dir.join("meta.json"), text.as_bytes())?;
+        steadyface::output::write(&self.dir.join("meta.json"), text.as_bytes())?;
         Cache::open(&self.dir, &self.meta.key)?
             .ok_or_else(|| Error::Other(format!("{}: cache unreadable right after writing", self.dir.display())))
     }
@@ -442,7 +442,8 @@ pub fn still_sequence(
     let source = Frame::rgb(face.image.as_raw(), face.image.width() as usize, face.image.height() as usize)?;
     let (pixels, labels): (Vec<Vec<u8>>, Vec<Vec<[f32; 2]>>) =
         moving_frames(&source, &face.label, &transforms, size, level, seed).unzip();
-    let frames: Vec<Frame> = pixels.iter().map(|p| Frame::rgb(p, size[0], size[1])).collect::<Result<_>>()?;
+    let frames: Vec<Frame> =
+        pixels.iter().map(|p| Frame::rgb(p, size[0], size[1])).collect::<steadyface::Result<_>>()?;
     let to_frame0 = transforms[0].inverse();
     let full0: Vec<[f32; 2]> = face.full.iter().map(|&p| to_frame0.apply(p)).collect();
     let crop = tracker_crop(models, &full0, &mut rng, 0.02)
@@ -588,7 +589,8 @@ pub fn video_records(
             })?),
             None => None,
         };
-        let frames: Vec<Frame> = window.iter().map(|w| Frame::rgb(&w.0, w.1, w.2)).collect::<Result<_>>()?;
+        let frames: Vec<Frame> =
+            window.iter().map(|w| Frame::rgb(&w.0, w.1, w.2)).collect::<steadyface::Result<_>>()?;
         let Some((_, points)) = &window[0].3 else { continue };
         // With labels, the tracked face must be the labelled one (a frame may show other faces).
         if let Some(l) = window_labels.and_then(|l| l.first()) {

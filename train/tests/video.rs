@@ -1,9 +1,10 @@
-//! `steadyface::video::frames`: decoding files through GStreamer and reading numbered frames.
+//! `steadyface_train::video::frames`: decoding files through GStreamer and reading numbered frames.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use common::{scratch, testdata};
-use steadyface::video::frames;
+use steadyface_train::video::frames;
 
 #[test]
 fn a_video_file_decodes_to_all_its_frames_in_order() {
@@ -55,7 +56,7 @@ fn numbered_frames_keep_their_numbers_through_gaps() {
     let listed: Vec<_> = frames(&dir).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(listed.iter().map(|f| f.index).collect::<Vec<_>>(), [8, 9, 11, 12]);
     assert!((listed[2].time_s - 11.0 / 30.0).abs() < 1e-9);
-    assert_eq!(steadyface::video::frame_numbers(&dir).unwrap(), [8, 9, 11, 12]);
+    assert_eq!(steadyface_train::video::frame_numbers(&dir).unwrap(), [8, 9, 11, 12]);
     std::fs::copy(dir.join("000009.png"), dir.join("9.png")).unwrap();
     let err = frames(&dir).err().expect("two frames 9").to_string();
     assert!(err.contains("000009.png") && err.contains("9.png") && err.contains("both frame 9"), "{err}");

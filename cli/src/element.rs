@@ -8,28 +8,17 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use gst::prelude::*;
+use gststeadyface::meta::ReadFace;
 use steadyface::output::Output;
-use steadyface::video::VideoFrame;
+use steadyface_train::video::VideoFrame;
 
 pub const ELEMENT: &str = "facelandmarks";
-const META_NAME: &str = "SteadyFaceLandmarks";
 
-/// Initialises GStreamer and makes sure `facelandmarks` can be created: the directory of this
-/// executable (`target/release` in a build tree, which holds the plugin beside the CLI) is
-/// scanned first, then GStreamer's usual plugin path (where meson installs it) is used.
+/// Initialises GStreamer with the elements of this build registered (statically: the program
+/// runs the very code it was built with, installed plugin or not).
 pub fn init() -> anyhow::Result<()> {
     gst::init().context("GStreamer could not be initialised")?;
-    if let Some(dir) = std::env::current_exe().ok().and_then(|exe| exe.parent().map(Path::to_path_buf)) {
-        gst::Registry::get().scan_path(&dir);
-    }
-    if gst::ElementFactory::find(ELEMENT).is_none() {
-        bail!(
-            "the GStreamer element {ELEMENT} was not found: build the plugin beside this program \
-             (`cargo build --release --workspace` puts libgststeadyface.so into target/release), \
-             install it (`meson install`, see README), or set GST_PLUGIN_PATH to the folder holding \
-             libgststeadyface.so"
-        );
-    }
+    gststeadyface::plugin_register_static().context("registering the steadyface elements")?;
     Ok(())
 }
 
@@ -86,28 +75,20 @@ pub fn default_string(name: &str) -> anyhow::Result<String> {
     Ok(element.property::<Option<String>>(name).unwrap_or_default())
 }
 
-/// One face as read from the meta.
-#[derive(Debug, Clone)]
-pub struct FaceRecord {
-    pub track_id: u64,
-    /// x, y, width, height in frame pixels.
-    pub bbox: [f64; 4],
-    pub score: f64,
-    pub points: Vec<[f32; 2]>,
-}
-
-/// The faces of one frame.
+/// The faces of one frame, as read from its meta.
 #[derive(Debug, Clone)]
 pub struct FrameRecord {
     pub index: usize,
-    pub faces: Vec<FaceRecord>,
+    pub faces: Vec<ReadFace>,
 }
 
 impl FrameRecord {
     /// The frame as one JSON line in the benchmark format of docs/design.md: `points` when there is
     /// exactly one face, otherwise a `faces` list (empty when there is none).
     pub fn to_json(&self) -> serde_json::Value {
-        let face = |f: &FaceRecord| serde_json::json!({"track_id": f.track_id, "box": f.bbox, "score": f.score, "points": f.points});
+        let face = |f: &ReadFace| {
+            serde_json::json!({"track_id": f.track_id, "box": f.bbox, "score": f.score, "points": points(f)})
+        };
         match self.faces.as_slice() {
             [one] => {
                 let mut line = face(one);
@@ -119,26 +100,9 @@ impl FrameRecord {
     }
 }
 
-/// Reads the faces from a buffer's `SteadyFaceLandmarks` custom meta (its `faces` array of
-/// `face` structures, see the README's "Metadata").
-fn read_faces(buffer: &gst::BufferRef) -> Option<Vec<FaceRecord>> {
-    let meta = gst::meta::CustomMeta::from_buffer(buffer, META_NAME).ok()?;
-    let faces = meta.structure().get::<gst::Array>("faces").ok()?;
-    let mut out = Vec::new();
-    for face in faces.iter().filter_map(|v| v.get::<gst::Structure>().ok()) {
-        let number = |key: &str| face.get::<f64>(key).unwrap_or(f64::NAN);
-        let flat: Vec<f64> = face
-            .get::<gst::Array>("points")
-            .map(|a| a.iter().filter_map(|v| v.get::<f64>().ok()).collect())
-            .unwrap_or_default();
-        out.push(FaceRecord {
-            track_id: face.get("track-id").unwrap_or(0),
-            bbox: [number("x"), number("y"), number("width"), number("height")],
-            score: number("score"),
-            points: flat.chunks_exact(2).map(|p| [p[0] as f32, p[1] as f32]).collect(),
-        });
-    }
-    Some(out)
+/// A face's points at the precision the element computed them (the meta carries doubles).
+pub fn points(face: &ReadFace) -> Vec<[f32; 2]> {
+    face.points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect()
 }
 
 /// What one run produced.
@@ -153,7 +117,7 @@ pub struct Run {
 /// (written beside it and renamed when complete, or straight into a device or FIFO).
 /// `on_frame` sees each frame's landmarks as they come.
 pub fn run(
-    frames: impl Iterator<Item = steadyface::Result<VideoFrame>>,
+    frames: impl Iterator<Item = steadyface_train::Result<VideoFrame>>,
     properties: &[(String, String)],
     overlay: Option<&Path>,
     mut on_frame: impl FnMut(&FrameRecord) -> anyhow::Result<()>,
@@ -198,7 +162,7 @@ pub fn run(
     let pad = landmarks.static_pad("src").context("facelandmarks has no src pad")?;
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(buffer) = info.buffer() {
-            let faces = read_faces(buffer).unwrap_or_default();
+            let faces = gststeadyface::meta::read(buffer).map(|(_, faces)| faces).unwrap_or_default();
             let _ = tx.send(FrameRecord { index: buffer.offset() as usize, faces });
         }
         gst::PadProbeReturn::Ok

@@ -12,13 +12,13 @@ use sha2::{Digest, Sha256};
 use super::cell::Cell;
 use super::data::{Cache, CacheWriter, Kind, Layout, Record};
 use super::loss::{JitterLossConfig, LossParts, jitter_loss, pdc};
-use crate::decode::Decoder;
+use steadyface::decode::Decoder;
 use crate::error::{Error, Result};
-use crate::heatmap::{HeatmapSpec, render};
-use crate::metrics::{inner49, nme, nmj};
-use crate::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
-use crate::output::{Output, write};
-use crate::stabilizer::{Sidecar, Windows};
+use steadyface::heatmap::{HeatmapSpec, render};
+use steadyface::metrics::{inner49, nme, nmj};
+use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
+use steadyface::output::{Output, write};
+use steadyface::stabilizer::{Sidecar, Windows};
 use crate::synth::Rng;
 
 /// Everything a run needs; `steadyface finetune`'s options map onto it one to one.
@@ -160,7 +160,7 @@ struct CheckpointMeta {
     cache_key: String,
 }
 
-/// Saves weights and optimiser moments through [`crate::output`] (temporary files renamed into place).
+/// Saves weights and optimiser moments through [`steadyface::output`] (temporary files renamed into place).
 fn save_checkpoint(work: &WorkDir, cell: &Cell, adam: &Adam, meta: &CheckpointMeta) -> Result<()> {
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for (i, var) in cell.vars().iter().enumerate() {
@@ -172,7 +172,7 @@ fn save_checkpoint(work: &WorkDir, cell: &Cell, adam: &Adam, meta: &CheckpointMe
     candle_core::safetensors::save(&tensors, out.path())?;
     out.commit()?;
     let text = serde_json::to_string_pretty(meta).map_err(|e| Error::Other(e.to_string()))?;
-    write(&work.checkpoint_meta(), text.as_bytes())
+    Ok(write(&work.checkpoint_meta(), text.as_bytes())?)
 }
 
 /// Restores weights and moments; the checkpoint must come from the same configuration and data.
@@ -376,7 +376,7 @@ fn batch_loss(cell: &Cell, batch: &Batch, config: &TrainConfig, layout: Layout) 
         let f = batch.sbr_frame;
         let stab = s.narrow(0, batch.labelled, rows)?.narrow(1, f - 1, 2)?;
         let origins = batch.origins.narrow(0, batch.labelled, rows)?;
-        // Window pixels -> heatmap pixels -> crop pixels (edges aligned, see crate::heatmap).
+        // Window pixels -> heatmap pixels -> crop pixels (edges aligned, see steadyface::heatmap).
         let scale = layout.crop as f64 / layout.heatmap as f64;
         let pts = pdc(&stab, config.pdc_threshold)?
             .broadcast_add(&origins.unsqueeze(1)?)?
@@ -551,10 +551,10 @@ pub fn train(
     Ok(TrainOutcome { weights: cell.weights()?, before, after, steps: step, seconds: start.elapsed().as_secs_f64() })
 }
 
-/// Writes `stabilizer.onnx` and its sidecar (each through [`crate::output`]).
+/// Writes `stabilizer.onnx` and its sidecar (each through [`steadyface::output`]).
 pub fn export(weights: &ConvLstmWeights, out: &Path, sidecar: &Sidecar) -> Result<()> {
     write_model(out, &convlstm_model(weights)?)?;
-    sidecar.write(&crate::stabilizer::sidecar_path(out))
+    Ok(sidecar.write(&steadyface::stabilizer::sidecar_path(out))?)
 }
 
 /// SHA-256 (hex) of a file's bytes.
