@@ -15,27 +15,9 @@ mod common;
 
 use common::{scratch, testdata};
 
-/// A tiny run: 3-frame sequences from the two unannotated test photos, takeo held out.
+/// A tiny run (see [`common::tiny_finetune`]).
 fn finetune(out: &Path, extra: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steadyface"));
-    cmd.arg("finetune").arg("--out").arg(out);
-    cmd.arg("--images").args([testdata("single_face.jpg"), testdata("multi_face.jpg")]);
-    cmd.arg("--holdout").arg(testdata("takeo.ppm"));
-    cmd.args([
-        "--sequences",
-        "8",
-        "--frames",
-        "3",
-        "--batch",
-        "2",
-        "--eval-every",
-        "2",
-        "--eval-frames",
-        "0",
-        "--quiet",
-    ]);
-    cmd.args(extra);
-    let out = cmd.output().expect("run steadyface finetune");
+    let out = common::tiny_finetune(out, extra).output().expect("run steadyface finetune");
     if !out.status.success() {
         eprintln!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
     }

@@ -3,38 +3,13 @@
 //! but does not put the .so there: `cargo build --release --workspace` (which `make test` runs
 //! first) does.
 
+#[macro_use]
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
-use common::{scratch, testdata};
-
-fn steadyface(args: &[&std::ffi::OsStr]) -> Output {
-    let plugin = Path::new(env!("CARGO_BIN_EXE_steadyface")).with_file_name("libgststeadyface.so");
-    assert!(
-        plugin.exists(),
-        "{} missing: build the plugin first (cargo build --release --workspace)",
-        plugin.display()
-    );
-    Command::new(env!("CARGO_BIN_EXE_steadyface")).args(args).output().expect("steadyface runs")
-}
-
-fn run_ok(args: &[&std::ffi::OsStr]) -> String {
-    let out = steadyface(args);
-    assert!(out.status.success(), "steadyface {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
-fn run_err(args: &[&std::ffi::OsStr]) -> String {
-    let out = steadyface(args);
-    assert!(!out.status.success(), "steadyface {args:?} should have failed");
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
-macro_rules! args {
-    ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
-}
+use common::{run_err, run_ok, scratch, steadyface, testdata};
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
