@@ -196,6 +196,10 @@ static AUTO_FALLBACK_SAID: OnceLock<()> = OnceLock::new();
 /// The process-wide sessions for `path` on `device`, loading the first on first use (so that a
 /// bad model fails here).
 pub fn session(path: &Path, device: Device) -> Result<Arc<SessionPool>> {
+    if path.is_dir() {
+        let reason = "it is a folder, not a model file".to_string();
+        return Err(Error::ModelInvalid { path: path.to_path_buf(), reason });
+    }
     if !path.is_file() {
         return Err(Error::ModelMissing { path: path.to_path_buf() });
     }
