@@ -12,6 +12,9 @@ use super::element;
 pub fn track(video: &Path, json: Option<&Path>, overlay: Option<&Path>, args: &ElementArgs) -> anyhow::Result<()> {
     element::init()?;
     let properties = args.properties()?;
+    // An output that cannot be written (its folder missing, a folder in its place) fails now,
+    // not after every frame has been processed.
+    json.map(steadyface::output::Output::create).transpose()?;
     let total =
         if video.is_dir() { steadyface::video::numbered_frames(video).ok().map(|f| f.len() as u64) } else { None };
     let frames = steadyface::video::frames(video)?;
