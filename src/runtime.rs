@@ -215,6 +215,10 @@ pub fn auto_fallback() -> Option<&'static str> {
 /// The process-wide sessions for `path` on `device`, loading the first on first use (so that a
 /// bad model fails here), and another for each further user, up to one per core.
 pub fn session(path: &Path, device: Device) -> Result<Arc<SessionPool>> {
+    if path.is_dir() {
+        let reason = "it is a folder, not a model file".to_string();
+        return Err(Error::ModelInvalid { path: path.to_path_buf(), reason });
+    }
     if !path.is_file() {
         return Err(Error::ModelMissing { path: path.to_path_buf() });
     }

@@ -86,9 +86,7 @@ impl FrameRecord {
     /// The frame as one JSON line in the benchmark format of docs/design.md: `points` when there is
     /// exactly one face, otherwise a `faces` list (empty when there is none).
     pub fn to_json(&self) -> serde_json::Value {
-        let face = |f: &ReadFace| {
-            serde_json::json!({"track_id": f.track_id, "box": f.bbox, "score": f.score, "points": points(f)})
-        };
+        let face = |f: &ReadFace| serde_json::json!({"track_id": f.track_id, "box": f.bbox, "score": f.score, "points": points(f)});
         match self.faces.as_slice() {
             [one] => {
                 let mut line = face(one);

@@ -311,6 +311,8 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     if args.landmark >= 68 {
         bail!("--landmark {}: the iBUG scheme has points 0-67", args.landmark);
     }
+    // A plot that cannot be written fails now, not after every sequence has been scored.
+    args.plot.as_deref().map(steadyface::output::Output::create).transpose()?;
     element::init()?;
     let extra: Vec<(String, String)> = args
         .set

@@ -6,14 +6,20 @@ use std::path::Path;
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::options::ElementArgs;
 use crate::element;
+use crate::options::ElementArgs;
 
 pub fn track(video: &Path, json: Option<&Path>, overlay: Option<&Path>, args: &ElementArgs) -> anyhow::Result<()> {
     element::init()?;
     let properties = args.properties()?;
-    let total =
-        if video.is_dir() { steadyface_train::video::numbered_frames(video).ok().map(|f| f.len() as u64) } else { None };
+    // An output that cannot be written (its folder missing, a folder in its place) fails now,
+    // not after every frame has been processed.
+    json.map(steadyface::output::Output::create).transpose()?;
+    let total = if video.is_dir() {
+        steadyface_train::video::numbered_frames(video).ok().map(|f| f.len() as u64)
+    } else {
+        None
+    };
     let frames = steadyface_train::video::frames(video)?;
     let bar = match total {
         Some(n) => ProgressBar::new(n),

@@ -13,30 +13,13 @@ use steadyface::scheme::Scheme;
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+mod run;
 
 use common::{scratch, testdata};
 
-/// A tiny run: 3-frame sequences from the two unannotated test photos, takeo held out.
+/// A tiny run (see [`run::tiny_finetune`]).
 fn finetune(out: &Path, extra: &[&str]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_steadyface"));
-    cmd.arg("finetune").arg("--out").arg(out);
-    cmd.arg("--images").args([testdata("single_face.jpg"), testdata("multi_face.jpg")]);
-    cmd.arg("--holdout").arg(testdata("takeo.ppm"));
-    cmd.args([
-        "--sequences",
-        "8",
-        "--frames",
-        "3",
-        "--batch",
-        "2",
-        "--eval-every",
-        "2",
-        "--eval-frames",
-        "0",
-        "--quiet",
-    ]);
-    cmd.args(extra);
-    let out = cmd.output().expect("run steadyface finetune");
+    let out = run::tiny_finetune(out, extra).output().expect("run steadyface finetune");
     if !out.status.success() {
         eprintln!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
     }
@@ -95,8 +78,9 @@ fn finetune_writes_a_stabilizer_the_pipeline_runs() {
 }
 
 /// Four steps in one go, or a session stopped after two then `--resume` to four: the same weights
-/// (the checkpoint holds the optimiser's moments, batches are drawn from the seed and the step
-/// number, the learning-rate schedule spans `--steps`).
+/// and log (the checkpoint holds the optimiser's moments, batches are drawn from the seed and the
+/// step number, the learning-rate schedule spans `--steps`), also when a kill left the
+/// checkpoint's files or the log at different steps.
 #[test]
 fn resume_continues_exactly_where_the_run_stopped() {
     let dir = scratch("finetune-resume");
@@ -104,10 +88,26 @@ fn resume_continues_exactly_where_the_run_stopped() {
     assert!(finetune(&straight, &["--steps", "4"]).status.success());
     assert!(finetune(&resumed, &["--steps", "4", "--stop-after", "2"]).status.success());
     let first_half = std::fs::read(&resumed).expect("model");
+    let half_meta = std::fs::read(dir.join("b.train/checkpoint.json")).expect("checkpoint.json");
+    let half_tensors = std::fs::read(dir.join("b.train/checkpoint.safetensors")).expect("checkpoint");
     assert!(finetune(&resumed, &["--steps", "4", "--resume"]).status.success());
     let (a, b) = (std::fs::read(&straight).expect("a"), std::fs::read(&resumed).expect("b"));
     assert_ne!(first_half, b, "resuming trained further");
     assert_eq!(a, b, "a resumed run must end with the weights of an uninterrupted one");
+    let work = dir.join("b.train");
+    let log = |name: &str| std::fs::read_to_string(dir.join(name).join("log.csv")).expect("log");
+    assert_eq!(log("a.train"), log("b.train"), "the resumed run's log is the uninterrupted one's");
+    // What a kill between the checkpoint's two files leaves (the step-4 weights beside the step-2
+    // JSON), and then what a kill between the log and the checkpoint leaves (the log at step 4,
+    // the checkpoint at step 2): resumed, the same weights and the same log again.
+    std::fs::write(work.join("checkpoint.json"), &half_meta).expect("checkpoint.json");
+    assert!(finetune(&resumed, &["--steps", "4", "--resume"]).status.success());
+    assert!(a == std::fs::read(&resumed).expect("b"), "resumed from weights newer than their JSON");
+    assert_eq!(log("a.train"), log("b.train"));
+    std::fs::write(work.join("checkpoint.safetensors"), &half_tensors).expect("checkpoint");
+    assert!(finetune(&resumed, &["--steps", "4", "--resume"]).status.success());
+    assert!(a == std::fs::read(&resumed).expect("b"), "resumed from a checkpoint older than the log");
+    assert_eq!(log("a.train"), log("b.train"), "rows of the log lost or repeated");
     // A checkpoint from other options is refused rather than silently mixed in.
     let clash = finetune(&resumed, &["--steps", "6", "--resume", "--hidden", "3"]);
     assert!(!clash.status.success());

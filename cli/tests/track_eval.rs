@@ -3,31 +3,14 @@
 
 #[path = "../../tests/common/mod.rs"]
 mod common;
+#[macro_use]
+mod run;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::{scratch, testdata};
-
-fn steadyface(args: &[&std::ffi::OsStr]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_steadyface")).args(args).output().expect("steadyface runs")
-}
-
-fn run_ok(args: &[&std::ffi::OsStr]) -> String {
-    let out = steadyface(args);
-    assert!(out.status.success(), "steadyface {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).expect("UTF-8 output")
-}
-
-fn run_err(args: &[&std::ffi::OsStr]) -> String {
-    let out = steadyface(args);
-    assert!(!out.status.success(), "steadyface {args:?} should have failed");
-    String::from_utf8_lossy(&out.stderr).to_string()
-}
-
-macro_rules! args {
-    ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
-}
+use run::{run_err, run_ok, steadyface};
 
 fn lines(path: &Path) -> Vec<serde_json::Value> {
     std::fs::read_to_string(path)
@@ -97,8 +80,10 @@ fn track_single_face_writes_72_lines_of_68_points_and_an_overlay_video() {
         assert!(p.iter().all(|q| (0.0..640.0).contains(&q[0]) && (0.0..360.0).contains(&q[1])), "frame {i}: {p:?}");
     }
     // The annotated video decodes back to the same 72 frames.
-    let decoded: Vec<_> =
-        steadyface_train::video::frames(&video).expect("overlay opens").collect::<Result<_, _>>().expect("overlay decodes");
+    let decoded: Vec<_> = steadyface_train::video::frames(&video)
+        .expect("overlay opens")
+        .collect::<Result<_, _>>()
+        .expect("overlay decodes");
     assert_eq!(decoded.len(), 72);
     assert_eq!((decoded[0].width, decoded[0].height), (640, 360));
     assert!(!dir.join(".out.mp4.part").exists() && !dir.join(".out.jsonl.part").exists());

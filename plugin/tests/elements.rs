@@ -1,95 +1,14 @@
 //! The elements in real pipelines over ../shared/testdata with the default models.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use common::*;
 use gst::prelude::*;
 use gst_video::prelude::*;
 use gststeadyface::meta::{self, ReadFace};
-
-fn init() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        gst::init().expect("gst init");
-        gststeadyface::plugin_register_static().expect("register plugin");
-    });
-}
-
-fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata").join(name)
-}
-
-/// Per frame: the faces in the meta reaching the sink.
-type Frames = Vec<Vec<ReadFace>>;
-
-/// Parses a pipeline (which must name a fakesink `sink`).
-fn parse(launch: &str) -> Result<gst::Bin, String> {
-    init();
-    let pipeline = gst::parse::launch(launch).map_err(|e| e.to_string())?;
-    Ok(pipeline.downcast::<gst::Bin>().expect("a pipeline is a bin"))
-}
-
-/// Records the faces of every buffer reaching the fakesink named `sink`.
-fn record_faces(pipeline: &gst::Bin) -> Arc<Mutex<Frames>> {
-    let frames = Arc::new(Mutex::new(Vec::new()));
-    let store = frames.clone();
-    let pad = pipeline.by_name("sink").expect("a fakesink named sink").static_pad("sink").expect("sink pad");
-    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        if let Some(buf) = info.buffer() {
-            store.lock().unwrap().push(meta::read(buf).map(|(_, f)| f).unwrap_or_default());
-        }
-        gst::PadProbeReturn::Ok
-    });
-    frames
-}
-
-/// Waits for EOS (Ok) or an error (its message), then stops the pipeline.
-fn finish(pipeline: &gst::Bin) -> Result<(), String> {
-    let bus = pipeline.bus().expect("bus");
-    let result = match bus
-        .timed_pop_filtered(gst::ClockTime::from_seconds(300), &[gst::MessageType::Eos, gst::MessageType::Error])
-    {
-        Some(msg) => match msg.view() {
-            gst::MessageView::Error(e) => Err(format!("{} ({:?})", e.error(), e.debug())),
-            _ => Ok(()),
-        },
-        None => Err("timeout".into()),
-    };
-    pipeline.set_state(gst::State::Null).map_err(|e| e.to_string())?;
-    result
-}
-
-/// Runs `launch` to EOS and returns the faces of each frame reaching the sink, or the bus error.
-fn run(launch: &str) -> Result<Frames, String> {
-    let pipeline = parse(launch)?;
-    let frames = record_faces(&pipeline);
-    // A failing start() makes the state change fail; the reason is on the bus either way.
-    let _ = pipeline.set_state(gst::State::Playing);
-    finish(&pipeline)?;
-    Ok(std::mem::take(&mut *frames.lock().unwrap()))
-}
-
-/// Plays `pipeline` to EOS and stops it; returns the warnings posted on the bus (an error fails
-/// the test).
-fn play_to_eos(pipeline: &gst::Bin) -> Vec<String> {
-    let bus = pipeline.bus().expect("bus");
-    let _ = pipeline.set_state(gst::State::Playing);
-    let mut warnings = Vec::new();
-    let wanted = [gst::MessageType::Eos, gst::MessageType::Error, gst::MessageType::Warning];
-    while let Some(msg) = bus.timed_pop_filtered(gst::ClockTime::from_seconds(300), &wanted) {
-        match msg.view() {
-            gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
-            gst::MessageView::Error(e) => panic!("{} ({:?})", e.error(), e.debug()),
-            _ => break,
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
-    warnings
-}
-
-fn decode(name: &str) -> String {
-    format!("filesrc location={} ! decodebin ! videoconvert", testdata(name).display())
-}
 
 #[test]
 fn single_face_video_has_one_tracked_face_every_frame() {
@@ -176,22 +95,9 @@ fn meta_survives_videoscale_and_videoconvert_with_scaled_coordinates() {
 /// Runs einstein.jpg (3 frames) through facelandmarks with an upstream face ROI meta of `rect`
 /// added to every buffer; returns the faces of each frame.
 fn with_upstream_roi(rect: (u32, u32, u32, u32)) -> Frames {
-    let launch = format!(
-        "filesrc location={} ! jpegdec ! imagefreeze num-buffers=3 ! videoconvert ! identity name=roi \
-         ! facelandmarks ! fakesink name=sink",
-        testdata("einstein.jpg").display()
-    );
-    let pipeline = parse(&launch).unwrap();
-    pipeline.by_name("roi").unwrap().static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-        if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
-            gst_video::VideoRegionOfInterestMeta::add(buffer.make_mut(), "face", rect);
-        }
-        gst::PadProbeReturn::Ok
-    });
-    let frames = record_faces(&pipeline);
-    pipeline.set_state(gst::State::Playing).unwrap();
-    finish(&pipeline).unwrap();
-    std::mem::take(&mut *frames.lock().unwrap())
+    let (frames, ending) = einstein_with_rois(vec![("face", rect)]);
+    assert!(ending.error.is_none(), "{ending:?}");
+    frames
 }
 
 #[test]
@@ -290,12 +196,8 @@ fn five_faces_in_a_still_image() {
 
 #[test]
 fn a_seek_starts_new_tracks() {
-    let pipeline =
-        parse(&format!("{} ! facelandmarks ! fakesink name=sink sync=false", decode("single_face.mp4"))).unwrap();
-    let seen = record_faces(&pipeline);
-    pipeline.set_state(gst::State::Paused).unwrap();
-    let bus = pipeline.bus().unwrap();
-    let _ = bus.timed_pop_filtered(gst::ClockTime::from_seconds(60), &[gst::MessageType::AsyncDone]);
+    let (pipeline, seen) = single_face_pipeline(false);
+    preroll(&pipeline);
     pipeline.set_state(gst::State::Playing).unwrap();
     // Let some frames through, then seek back to the start (flushing).
     while seen.lock().unwrap().len() < 30 {
@@ -338,13 +240,6 @@ fn thresholds_and_smoothing_change_while_playing() {
     let frames = seen.lock().unwrap();
     assert_eq!(frames.len(), 72);
     assert!(frames.iter().all(|f| f.len() == 1));
-}
-
-/// The nick of an enum property's value.
-fn enum_nick(element: &gst::Element, name: &str) -> String {
-    let value = element.property_value(name);
-    let (_, v) = gst::glib::EnumValue::from_value(&value).expect("an enum property");
-    v.nick().to_string()
 }
 
 #[test]
@@ -441,19 +336,6 @@ fn overlay_draws_the_points_where_the_meta_says() {
     pipeline.set_state(gst::State::Null).unwrap();
     assert!(matches!(msg.map(|m| m.type_()), Some(gst::MessageType::Eos)));
     assert_eq!(*checked.lock().unwrap(), 72);
-}
-
-/// A command that sees the built plugin through GST_PLUGIN_PATH (and a private registry).
-fn with_built_plugin(program: &str) -> std::process::Command {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let dir = target.join("release");
-    assert!(dir.join("libgststeadyface.so").exists(), "build the plugin first (cargo build --release)");
-    let mut cmd = std::process::Command::new(program);
-    cmd.env("GST_PLUGIN_PATH", &dir)
-        .env("GST_REGISTRY", std::env::temp_dir().join(format!("sf-registry-{}-{program}.bin", std::process::id())));
-    cmd
 }
 
 #[test]

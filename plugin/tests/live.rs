@@ -39,7 +39,8 @@ fn paced_playback_keeps_up_keeps_each_track_and_answers_its_latency() {
 
     // Two streams in one process at once: both keep up, each with its own single track. Both
     // streams start at once, so their first frames (a search and a new track each) compete for
-    // the two cores while the decoders start: from half a second on, no frame may be lost.
+    // the two cores while the decoders start: from half a second on, at most one frame of 59 may
+    // be lost (the 98% the live use asks for).
     let (two_without, _) = play(&[(&video, false), (&video, false)]);
     let (two, _) = play(&[(&video, true), (&video, true)]);
     for (i, (s, base)) in two.iter().zip(&two_without).enumerate() {
@@ -51,7 +52,7 @@ fn paced_playback_keeps_up_keeps_each_track_and_answers_its_latency() {
         );
         let settled = |s: &Stream| s.times.iter().filter(|t| t.mseconds() >= 500).count();
         let (now, then) = (settled(s), settled(base));
-        assert!(now >= then, "stream {i}: {now} rendered after 0.5 s against {then}");
+        assert!(now + 1 >= then, "stream {i}: {now} rendered after 0.5 s against {then}");
         assert!(s.rendered + 5 >= base.rendered, "stream {i}: {} rendered against {}", s.rendered, base.rendered);
         assert_eq!(ids.len(), 1, "stream {i}: {ids:?}");
     }

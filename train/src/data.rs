@@ -20,6 +20,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::synth::{Degradation, Rng, Segment, moving_frames, render, trajectory};
 use steadyface::frame::Frame;
 use steadyface::geometry::{Roi, Similarity, centroid, eye_angle};
 use steadyface::heatmap::{HeatmapSpec, crop_to_heatmap};
@@ -29,7 +30,6 @@ use steadyface::pipeline::{FrameInput, Models, Tracker, TrackerConfig};
 use steadyface::pts::read_pts_expecting;
 use steadyface::scheme::{self, Scheme};
 use steadyface::stabilizer::Windows;
-use crate::synth::{Degradation, Rng, Segment, moving_frames, render, trajectory};
 
 /// What a record holds beyond the backbone's heatmaps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

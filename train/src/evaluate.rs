@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
+use crate::synth::{Degradation, moving_frames, random_segments, trajectory};
 use steadyface::frame::Frame;
 use steadyface::geometry::centroid;
 use steadyface::metrics::{allan_variance, coefficient_of_variation, inner49, inter_ocular, nme, nmj};
@@ -15,7 +16,6 @@ use steadyface::pts::read_pts_expecting;
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
 use steadyface::smoothing::OneEuroParams;
-use crate::synth::{Degradation, moving_frames, random_segments, trajectory};
 
 /// How held-out sequences are made.
 #[derive(Debug, Clone)]

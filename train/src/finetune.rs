@@ -12,14 +12,14 @@ use sha2::{Digest, Sha256};
 use super::cell::Cell;
 use super::data::{Cache, CacheWriter, Kind, Layout, Record};
 use super::loss::{JitterLossConfig, LossParts, jitter_loss, pdc};
-use steadyface::decode::Decoder;
 use crate::error::{Error, Result};
+use crate::synth::Rng;
+use steadyface::decode::Decoder;
 use steadyface::heatmap::{HeatmapSpec, render};
 use steadyface::metrics::{inner49, nme, nmj};
 use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_model};
 use steadyface::output::{Output, write};
 use steadyface::stabilizer::{Sidecar, Windows};
-use crate::synth::Rng;
 
 /// Everything a run needs; `steadyface finetune`'s options map onto it one to one.
 /// Also recorded in the stabilizer's sidecar; a field added later reads as its default from
@@ -161,6 +161,8 @@ struct CheckpointMeta {
 }
 
 /// Saves weights and optimiser moments through [`steadyface::output`] (temporary files renamed into place).
+/// The tensors file holds its own step (`progress`: step, Adam's step), so that a run killed
+/// between the two files resumes from the weights it has, not from the JSON's older step.
 fn save_checkpoint(work: &WorkDir, cell: &Cell, adam: &Adam, meta: &CheckpointMeta) -> Result<()> {
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for (i, var) in cell.vars().iter().enumerate() {
@@ -168,6 +170,7 @@ fn save_checkpoint(work: &WorkDir, cell: &Cell, adam: &Adam, meta: &CheckpointMe
         tensors.insert(format!("m{i}"), adam.m[i].clone());
         tensors.insert(format!("v{i}"), adam.v[i].clone());
     }
+    tensors.insert("progress".into(), Tensor::new(&[meta.step as i64, i64::from(meta.adam_step)], &Device::Cpu)?);
     let out = Output::create(&work.checkpoint())?;
     candle_core::safetensors::save(&tensors, out.path())?;
     out.commit()?;
@@ -206,8 +209,16 @@ fn load_checkpoint(work: &WorkDir, cell: &Cell, adam: &mut Adam, config: &TrainC
         adam.m[i] = get(format!("m{i}"))?;
         adam.v[i] = get(format!("v{i}"))?;
     }
-    adam.step = meta.adam_step;
-    Ok(meta.step)
+    // The tensors' own step where they have one (see save_checkpoint); the JSON's otherwise.
+    let (step, adam_step) = match tensors.get("progress") {
+        Some(progress) => match progress.to_vec1::<i64>()?[..] {
+            [step, adam_step] => (step as usize, adam_step as i32),
+            _ => return Err(Error::Other("checkpoint: progress is not [step, adam step]".into())),
+        },
+        None => (meta.step, meta.adam_step),
+    };
+    adam.step = adam_step;
+    Ok(step)
 }
 
 /// Side of the window around each landmark that the cell runs on, in training and (through the
@@ -498,7 +509,11 @@ pub fn train(
     let mut csv = if step == 0 {
         String::from("step,loss,jitter,pixel,psi,sbr,sbr_kept,val_nme_raw,val_nme_stab,val_nmj_raw,val_nmj_stab\n")
     } else {
-        std::fs::read_to_string(&log_path).unwrap_or_default()
+        // The log is written before the checkpoint: rows past the checkpoint's step (a run killed
+        // between the two) are made again.
+        let text = std::fs::read_to_string(&log_path).unwrap_or_default();
+        let kept = |line: &&str| line.split(',').next().and_then(|n| n.parse::<usize>().ok()).is_none_or(|n| n <= step);
+        text.lines().filter(kept).map(|line| format!("{line}\n")).collect()
     };
     let last = config.stop_after.map_or(config.steps, |s| s.min(config.steps));
     while step < last {
@@ -543,8 +558,8 @@ pub fn train(
         if step % config.checkpoint_every == 0 || step == last {
             let meta =
                 CheckpointMeta { step, adam_step: adam.step, config: config.clone(), cache_key: cache_key.into() };
-            save_checkpoint(work, &cell, &adam, &meta)?;
             write(&log_path, csv.as_bytes())?;
+            save_checkpoint(work, &cell, &adam, &meta)?;
         }
     }
     let after = quick_eval(&cell, holdout, config, device)?;

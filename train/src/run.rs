@@ -12,12 +12,12 @@ use super::data::{
 use super::evaluate::{HeldOut, evaluate, summary, table};
 use super::finetune::{QuickEval, TrainConfig, WorkDir, cache_key, cached, export, file_sha256, train};
 use crate::error::{Error, Result};
+use crate::synth::Degradation;
 use steadyface::models_dir;
 use steadyface::pipeline::{ModelPaths, Models};
 use steadyface::runtime::Device as OrtDevice;
 use steadyface::scheme::Scheme;
 use steadyface::stabilizer::sidecar::{Sidecar, Training};
-use crate::synth::Degradation;
 
 /// Train a ConvLSTM stabilizer for a landmark backbone (Jitter loss + SBR).
 #[derive(clap::Args, Debug, Clone)]
@@ -391,8 +391,9 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str, progress: &mut dyn Prog
     let mut report = String::new();
     if args.eval_frames > 0 {
         let held = HeldOut { frames: args.eval_frames, ..HeldOut::new(holdout_images) };
-        let rows =
-            evaluate(&args.detector, &args.backbone, Some(&args.out), &held, |name| progress.say(&format!("evaluating {name}")))?;
+        let rows = evaluate(&args.detector, &args.backbone, Some(&args.out), &held, |name| {
+            progress.say(&format!("evaluating {name}"))
+        })?;
         let means = summary(&rows);
         report = format!("{}\n{}", table(&rows), table(&means));
         sidecar.validation = Some(serde_json::json!({"sequences": rows, "mean": means, "held_out": held.images}));

@@ -492,7 +492,12 @@ impl ObjectImpl for FaceLandmarks {
             "max-faces" => f.max_faces = value.get().unwrap_or(f.max_faces),
             "detect-interval" => f.detect_interval = value.get().unwrap_or(f.detect_interval),
             "search-budget" => f.search_budget = value.get().unwrap_or(f.search_budget),
-            "max-gap" => f.max_gap = value.get::<u64>().map(gst::ClockTime::from_nseconds).unwrap_or(f.max_gap),
+            "max-gap" => {
+                f.max_gap = value
+                    .get::<u64>()
+                    .map(|ns| gst::ClockTime::from_nseconds(ns.min(gst::ClockTime::MAX.nseconds())))
+                    .unwrap_or(f.max_gap)
+            }
             "min-face-score" => f.min_face_score = value.get().unwrap_or(f.min_face_score),
             "post-messages" => f.post_messages = value.get().unwrap_or(f.post_messages),
             other => gst::warning!(CAT, imp = self, "unknown property {other}"),
