@@ -298,8 +298,8 @@ fn load_models(settings: &ModelSettings) -> Result<(Arc<Models>, Option<String>)
         Models::load(&paths, device, scheme).map(|m| (m, None))
     };
     loaded.map_err(|e| match e {
-        steadyface::Error::ModelMissing { .. } => gst::error_msg!(gst::ResourceError::NotFound, ["{e}"]),
-        _ => gst::error_msg!(gst::LibraryError::Init, ["{e}"]),
+        steadyface::Error::ModelMissing { .. } => gst::error_msg!(gst::ResourceError::NotFound, ("{e}")),
+        _ => gst::error_msg!(gst::LibraryError::Init, ("{e}")),
     })
 }
 
@@ -565,11 +565,11 @@ impl BaseTransformImpl for FaceLandmarks {
         let settings = self.settings.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let loaded = catch_unwind(|| {
             let (models, skipped) = load_models(&settings.models)?;
-            let warm_up = models.warm_up().map_err(|e| gst::error_msg!(gst::LibraryError::Init, ["{e}"]))?;
+            let warm_up = models.warm_up().map_err(|e| gst::error_msg!(gst::LibraryError::Init, ("{e}")))?;
             Ok::<_, gst::ErrorMessage>((models, skipped, warm_up))
         });
         let (models, skipped, warm_up) = loaded.map_err(|panic| {
-            gst::error_msg!(gst::LibraryError::Init, ["loading the models panicked: {}", panic_message(&*panic)])
+            gst::error_msg!(gst::LibraryError::Init, ("loading the models panicked: {}", panic_message(&*panic)))
         })??;
         if let Some(why) = skipped {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{why}"));
