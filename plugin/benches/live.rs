@@ -3,7 +3,7 @@
 //! without the element in the same run, two streams at once, and the CPU a frame without a face
 //! costs against a tracked frame of the same size.
 //!
-//!     cargo bench -p gst-plugin-steadyface --bench live [-- --rounds N]
+//!     cargo bench -p gst-plugin-steadyface --bench live [-- --rounds N] [--only paced|cpu]
 //!
 //! The demo video is the one `make setup` fetches into .cache/sample.
 
@@ -15,6 +15,8 @@ use std::time::Duration;
 
 use gst::prelude::*;
 use paced::{Stream, percentile, play};
+use steadyface::runtime::Device;
+use steadyface::scheme::Scheme;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -84,14 +86,24 @@ fn row(video: &str, streams: usize, round: usize, frames: usize, base: &Stream, 
 fn main() {
     gst::init().expect("GStreamer");
     gststeadyface::plugin_register_static().expect("plugin");
-    let rounds: usize =
-        std::env::args().skip_while(|a| a != "--rounds").nth(1).and_then(|v| v.parse().ok()).unwrap_or(3);
+    let option = |name: &str| std::env::args().skip_while(|a| a != name).nth(1);
+    let rounds: usize = option("--rounds").and_then(|v| v.parse().ok()).unwrap_or(3);
+    let only = option("--only");
+    let wants = |section: &str| only.as_deref().is_none_or(|o| o == section);
     let testdata = root().join("../shared/testdata");
     let demo = root().join(".cache/sample/WolfgangLanger_Pexels.mp4");
     assert!(demo.is_file(), "{} missing: run `make setup`", demo.display());
     let single = testdata.join("single_face.mp4");
     let clips: [(&str, &Path); 2] = [("WolfgangLanger_Pexels.mp4", &demo), ("single_face.mp4", &single)];
+    if wants("paced") {
+        paced_playback(&clips, &single, rounds);
+    }
+    if wants("cpu") {
+        cpu_per_frame(&demo, &testdata, rounds);
+    }
+}
 
+fn paced_playback(clips: &[(&str, &Path)], single: &Path, rounds: usize) {
     println!(
         "## Paced playback (identity sync=true ! facelandmarks ! fakesink sync=true qos=true max-lateness=20ms)\n"
     );
@@ -99,9 +111,9 @@ fn main() {
         "| video | streams | round | frames | rendered without the element | rendered with | track ids | stabilized / with a face | processing p50 / p95 ms | latency answer ms |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|");
-    play(&[(&single, false)]); // the process's first pipeline warms up the decoders
+    play(&[(single, false)]); // the process's first pipeline warms up the decoders
     for round in 1..=rounds {
-        for (name, path) in clips {
+        for &(name, path) in clips {
             let frames =
                 unpaced(&format!("filesrc location={} ! decodebin ! fakesink name=sink sync=false", path.display())).0;
             let (without, _) = play(&[(path, false)]);
@@ -114,7 +126,17 @@ fn main() {
             }
         }
     }
+}
 
+fn cpu_per_frame(demo: &Path, testdata: &Path, rounds: usize) {
+    // The models stay loaded for the whole section, as in a process whose pipelines come and go:
+    // each run's element then reuses their sessions, and the CPU counted is the frames'.
+    let paths = steadyface::pipeline::ModelPaths {
+        detector: steadyface::models_dir::default_model(steadyface::models_dir::DETECTOR),
+        backbone: steadyface::models_dir::default_model(steadyface::models_dir::BACKBONE),
+        stabilizer: Some(steadyface::models_dir::default_model(steadyface::models_dir::STABILIZER)),
+    };
+    let _loaded = steadyface::pipeline::Models::load(&paths, Device::Auto, Scheme::Ibug68).expect("default models");
     println!("\n## CPU per frame of the element, 960x540, unpaced (pipeline with the element minus without)\n");
     println!(
         "| round | tracked frame (demo video scaled) ms | frame without a face (no_face.mp4) ms | ratio | no face, search-budget=0 (whole pyramid every frame) ms |"
