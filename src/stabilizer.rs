@@ -132,6 +132,20 @@ pub enum Engine {
     OnnxRuntime,
 }
 
+/// One face's part of a [`Stabilizer::step`].
+#[derive(Debug, Clone, Copy)]
+pub struct FaceStep<'a> {
+    /// Where each landmark's window lies in the heatmap of the face's crop.
+    pub windows: &'a Windows,
+    /// The face's state from the previous frame; `None` starts fresh.
+    pub state: Option<&'a HiddenState>,
+    /// The crop the windows were cut from (crop-to-frame transform).
+    pub crop: Similarity,
+    /// How far the face moved since `state`'s frame, heatmap pixels ([`Stabilizer::face_motion`]):
+    /// the state moves with it.
+    pub motion: [f32; 2],
+}
+
 /// One face's ConvLSTM state and where it lies: the crop (crop-to-frame transform) and the
 /// landmarks' windows in that crop's heatmap.
 #[derive(Debug, Clone)]
@@ -264,64 +278,51 @@ impl Stabilizer {
         motion_beyond_deadband(centres, &then)
     }
 
-    /// One step for `faces` faces: `windows` is F x K x S x S (S = `self.window`), landmark k of
-    /// face i cut at `placed[i]` from the heatmap of the crop `crops[i]` (crop-to-frame transform,
-    /// crops `crop_size` pixels wide); `states[i]` is face i's state from the previous frame
-    /// (`None` starts fresh), moved by `motion[i]` heatmap pixels ([`Stabilizer::face_motion`];
-    /// missing entries are no motion). Returns the stabilized windows (F x K x S x S) and the new
-    /// states, whose `observed` points the caller fills in.
-    pub fn step(
-        &self,
-        windows: &[f32],
-        placed: &[Windows],
-        states: &[Option<&HiddenState>],
-        crops: &[Similarity],
-        crop_size: usize,
-        motion: &[[f32; 2]],
-    ) -> Result<(Vec<f32>, Vec<HiddenState>)> {
-        let (f, k, c, n) = (crops.len(), self.points, self.state_channels, self.window);
+    /// One step for every face of `faces`: `windows` holds their windows, F x K x S x S
+    /// (S = `self.window`), landmark k of face i cut at `faces[i].windows` from the heatmap of its
+    /// crop. Returns the stabilized windows (F x K x S x S) and the new states, whose `observed`
+    /// points the caller fills in.
+    pub fn step(&self, windows: &[f32], faces: &[FaceStep], crop_size: usize) -> Result<(Vec<f32>, Vec<HiddenState>)> {
+        let (f, k, c, n) = (faces.len(), self.points, self.state_channels, self.window);
         let plane = n * n;
         if windows.len() != f * k * plane
-            || states.len() != f
-            || placed.len() != f
-            || placed.iter().any(|w| w.size != n || w.origins.len() != k)
+            || faces.iter().any(|face| face.windows.size != n || face.windows.origins.len() != k)
         {
             return Err(Error::Other(format!(
-                "stabilizer step: {} window values, {} placements and {} states for {f} faces of {k}x{n}x{n}",
-                windows.len(),
-                placed.len(),
-                states.len()
+                "stabilizer step: {} window values for {f} faces of {k}x{n}x{n}",
+                windows.len()
             )));
         }
-        let unmoved = |i: usize, state: &HiddenState| {
-            state.crop_to_frame == crops[i]
-                && state.windows == placed[i]
-                && motion.get(i).is_none_or(|m| *m == [0.0, 0.0])
+        let unmoved = |face: &FaceStep, state: &HiddenState| {
+            state.crop_to_frame == face.crop && state.windows == *face.windows && face.motion == [0.0, 0.0]
         };
         // One face whose state is already where this frame's windows are (the common case: the
         // crop holds still) runs on that state as it is; otherwise the states are gathered into
         // one batch, each copied or resampled.
-        let (h, cell): (Cow<[f32]>, Cow<[f32]>) = match states {
-            [Some(state)] if unmoved(0, state) => (Cow::Borrowed(&state.h), Cow::Borrowed(&state.c)),
+        let (h, cell): (Cow<[f32]>, Cow<[f32]>) = match faces {
+            [face @ FaceStep { state: Some(state), .. }] if unmoved(face, state) => {
+                (Cow::Borrowed(&state.h), Cow::Borrowed(&state.c))
+            }
             _ => {
                 let mut h = vec![0f32; f * c * plane];
                 let mut cell = vec![0f32; f * c * plane];
-                for (i, state) in states.iter().enumerate() {
-                    let Some(state) = state else { continue };
+                for (i, face) in faces.iter().enumerate() {
+                    let Some(state) = face.state else { continue };
                     let range = i * c * plane..(i + 1) * c * plane;
-                    if unmoved(i, state) {
+                    if unmoved(face, state) {
                         h[range.clone()].copy_from_slice(&state.h);
                         cell[range].copy_from_slice(&state.c);
                         continue;
                     }
                     // New map -> where that content was before the face moved -> old map.
-                    let [dx, dy] = motion.get(i).copied().unwrap_or([0.0, 0.0]);
+                    let [dx, dy] = face.motion;
                     let undo_motion = Similarity { a: 1.0, b: 0.0, tx: -dx, ty: -dy };
-                    let to_old = undo_motion.then(&self.heatmap_to_heatmap(&crops[i], &state.crop_to_frame, crop_size));
+                    let to_old =
+                        undo_motion.then(&self.heatmap_to_heatmap(&face.crop, &state.crop_to_frame, crop_size));
                     let per = c / k * plane;
                     for j in 0..k {
                         // New window pixel -> new map -> old map -> old window pixel.
-                        let to_src = placed[i].to_map(j).then(&to_old).then(&state.windows.to_map(j).inverse());
+                        let to_src = face.windows.to_map(j).then(&to_old).then(&state.windows.to_map(j).inverse());
                         let (src, dst) =
                             (j * per..(j + 1) * per, i * c * plane + j * per..i * c * plane + (j + 1) * per);
                         warp(&state.h[src.clone()], c / k, n, &to_src, &mut h[dst.clone()]);
@@ -343,8 +344,8 @@ impl Stabilizer {
         let state = |i: usize, h: Vec<f32>, c: Vec<f32>| HiddenState {
             h,
             c,
-            crop_to_frame: crops[i],
-            windows: placed[i].clone(),
+            crop_to_frame: faces[i].crop,
+            windows: faces[i].windows.clone(),
             observed: Vec::new(),
         };
         let states = match f {

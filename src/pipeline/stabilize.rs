@@ -8,7 +8,7 @@ use crate::decode::Decoder;
 use crate::error::Result;
 use crate::geometry::Similarity;
 use crate::heatmap::{crop_to_heatmap, heatmap_to_crop};
-use crate::stabilizer::{HiddenState, Stabilizer, Windows};
+use crate::stabilizer::{FaceStep, HiddenState, Stabilizer, Windows};
 
 /// One face after the stabilizer.
 pub(super) struct Stabilized {
@@ -65,10 +65,12 @@ pub(super) fn stabilize(
     for ((face, out), dst) in faces.iter().zip(outputs).zip(windows.chunks_exact_mut(per)) {
         models.stabilizer_input(&out.landmarks, crop_size, &stab.heatmap, &face.windows, dst);
     }
-    let placed: Vec<Windows> = faces.iter().map(|f| f.windows.clone()).collect();
-    let prev: Vec<Option<&HiddenState>> = faces.iter().map(|f| f.state).collect();
-    let motion: Vec<[f32; 2]> = faces.iter().map(|f| f.motion).collect();
-    let (stabilized, next) = stab.step(&windows, &placed, &prev, crops, crop_size, &motion)?;
+    let steps: Vec<FaceStep> = faces
+        .iter()
+        .zip(crops)
+        .map(|(f, &crop)| FaceStep { windows: &f.windows, state: f.state, crop, motion: f.motion })
+        .collect();
+    let (stabilized, next) = stab.step(&windows, &steps, crop_size)?;
     // The decoder's threshold is the one the stabilizer was trained with, where its sidecar says.
     let decoder = match (decoder, stab.pdc_threshold) {
         (Decoder::Pdc { .. }, Some(threshold)) => Decoder::Pdc { threshold },

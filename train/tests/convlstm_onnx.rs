@@ -9,7 +9,7 @@ use steadyface::geometry::Similarity;
 use steadyface::model::OnnxModel;
 use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, ModelProto, convlstm_model, write_model};
 use steadyface::runtime::Device;
-use steadyface::stabilizer::{Engine, HiddenState, Isa, Stabilizer, Windows};
+use steadyface::stabilizer::{Engine, FaceStep, HiddenState, Isa, Stabilizer, Windows};
 
 const SPEC: ConvLstmSpec = ConvLstmSpec { points: 5, hidden: 3, kernel: 3 };
 /// Batch 2 and a non-square map exercise the symbolic N, H, W.
@@ -20,6 +20,16 @@ const STEPS: usize = 3;
 const TOLERANCE: f32 = 1e-5;
 
 /// The repository's root (this crate's folder's parent).
+/// Each face's part of a step: its windows, its state, its crop, no motion.
+fn face_steps<'a>(placed: &'a [Windows], states: &'a [Option<HiddenState>], crops: &[Similarity]) -> Vec<FaceStep<'a>> {
+    placed
+        .iter()
+        .zip(states)
+        .zip(crops)
+        .map(|((windows, state), &crop)| FaceStep { windows, state: state.as_ref(), crop, motion: [0.0, 0.0] })
+        .collect()
+}
+
 fn root() -> &'static Path {
     Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/.."))
 }
@@ -299,8 +309,7 @@ fn stabilizer_runtime_matches_python_ort() {
         let placed = vec![Windows::whole(SPEC.points, size); N];
         let mut worst = 0.0f32;
         for (t, heat) in seq.heatmaps.iter().enumerate() {
-            let prev: Vec<Option<&HiddenState>> = states.iter().map(Option::as_ref).collect();
-            let (s, next) = stabilizer.step(heat, &placed, &prev, &crops, 12, &[]).expect("stabilizer step");
+            let (s, next) = stabilizer.step(heat, &face_steps(&placed, &states, &crops), 12).expect("stabilizer step");
             let d = s.iter().zip(&py[t][0]).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
             assert!(
                 d <= TOLERANCE,
@@ -355,8 +364,7 @@ fn shipped_stabilizer_runs_natively_with_onnx_runtime_numbers() {
             })
             .collect();
         let step = |stabilizer: &Stabilizer, states: &mut Vec<Option<HiddenState>>| {
-            let prev: Vec<Option<&HiddenState>> = states.iter().map(Option::as_ref).collect();
-            let (s, next) = stabilizer.step(&windows, &placed, &prev, &crops, 192, &[]).expect("step");
+            let (s, next) = stabilizer.step(&windows, &face_steps(&placed, states, &crops), 192).expect("step");
             *states = next.into_iter().map(Some).collect();
             s
         };
@@ -477,9 +485,8 @@ fn windowed_stabilizer_matches_the_whole_map() {
             }
             let prev = state.as_ref().map(|s| s.windows.clone());
             recentred += usize::from(prev.is_some_and(|w| w != placed && w.size == 12));
-            let (s, mut next) = stab
-                .step(&maps, std::slice::from_ref(&placed), &[state.as_ref()], &[crop], crop_size, &[])
-                .expect("step");
+            let face = FaceStep { windows: &placed, state: state.as_ref(), crop, motion: [0.0, 0.0] };
+            let (s, mut next) = stab.step(&maps, &[face], crop_size).expect("step");
             let (pts, _) = decoder.decode(&s, spec.points, n, n);
             decoded.push(pts.iter().enumerate().map(|(j, &p)| placed.to_map(j).apply(p)).collect::<Vec<_>>());
             *state = next.pop();
