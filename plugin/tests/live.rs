@@ -1,15 +1,11 @@
 //! `facelandmarks` in a paced pipeline, as live apps run it (see `paced`). One test in its own
 //! binary, so no other test competes with it for the CPU.
 
+mod common;
 mod paced;
 
-use std::path::{Path, PathBuf};
-
+use common::testdata;
 use paced::{Stream, percentile, play};
-
-fn testdata(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/testdata").join(name)
-}
 
 #[test]
 fn paced_playback_keeps_up_keeps_each_track_and_answers_its_latency() {

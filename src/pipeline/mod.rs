@@ -260,10 +260,6 @@ impl Tracker {
         }
     }
 
-    pub fn config(&self) -> &TrackerConfig {
-        &self.config
-    }
-
     /// Applies from the next frame on (a lower `max_faces` ends the newest tracks there).
     pub fn set_config(&mut self, config: TrackerConfig) {
         self.config = config;
@@ -500,11 +496,10 @@ impl Tracker {
         let mut failed = vec![false; crops.len()];
         if let (Some(stab), Some(tracks)) = (&m.stabilizer, tracks) {
             let t = Instant::now();
-            let points: Vec<Vec<[f32; 2]>> = reported.iter().map(|r| r.points.clone()).collect();
             let prev: Vec<Option<&HiddenState>> = tracks.iter().map(|t| t.state.as_ref()).collect();
             let cfg = &self.config;
             let stabilized =
-                stabilize(m, stab, &outputs, &points, &prev, &crops, size, cfg.decoder, cfg.motion_compensation)?;
+                stabilize(m, stab, &outputs, &reported, &prev, &crops, size, cfg.decoder, cfg.motion_compensation)?;
             for (i, result) in stabilized.into_iter().enumerate() {
                 // A stabilizer whose output is not finite leaves the backbone's points.
                 match result {

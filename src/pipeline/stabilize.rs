@@ -2,7 +2,7 @@
 //! moved with the face, one step of the cell for every face at once, and the stabilized points
 //! decoded back to crop pixels.
 
-use super::Models;
+use super::{Models, Reported};
 use crate::backbone::BackboneOutput;
 use crate::decode::Decoder;
 use crate::error::Result;
@@ -38,7 +38,7 @@ pub(super) fn stabilize(
     models: &Models,
     stab: &Stabilizer,
     outputs: &[BackboneOutput],
-    reported: &[Vec<[f32; 2]>],
+    reported: &[Reported],
     states: &[Option<&HiddenState>],
     crops: &[Similarity],
     crop_size: usize,
@@ -51,8 +51,8 @@ pub(super) fn stabilize(
         .iter()
         .zip(states)
         .zip(crops)
-        .map(|((points, &state), crop)| {
-            let centres: Vec<[f32; 2]> = points.iter().map(|&p| crop_to_heatmap(p, crop_size, n)).collect();
+        .map(|((reported, &state), crop)| {
+            let centres: Vec<[f32; 2]> = reported.points.iter().map(|&p| crop_to_heatmap(p, crop_size, n)).collect();
             let windows = stab.windows(&centres, crop, state);
             let motion = match (state, motion_compensation) {
                 (Some(state), true) => stab.face_motion(&centres, state, crop, crop_size),
