@@ -24,7 +24,7 @@ use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfi
 use steadyface::pts::read_pts;
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
-use steadyface::smoothing::OneEuroParams;
+use steadyface::smoothing::{OneEuroParams, Smoothing};
 use steadyface_train::synth::{Degradation, Segment, render, trajectory};
 
 const SIZE: [usize; 2] = [480, 400];
@@ -84,7 +84,7 @@ fn main() {
     });
     let follow = TrackerConfig { hold_tolerance: 0.0, ..TrackerConfig::default() };
     let hold = |tolerance| TrackerConfig { hold_tolerance: tolerance, ..follow };
-    let one_euro = Some(OneEuroParams::default());
+    let one_euro = Some(Smoothing::OneEuro(OneEuroParams::default()));
     let mut policies: Vec<(&str, &Arc<Models>, TrackerConfig)> = vec![
         ("crop follows (raw)", &plain, follow),
         ("crop holds, tolerance 0.02", &plain, hold(0.02)),

@@ -44,6 +44,22 @@ pub fn nmj(pred: &[Vec<[f32; 2]>], gt: &[Vec<[f32; 2]>]) -> Option<f32> {
     Some(((sum / (n - 1) as f64).sqrt() * 100.0) as f32)
 }
 
+/// Frames after a stop that count as settling rather than standing still (0.1 s at 30 fps).
+pub const SETTLE_FRAMES: usize = 3;
+
+/// [`nmj`] over the frame pairs `(t, t + 1)` that `keep(t)` selects and where both frames have
+/// points: the root mean square of the pairs' jitters. `None` when no pair is left.
+pub fn nmj_over(pred: &[Option<Vec<[f32; 2]>>], gt: &[Vec<[f32; 2]>], keep: impl Fn(usize) -> bool) -> Option<f32> {
+    let jitters: Vec<f32> = (0..pred.len().min(gt.len()).saturating_sub(1))
+        .filter(|&t| keep(t))
+        .filter_map(|t| match (&pred[t], &pred[t + 1]) {
+            (Some(a), Some(b)) => nmj(&[a.clone(), b.clone()], &gt[t..t + 2]),
+            _ => None,
+        })
+        .collect();
+    (!jitters.is_empty()).then(|| (jitters.iter().map(|v| v * v).sum::<f32>() / jitters.len() as f32).sqrt())
+}
+
 /// Area under the cumulative error curve up to `cutoff` (e.g. 0.08), normalised to [0, 1], over
 /// per-frame NMEs: `(1/c) ∫_0^c F(e) de` with F the fraction of frames with NME <= e, which equals
 /// the mean of `max(0, c - e_i) / c`.

@@ -19,9 +19,13 @@ pub enum MethodArg {
     Raw,
     /// smoothing=one-euro, no stabilizer.
     OneEuro,
+    /// smoothing=pose-residual, no stabilizer.
+    PoseResidual,
     /// The element's default stabilizer (or --stabilizer PATH), no smoothing.
     Stabilizer,
-    /// raw and one-euro, plus stabilizer when one is configured.
+    /// The stabilizer, then smoothing=pose-residual.
+    StabilizerPoseResidual,
+    /// raw, one-euro and pose-residual, plus stabilizer when one is configured.
     All,
 }
 
@@ -29,7 +33,9 @@ pub enum MethodArg {
 pub enum Method {
     Raw,
     OneEuro,
+    PoseResidual,
     Stabilizer,
+    StabilizerPoseResidual,
 }
 
 impl Method {
@@ -37,7 +43,9 @@ impl Method {
         match self {
             Method::Raw => "raw",
             Method::OneEuro => "one-euro",
+            Method::PoseResidual => "pose-residual",
             Method::Stabilizer => "stabilizer",
+            Method::StabilizerPoseResidual => "stabilizer+pose-residual",
         }
     }
 
@@ -47,7 +55,9 @@ impl Method {
         let (stab, smoothing) = match self {
             Method::Raw => ("", "none"),
             Method::OneEuro => ("", "one-euro"),
+            Method::PoseResidual => ("", "pose-residual"),
             Method::Stabilizer => (stabilizer.unwrap_or(""), "none"),
+            Method::StabilizerPoseResidual => (stabilizer.unwrap_or(""), "pose-residual"),
         };
         vec![("stabilizer".into(), stab.into()), ("smoothing".into(), smoothing.into())]
     }
@@ -83,6 +93,9 @@ pub struct Sequence {
     /// Each frame's number (a numbered file's own number), in order.
     pub numbers: Vec<usize>,
     pub gt: Option<Vec<Vec<[f32; 2]>>>,
+    /// Per frame, for a `steadyface synth` sequence (its `meta.json`): how many frames the face
+    /// has stood still before it (`None` while it moves).
+    pub still: Option<Vec<Option<usize>>>,
 }
 
 impl Sequence {
@@ -114,7 +127,8 @@ impl Sequence {
         } else {
             None
         };
-        Ok(Sequence { name, path: path.to_path_buf(), cached, frame_count: numbers.len(), numbers, gt })
+        let still = gt.as_ref().and_then(|_| still_stretches(&path.join("meta.json")));
+        Ok(Sequence { name, path: path.to_path_buf(), cached, frame_count: numbers.len(), numbers, gt, still })
     }
 
     /// The frames, from memory or decoded again.
@@ -124,6 +138,23 @@ impl Sequence {
             None => steadyface_train::video::frames(&self.path)?,
         })
     }
+}
+
+/// Per frame of a synth sequence, from the trajectory's segments in its meta.json: the frame's
+/// index in its still stretch (a segment that neither moves nor turns), `None` while moving.
+/// `None` overall when the file is missing or has no segments (e.g. not made by synth).
+fn still_stretches(meta: &Path) -> Option<Vec<Option<usize>>> {
+    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(meta).ok()?).ok()?;
+    let mut out = Vec::new();
+    for seg in meta.get("segments")?.as_array()? {
+        let frames = seg.get("frames")?.as_u64()? as usize;
+        let moves = |key: &str| {
+            seg.get(key).and_then(|v| v.as_array()).is_some_and(|v| v.iter().any(|x| x.as_f64() != Some(0.0)))
+        };
+        let still = !moves("velocity") && seg.get("turn").and_then(|t| t.as_f64()) == Some(0.0);
+        out.extend((0..frames).map(|k| still.then_some(k)));
+    }
+    Some(out)
 }
 
 /// Says on the console when a sequence's frame numbers have gaps: each frame is still scored
@@ -163,6 +194,11 @@ pub struct Scores {
     /// Allan variance in (% of the inter-ocular distance)^2.
     pub mav: Option<f32>,
     pub nmj: Option<f32>,
+    /// NMJ over the frame pairs of a still face once it has stood still for
+    /// [`metrics::SETTLE_FRAMES`] frames, and over the first such pairs after it stopped (synth
+    /// sequences only).
+    pub nmj_still: Option<f32>,
+    pub nmj_stop: Option<f32>,
     /// Mean distance to the raw backbone's points, % of the inter-ocular distance.
     pub deviation_from_raw: Option<f32>,
     pub fps: f32,
@@ -246,6 +282,8 @@ pub fn score(seq: &Sequence, p: &Predictions, raw: Option<&Predictions>) -> anyh
         mcv: metrics::coefficient_of_variation(&found_points),
         mav: iod.and_then(|iod| metrics::allan_variance(&found_points, iod / 100.0)),
         nmj: None,
+        nmj_still: None,
+        nmj_stop: None,
         deviation_from_raw: None,
         fps: p.fps,
     };
@@ -273,6 +311,13 @@ pub fn score(seq: &Sequence, p: &Predictions, raw: Option<&Predictions>) -> anyh
         s.failure_rate = Some(metrics::failure_rate(&e68, CUTOFF) * 100.0);
         let found_gt: Vec<Vec<[f32; 2]>> = found.iter().map(|&i| gt[i].clone()).collect();
         s.nmj = metrics::nmj(&found_points, &found_gt);
+        if let Some(still) = &seq.still {
+            // Pair (t, t + 1) is the k-th pair of a still stretch when frame t + 1 is its frame k + 1.
+            let pair_in_stretch = |t: usize| still.get(t + 1).copied().flatten().and_then(|k| k.checked_sub(1));
+            let settle = metrics::SETTLE_FRAMES;
+            s.nmj_still = metrics::nmj_over(&p.points, gt, |t| pair_in_stretch(t).is_some_and(|k| k >= settle));
+            s.nmj_stop = metrics::nmj_over(&p.points, gt, |t| pair_in_stretch(t).is_some_and(|k| k < settle));
+        }
     }
     Ok(s)
 }
@@ -281,11 +326,11 @@ fn cell(v: Option<f32>, decimals: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.decimals$}"))
 }
 
-pub const TABLE_HEADER: &str = "| sequence | method | frames | face found % | NME 68 % | NME 49 % | AUC@0.08 | FR@0.08 % | MCV | MAV (%IOD)² | NMJ % | dev. from raw % | fps |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+pub const TABLE_HEADER: &str = "| sequence | method | frames | face found % | NME 68 % | NME 49 % | AUC@0.08 | FR@0.08 % | MCV | MAV (%IOD)² | NMJ % | NMJ still % | NMJ stop % | dev. from raw % | fps |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 pub fn table_row(s: &Scores) -> String {
     format!(
-        "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+        "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
         s.sequence,
         s.method,
         s.frames,
@@ -297,6 +342,8 @@ pub fn table_row(s: &Scores) -> String {
         cell(s.mcv, 4),
         cell(s.mav, 3),
         cell(s.nmj, 3),
+        cell(s.nmj_still, 3),
+        cell(s.nmj_stop, 3),
         cell(s.deviation_from_raw, 2),
         s.fps
     )
@@ -335,13 +382,16 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     let methods: Vec<Method> = match args.method {
         MethodArg::Raw => vec![Method::Raw],
         MethodArg::OneEuro => vec![Method::OneEuro],
-        MethodArg::Stabilizer if stabilizer.is_none() => bail!(
-            "--method stabilizer: no stabilizer configured: facelandmarks's default stabilizer is not \
-             installed and --stabilizer PATH was not given"
+        MethodArg::PoseResidual => vec![Method::PoseResidual],
+        MethodArg::Stabilizer | MethodArg::StabilizerPoseResidual if stabilizer.is_none() => bail!(
+            "--method {}: no stabilizer configured: facelandmarks's default stabilizer is not \
+             installed and --stabilizer PATH was not given",
+            clap::ValueEnum::to_possible_value(&args.method).map_or_else(String::new, |v| v.get_name().to_string())
         ),
         MethodArg::Stabilizer => vec![Method::Stabilizer],
+        MethodArg::StabilizerPoseResidual => vec![Method::StabilizerPoseResidual],
         MethodArg::All => {
-            let mut m = vec![Method::Raw, Method::OneEuro];
+            let mut m = vec![Method::Raw, Method::OneEuro, Method::PoseResidual];
             match stabilizer {
                 Some(_) => m.push(Method::Stabilizer),
                 None => {

@@ -21,7 +21,7 @@ pub struct ElementArgs {
     /// PDC ignores heatmap values below this fraction of each map's peak (property `pdc-threshold`).
     #[arg(long)]
     pub pdc_threshold: Option<f32>,
-    /// none | one-euro
+    /// none | one-euro | pose-residual (its pose-*/shape-* parameters: --set pose-beta=10 ...)
     #[arg(long)]
     pub smoothing: Option<String>,
     /// One Euro cutoff in Hz when still (lower = steadier, more lag).

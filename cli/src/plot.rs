@@ -35,6 +35,7 @@ fn colour(name: &str) -> RGBColor {
         "raw" => RGBColor(214, 39, 40),
         "one-euro" => RGBColor(31, 119, 180),
         "stabilizer" => RGBColor(44, 160, 44),
+        "pose-residual" => RGBColor(255, 127, 14),
         _ => RGBColor(148, 103, 189),
     }
 }

@@ -259,8 +259,8 @@ fn eval_on_a_clean_static_sequence_gives_near_zero_jitter() {
     std::fs::write(still.join("gt.jsonl"), gt).unwrap();
     let stab = common::identity_stabilizer(&dir, 4, None);
     let rows = eval_json(args![still.as_os_str(), "--stabilizer", stab.as_os_str()]);
-    assert_eq!(rows.len(), 3);
-    for method in ["raw", "one-euro", "stabilizer"] {
+    assert_eq!(rows.len(), 4);
+    for method in ["raw", "one-euro", "pose-residual", "stabilizer"] {
         let r = row(&rows, "still", method);
         let nmj = r["nmj"].as_f64().expect("nmj");
         eprintln!("still {method}: NMJ {nmj:.4}, NME {}", r["nme68"]);
@@ -275,13 +275,13 @@ fn eval_on_a_clean_static_sequence_gives_near_zero_jitter() {
 }
 
 #[test]
-fn eval_on_noisy_moving_frames_one_euro_and_the_shipped_stabilizer_are_steadier_than_raw_and_plot() {
+fn eval_on_noisy_moving_frames_the_smoothers_and_the_shipped_stabilizer_are_steadier_than_raw_and_plot() {
     let dir = scratch("eval-noise");
     let seqs = synth(&dir, 150, "noise10");
     let seq = seqs.join("takeo-noise10");
     let plot = dir.join("plot.png");
     let rows = eval_json(args![seq.as_os_str(), "--method", "all", "--plot", plot.as_os_str()]);
-    assert_eq!(rows.len(), 3, "raw, one-euro and the shipped stabilizer: {rows:?}");
+    assert_eq!(rows.len(), 4, "raw, one-euro, pose-residual and the shipped stabilizer: {rows:?}");
     let (raw, euro) = (row(&rows, "takeo-noise10", "raw"), row(&rows, "takeo-noise10", "one-euro"));
     let stab = row(&rows, "takeo-noise10", "stabilizer");
     let nmj = |r: &serde_json::Value| r["nmj"].as_f64().expect("nmj");
@@ -294,6 +294,16 @@ fn eval_on_noisy_moving_frames_one_euro_and_the_shipped_stabilizer_are_steadier_
     assert!(nme(euro) < nme(raw) * 1.1 && nme(raw) < 10.0, "raw {raw}, one-euro {euro}");
     assert!(nme(stab) < nme(raw) * 1.1, "raw {raw}, stabilizer {stab}");
     assert_eq!(raw["deviation_from_raw"], 0.0);
+    // Pose/residual smoothing: steadier than One Euro (it tells head motion from jitter) at
+    // about raw's accuracy.
+    let pose = row(&rows, "takeo-noise10", "pose-residual");
+    assert!(nmj(pose) < nmj(euro), "one-euro {euro}, pose-residual {pose}");
+    assert!(nme(pose) < nme(raw) * 1.05, "raw {raw}, pose-residual {pose}");
+    // Still and after-stop jitter come from the trajectory in meta.json: smoothing holds a still
+    // face steadier than raw.
+    let still = |r: &serde_json::Value| r["nmj_still"].as_f64().expect("nmj_still");
+    assert!(still(pose) < still(raw) && still(euro) < still(raw), "raw {raw}, one-euro {euro}, pose {pose}");
+    assert!(raw["nmj_stop"].as_f64().is_some());
 
     // The plot: a valid PNG with the ground truth (black), raw (red), One Euro (blue) and the
     // stabilizer (green) drawn.

@@ -684,6 +684,8 @@ fn values_at_the_ends_of_their_ranges_run_the_clip() {
         "detect-interval=4294967295 search-budget=64 max-faces=64 min-face-score=0",
         "smoothing=one-euro one-euro-min-cutoff=0 one-euro-beta=0 one-euro-derivative-cutoff=0",
         "smoothing=one-euro one-euro-min-cutoff=3.4e38 one-euro-beta=3.4e38 one-euro-derivative-cutoff=3.4e38",
+        "smoothing=pose-residual pose-min-cutoff=0 pose-beta=0 shape-min-cutoff=0 shape-beta=0",
+        "smoothing=pose-residual pose-min-cutoff=3.4e38 pose-beta=3.4e38 shape-min-cutoff=3.4e38 shape-beta=3.4e38",
         "decoder=pdc pdc-threshold=0 stabilizer=\"\"",
         "decoder=pdc pdc-threshold=1 stabilizer=\"\"",
         "max-gap=0",
@@ -722,13 +724,17 @@ fn every_property_set_while_playing() {
         .iter()
         .map(|&name| (name, value_and_default(&element, name).0))
         .collect();
-    let playing: [(&str, &[&str]); 14] = [
+    let playing: [(&str, &[&str]); 18] = [
         ("decoder", &["pdc", "argmax", "subpixel", "pdc-soft"]),
         ("pdc-threshold", &["0.1", "0.5", "0.2"]),
-        ("smoothing", &["one-euro", "none"]),
+        ("smoothing", &["one-euro", "pose-residual", "none"]),
         ("one-euro-min-cutoff", &["0.01", "5", "0.05"]),
         ("one-euro-beta", &["0", "1000", "80"]),
         ("one-euro-derivative-cutoff", &["0.1", "10", "1"]),
+        ("pose-min-cutoff", &["0", "50", "1"]),
+        ("pose-beta", &["0", "1000", "10"]),
+        ("shape-min-cutoff", &["0", "50", "0.3"]),
+        ("shape-beta", &["0", "1000", "5"]),
         ("motion-compensation", &["false", "true"]),
         ("max-faces", &["1", "64", "5"]),
         ("detect-interval", &["0", "1", "10"]),

@@ -248,7 +248,7 @@ fn choices_are_enums_and_a_bad_one_fails_the_launch_line() {
     let element = gst::ElementFactory::make("facelandmarks").build().unwrap();
     for (name, default, choices) in [
         ("decoder", "pdc-soft", &["pdc", "pdc-soft", "argmax", "subpixel"][..]),
-        ("smoothing", "none", &["none", "one-euro"][..]),
+        ("smoothing", "none", &["none", "one-euro", "pose-residual"][..]),
         ("device", "auto", &["auto", "cpu", "cuda"][..]),
     ] {
         assert_eq!(enum_nick(&element, name), default);

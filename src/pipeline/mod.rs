@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::frame::Frame;
 use crate::geometry::{Roi, Similarity, eye_angle, points_box};
 use crate::heatmap::heatmap_to_crop;
-use crate::smoothing::{OneEuroParams, PointsSmoother, object_scale};
+use crate::smoothing::{Smoother, Smoothing};
 use crate::stabilizer::HiddenState;
 use search::Searcher;
 use stabilize::stabilize;
@@ -61,8 +61,8 @@ pub struct TrackerConfig {
     /// Heatmaps -> points (stabilized or heatmap-backbone output). Default: PDC with continuous
     /// weights (`pdc-soft`, see [`Decoder::PdcSoft`]).
     pub decoder: Decoder,
-    /// One Euro smoothing of the final points, after the stabilizer.
-    pub smoothing: Option<OneEuroParams>,
+    /// Smoothing of the final points, after the stabilizer.
+    pub smoothing: Option<Smoothing>,
 }
 
 impl Default for TrackerConfig {
@@ -447,9 +447,8 @@ impl Tracker {
             if r.stabilizer_failed {
                 events.push(Event::StabilizerUnusable { id: track.id });
             }
-            if let Some(params) = cfg.smoothing {
-                let scale = object_scale(&r.points);
-                track.smoother.get_or_insert_with(|| PointsSmoother::new(params)).smooth(&mut r.points, time, scale);
+            if let Some(smoothing) = cfg.smoothing {
+                track.smoother.get_or_insert_with(|| Smoother::new(smoothing)).smooth(&mut r.points, time);
             }
             faces.push(Face {
                 track_id: track.id,

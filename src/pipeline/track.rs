@@ -1,7 +1,7 @@
 //! One tracked face: where its next crop is, and the states that follow it from frame to frame.
 
 use crate::geometry::Roi;
-use crate::smoothing::PointsSmoother;
+use crate::smoothing::Smoother;
 use crate::stabilizer::HiddenState;
 
 pub(super) struct Track {
@@ -13,7 +13,7 @@ pub(super) struct Track {
     /// Frames with landmarks so far (0 on the track's first frame).
     pub age: u64,
     pub state: Option<HiddenState>,
-    pub smoother: Option<PointsSmoother>,
+    pub smoother: Option<Smoother>,
 }
 
 impl Track {

@@ -15,7 +15,7 @@ use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfi
 use steadyface::pts::read_pts_expecting;
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
-use steadyface::smoothing::OneEuroParams;
+use steadyface::smoothing::{OneEuroParams, PoseResidualParams, Smoothing};
 
 /// How held-out sequences are made.
 #[derive(Debug, Clone)]
@@ -43,8 +43,7 @@ impl HeldOut {
     }
 }
 
-/// Frames after a stop that count as settling rather than standing still (0.1 s at 30 fps).
-pub const SETTLE_FRAMES: usize = 3;
+pub use steadyface::metrics::SETTLE_FRAMES;
 
 /// One method on one sequence.
 #[derive(Debug, Clone, Serialize)]
@@ -69,8 +68,12 @@ pub struct Row {
 }
 
 /// The methods compared: name, stabilizer, One Euro.
-fn methods(stabilizer: Option<&Path>) -> Vec<(&'static str, Option<PathBuf>, Option<OneEuroParams>)> {
-    let mut m = vec![("raw", None, None), ("one-euro", None, Some(OneEuroParams::default()))];
+fn methods(stabilizer: Option<&Path>) -> Vec<(&'static str, Option<PathBuf>, Option<Smoothing>)> {
+    let mut m = vec![
+        ("raw", None, None),
+        ("one-euro", None, Some(Smoothing::OneEuro(OneEuroParams::default()))),
+        ("pose-residual", None, Some(Smoothing::PoseResidual(PoseResidualParams::default()))),
+    ];
     if let Some(s) = stabilizer {
         m.push(("stabilizer", Some(s.to_path_buf()), None));
     }

@@ -19,7 +19,7 @@ use steadyface::pipeline::{
 };
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
-use steadyface::smoothing::OneEuroParams;
+use steadyface::smoothing::{OneEuroParams, PoseResidualParams, Smoothing};
 
 use super::latency::LatencyEstimate;
 use super::{DecoderKind, DeviceKind, SmoothingKind};
@@ -71,6 +71,7 @@ struct FrameSettings {
     pdc_threshold: f32,
     smoothing: SmoothingKind,
     one_euro: OneEuroParams,
+    pose_residual: PoseResidualParams,
     motion_compensation: bool,
     max_faces: u32,
     detect_interval: u32,
@@ -87,6 +88,7 @@ impl Default for FrameSettings {
             pdc_threshold: DEFAULT_PDC_THRESHOLD,
             smoothing: SmoothingKind::default(),
             one_euro: OneEuroParams::default(),
+            pose_residual: PoseResidualParams::default(),
             motion_compensation: TrackerConfig::default().motion_compensation,
             max_faces: DEFAULT_MAX_FACES,
             detect_interval: DEFAULT_DETECT_INTERVAL,
@@ -113,7 +115,11 @@ impl FrameSettings {
                 DecoderKind::Argmax => Decoder::Argmax,
                 DecoderKind::Subpixel => Decoder::Subpixel,
             },
-            smoothing: (self.smoothing == SmoothingKind::OneEuro).then_some(self.one_euro),
+            smoothing: match self.smoothing {
+                SmoothingKind::None => None,
+                SmoothingKind::OneEuro => Some(Smoothing::OneEuro(self.one_euro)),
+                SmoothingKind::PoseResidual => Some(Smoothing::PoseResidual(self.pose_residual)),
+            },
             motion_compensation: self.motion_compensation,
             ..TrackerConfig::default()
         }
@@ -388,6 +394,34 @@ impl ObjectImpl for FaceLandmarks {
                     .default_value(OneEuroParams::default().derivative_cutoff)
                     .flags(playing)
                     .build(),
+                glib::ParamSpecFloat::builder("pose-min-cutoff")
+                    .nick("Pose minimum cutoff")
+                    .blurb("smoothing=pose-residual: cutoff in Hz of the head pose (centre, scale, rotation) when still")
+                    .minimum(0.0)
+                    .default_value(PoseResidualParams::default().pose.min_cutoff)
+                    .flags(playing)
+                    .build(),
+                glib::ParamSpecFloat::builder("pose-beta")
+                    .nick("Pose beta")
+                    .blurb("smoothing=pose-residual: how fast the pose cutoff opens with speed (face sizes, radians or log-scale per second)")
+                    .minimum(0.0)
+                    .default_value(PoseResidualParams::default().pose.beta)
+                    .flags(playing)
+                    .build(),
+                glib::ParamSpecFloat::builder("shape-min-cutoff")
+                    .nick("Shape minimum cutoff")
+                    .blurb("smoothing=pose-residual: cutoff in Hz of the face's shape in its own frame (expression, jitter) when still")
+                    .minimum(0.0)
+                    .default_value(PoseResidualParams::default().shape.min_cutoff)
+                    .flags(playing)
+                    .build(),
+                glib::ParamSpecFloat::builder("shape-beta")
+                    .nick("Shape beta")
+                    .blurb("smoothing=pose-residual: how fast the shape cutoff opens with speed (face radii per second): higher = expressions lag less")
+                    .minimum(0.0)
+                    .default_value(PoseResidualParams::default().shape.beta)
+                    .flags(playing)
+                    .build(),
                 glib::ParamSpecBoolean::builder("full-scheme")
                     .nick("Full point set")
                     .blurb("Report every point of the backbone instead of the iBUG 68-point scheme")
@@ -488,6 +522,14 @@ impl ObjectImpl for FaceLandmarks {
             "one-euro-derivative-cutoff" => {
                 f.one_euro.derivative_cutoff = value.get().unwrap_or(f.one_euro.derivative_cutoff)
             }
+            "pose-min-cutoff" => {
+                f.pose_residual.pose.min_cutoff = value.get().unwrap_or(f.pose_residual.pose.min_cutoff)
+            }
+            "pose-beta" => f.pose_residual.pose.beta = value.get().unwrap_or(f.pose_residual.pose.beta),
+            "shape-min-cutoff" => {
+                f.pose_residual.shape.min_cutoff = value.get().unwrap_or(f.pose_residual.shape.min_cutoff)
+            }
+            "shape-beta" => f.pose_residual.shape.beta = value.get().unwrap_or(f.pose_residual.shape.beta),
             "motion-compensation" => f.motion_compensation = value.get().unwrap_or(f.motion_compensation),
             "max-faces" => f.max_faces = value.get().unwrap_or(f.max_faces),
             "detect-interval" => f.detect_interval = value.get().unwrap_or(f.detect_interval),
@@ -520,6 +562,10 @@ impl ObjectImpl for FaceLandmarks {
             "one-euro-min-cutoff" => f.one_euro.min_cutoff.to_value(),
             "one-euro-beta" => f.one_euro.beta.to_value(),
             "one-euro-derivative-cutoff" => f.one_euro.derivative_cutoff.to_value(),
+            "pose-min-cutoff" => f.pose_residual.pose.min_cutoff.to_value(),
+            "pose-beta" => f.pose_residual.pose.beta.to_value(),
+            "shape-min-cutoff" => f.pose_residual.shape.min_cutoff.to_value(),
+            "shape-beta" => f.pose_residual.shape.beta.to_value(),
             "motion-compensation" => f.motion_compensation.to_value(),
             "max-faces" => f.max_faces.to_value(),
             "detect-interval" => f.detect_interval.to_value(),

@@ -44,6 +44,11 @@ pub enum SmoothingKind {
     None,
     #[enum_value(name = "One Euro filter (the one-euro-* properties)", nick = "one-euro")]
     OneEuro,
+    #[enum_value(
+        name = "Head pose and face shape smoothed apart (the pose-* and shape-* properties)",
+        nick = "pose-residual"
+    )]
+    PoseResidual,
 }
 
 /// Where inference runs (the `device` property).
