@@ -120,6 +120,29 @@ pub fn centroid(points: &[[f32; 2]]) -> [f32; 2] {
     [sum[0] / n, sum[1] / n]
 }
 
+/// The similarity that maps `from` onto `to` best in the least-squares sense (Umeyama without
+/// reflection): `None` for fewer than two pairs, different lengths, or points all in one place.
+pub fn fit_similarity(from: &[[f32; 2]], to: &[[f32; 2]]) -> Option<Similarity> {
+    if from.len() != to.len() || from.len() < 2 {
+        return None;
+    }
+    let (cf, ct) = (centroid(from), centroid(to));
+    let (mut dot, mut cross, mut norm) = (0.0f64, 0.0f64, 0.0f64);
+    for (p, q) in from.iter().zip(to) {
+        let (x, y) = ((p[0] - cf[0]) as f64, (p[1] - cf[1]) as f64);
+        let (u, v) = ((q[0] - ct[0]) as f64, (q[1] - ct[1]) as f64);
+        dot += x * u + y * v;
+        cross += x * v - y * u;
+        norm += x * x + y * y;
+    }
+    if !(norm > 0.0 && dot.is_finite() && cross.is_finite()) {
+        return None;
+    }
+    let (a, b) = ((dot / norm) as f32, (cross / norm) as f32);
+    // to = a * from - b * from_perp + t, with the centroids mapped onto each other.
+    Some(Similarity { a, b, tx: ct[0] - (a * cf[0] - b * cf[1]), ty: ct[1] - (b * cf[0] + a * cf[1]) })
+}
+
 /// The axis-aligned box (x, y, w, h) of the finite points; `None` when there is none.
 pub fn points_box(points: &[[f32; 2]]) -> Option<[f32; 4]> {
     let (mut lo, mut hi) = ([f32::INFINITY; 2], [f32::NEG_INFINITY; 2]);
@@ -138,6 +161,21 @@ pub fn eye_angle(right_eye: [f32; 2], left_eye: [f32; 2]) -> f32 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn fit_similarity_recovers_a_known_transform() {
+        // x' = 2 cos30 x - 2 sin30 y + 5, y' = 2 sin30 x + 2 cos30 y - 3, by hand for 3 points.
+        let t = super::Similarity { a: 3f32.sqrt(), b: 1.0, tx: 5.0, ty: -3.0 };
+        let from = [[0.0f32, 0.0], [10.0, 0.0], [0.0, 4.0]];
+        let to = [[5.0f32, -3.0], [5.0 + 10.0 * 3f32.sqrt(), 7.0], [1.0, -3.0 + 4.0 * 3f32.sqrt()]];
+        assert!(from.iter().zip(&to).all(|(p, q)| (t.apply(*p)[0] - q[0]).abs() < 1e-4));
+        let fit = super::fit_similarity(&from, &to).unwrap();
+        for (got, want) in [(fit.a, t.a), (fit.b, t.b), (fit.tx, t.tx), (fit.ty, t.ty)] {
+            assert!((got - want).abs() < 1e-4, "{fit:?}");
+        }
+        assert!(super::fit_similarity(&from[..1], &to[..1]).is_none());
+        assert!(super::fit_similarity(&[[1.0, 1.0]; 3], &to).is_none());
+    }
+
     use super::*;
 
     #[test]

@@ -21,6 +21,7 @@ pub mod onnx;
 pub mod output;
 pub mod pipeline;
 pub mod pts;
+pub mod registration;
 pub mod runtime;
 pub mod scheme;
 pub mod smoothing;
