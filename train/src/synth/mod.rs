@@ -38,14 +38,19 @@ pub fn trajectory(segments: &[Segment], centre: [f32; 2], size: [usize; 2], zoom
 
 /// A smooth random trajectory of `frames` frames from `seed`: still stretches, slow drifts with a
 /// slight turn, and fast moves, in random order and lengths (deterministic).
+///
+/// A still stretch lasts at most a third of the sequence (and at least 4 frames), so a short
+/// sequence (8 frames or more) also moves after its first still stretch; from 120 frames on the
+/// cap is above every drawn length and sequences are what they always were.
 pub fn random_segments(frames: usize, seed: u64) -> Vec<Segment> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     let mut left = frames;
     let mut kind = 0;
+    let still_cap = (frames / 3).max(4);
     while left > 0 {
         let (len, speed, turn) = match kind % 3 {
-            0 => (20 + rng.below(20), 0.0, 0.0),                      // still
+            0 => ((20 + rng.below(20)).min(still_cap), 0.0, 0.0),     // still
             1 => (30 + rng.below(30), 0.3 + 0.7 * rng.unit(), 0.004), // slow drift
             _ => (8 + rng.below(10), 2.5 + 2.5 * rng.unit(), 0.008),  // fast move
         };
@@ -284,5 +289,18 @@ mod tests {
         let b = random_segments(150, 9);
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert!(a.iter().any(|s| s.velocity == [0.0, 0.0]), "has still stretches");
+    }
+
+    #[test]
+    fn short_sequences_move_and_stand_still() {
+        for frames in 8..40 {
+            for seed in 0..50 {
+                let segs = random_segments(frames, seed);
+                assert_eq!(segs.iter().map(|s| s.frames).sum::<usize>(), frames, "{frames} frames, seed {seed}");
+                let moving = segs.iter().any(|s| s.frames > 0 && s.velocity != [0.0, 0.0]);
+                let still = segs.iter().any(|s| s.frames >= 4 && s.velocity == [0.0, 0.0]);
+                assert!(moving && still, "{frames} frames, seed {seed}: {segs:?}");
+            }
+        }
     }
 }
