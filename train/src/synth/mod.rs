@@ -1,8 +1,15 @@
 //! Synthetic video from an annotated still: the image moved along a smooth trajectory of
-//! similarity transforms, so the true landmark positions of every frame are known exactly.
+//! similarity transforms, so the true landmark positions of every frame are known exactly; with
+//! [`expression_frames`], the face also blinks, opens its mouth, smiles and raises its brows
+//! (a piecewise-affine warp of the still by its moved points, see [`warp`] and [`expression`]).
+
+pub mod expression;
+pub mod warp;
 
 use steadyface::frame::{Frame, FrameVisitor, PixelSource};
 use steadyface::geometry::Similarity;
+
+pub use expression::{ExpressionSchedule, Unit};
 
 /// One segment of a trajectory: `frames` frames moving by `velocity` pixels per frame and
 /// turning by `turn` radians per frame (zero for a still stretch).
@@ -223,6 +230,31 @@ pub fn moving_frames<'a>(
         level.apply(&mut rgb, size[0], size[1], seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
         let to_frame = t.inverse();
         (rgb, points.iter().map(|&p| to_frame.apply(p)).collect())
+    })
+}
+
+/// [`moving_frames`] with the face's expression animated by `schedule` (`points` must be the 68
+/// iBUG points): frame i shows the source warped so its points move to their place at the
+/// schedule's weights of frame i, then through `transforms[i]`; its points are those moved
+/// points in the frame. Same transforms, level and seed as a [`moving_frames`] sequence give the
+/// same motion and noise: the expression is the only difference.
+pub fn expression_frames<'a>(
+    source: &'a Frame<'a>,
+    points: &'a [[f32; 2]],
+    transforms: &'a [Similarity],
+    schedule: &'a ExpressionSchedule,
+    size: [usize; 2],
+    level: Degradation,
+    seed: u64,
+) -> impl Iterator<Item = (Vec<u8>, Vec<[f32; 2]>)> + 'a {
+    let units = expression::Units::new(points);
+    let mesh = warp::Mesh::new(points);
+    transforms.iter().enumerate().map(move |(i, t)| {
+        let moved = units.deform(schedule.weights(i));
+        let mut rgb = mesh.render(source, t, size, &moved);
+        level.apply(&mut rgb, size[0], size[1], seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+        let to_frame = t.inverse();
+        (rgb, moved.iter().map(|&p| to_frame.apply(p)).collect())
     })
 }
 
