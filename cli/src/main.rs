@@ -17,7 +17,9 @@ use steadyface::models_dir;
 use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfig};
 use steadyface::runtime::{self, Device};
 use steadyface::scheme::Scheme;
-use steadyface_train::synth::{Degradation, moving_frames, random_segments, trajectory};
+use steadyface_train::synth::{
+    Degradation, ExpressionSchedule, expression_frames, moving_frames, random_segments, trajectory,
+};
 
 #[derive(Parser)]
 #[command(name = "steadyface", version, about = "Steady facial landmarks: tools around the GStreamer plugin")]
@@ -62,7 +64,8 @@ enum Command {
     },
     /// Benchmark sequences from annotated stills (IMAGE with IMAGE.pts beside it): the image
     /// moved along a smooth random trajectory, each frame degraded at the named levels.
-    /// Writes OUT/<image>-<level>/ with 000000.png..., gt.jsonl and meta.json.
+    /// Writes OUT/<image>-<level>/ with 000000.png..., gt.jsonl and meta.json; with the face's
+    /// expression animated too (blinks, mouth, smile, brows), OUT/<image>-expr-<level>/.
     Synth {
         #[arg(required = true)]
         images: Vec<PathBuf>,
@@ -81,6 +84,10 @@ enum Command {
         /// Distance between the outer eye corners in the frames, in pixels.
         #[arg(long, default_value_t = 100.0)]
         iod: f32,
+        /// rigid: the still moved as a whole; expression: also blinking, opening the mouth,
+        /// smiling and raising the brows (same trajectory and noise for the same seed); both.
+        #[arg(long, value_enum, default_value = "rigid")]
+        motion: Motion,
     },
     /// Landmarks of every frame of a video (any file GStreamer decodes, or a directory of
     /// numbered frames 000000.png ...) through the facelandmarks element: one JSON line per frame
@@ -151,7 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Detect { images, models } => detect(&images, &models),
-        Command::Synth { images, out, seed, frames, levels, size, iod } => {
+        Command::Synth { images, out, seed, frames, levels, size, iod, motion } => {
             let levels = levels
                 .split(',')
                 .map(|l| Ok((l.to_string(), Degradation::parse(l)?)))
@@ -162,7 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
                 .filter(|&[w, h]: &[usize; 2]| w > 0 && h > 0)
                 .with_context(|| format!("--size {size}: expected WIDTHxHEIGHT"))?;
             for image in &images {
-                synth(image, &out, seed, frames, &levels, size, iod)?;
+                synth(image, &out, &SynthArgs { seed, frames, size, iod, motion }, &levels)?;
             }
             Ok(())
         }
@@ -224,17 +231,27 @@ fn detect(images: &[PathBuf], args: &ModelArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes one sequence per level for `image` (see `Command::Synth`); each sequence directory is
-/// built beside its final name and renamed into place when complete.
-fn synth(
-    image: &Path,
-    out: &Path,
+/// What moves in `steadyface synth` sequences.
+#[derive(clap::ValueEnum, Clone, Copy, PartialEq)]
+enum Motion {
+    Rigid,
+    Expression,
+    Both,
+}
+
+/// The options of `steadyface synth` shared by every image.
+struct SynthArgs {
     seed: u64,
     frames: usize,
-    levels: &[(String, Degradation)],
     size: [usize; 2],
     iod: f32,
-) -> anyhow::Result<()> {
+    motion: Motion,
+}
+
+/// Writes one sequence per level and motion for `image` (see `Command::Synth`): the rigid and the
+/// expression sequence of a level share the trajectory and the noise.
+fn synth(image: &Path, out: &Path, args: &SynthArgs, levels: &[(String, Degradation)]) -> anyhow::Result<()> {
+    let SynthArgs { seed, frames, size, iod, motion } = *args;
     let pts_path = image.with_extension("pts");
     let points = steadyface::pts::read_pts(&pts_path)?;
     if points.len() != 68 {
@@ -245,24 +262,10 @@ fn synth(
     let centre = steadyface::geometry::centroid(&points);
     let segments = random_segments(frames, seed);
     let transforms = trajectory(&segments, centre, size, iod / steadyface::metrics::inter_ocular(&points));
+    let schedule = ExpressionSchedule::random(frames, seed);
     let stem = image.file_stem().and_then(|s| s.to_str()).unwrap_or("image");
     std::fs::create_dir_all(out).with_context(|| format!("{}", out.display()))?;
     for (name, level) in levels {
-        // A link to a sequence folder stays a link: the folder it leads to is replaced.
-        let named = out.join(format!("{stem}-{name}"));
-        let dir = steadyface::output::resolve(&named)?;
-        let tmp = dir.with_file_name(format!(".{stem}-{name}.tmp"));
-        let _ = std::fs::remove_dir_all(&tmp);
-        std::fs::create_dir_all(&tmp).with_context(|| format!("{}", tmp.display()))?;
-        let mut gt = String::new();
-        for (i, (rgb, frame_points)) in moving_frames(&source, &points, &transforms, size, *level, seed).enumerate() {
-            let png = tmp.join(format!("{i:06}.png"));
-            image::save_buffer(&png, &rgb, size[0] as u32, size[1] as u32, image::ExtendedColorType::Rgb8)
-                .with_context(|| format!("{}", png.display()))?;
-            gt += &serde_json::json!({"frame": i, "points": frame_points}).to_string();
-            gt.push('\n');
-        }
-        std::fs::write(tmp.join("gt.jsonl"), gt)?;
         let meta = serde_json::json!({
             "source_image": image.display().to_string(),
             "source_points": pts_path.display().to_string(),
@@ -276,10 +279,49 @@ fn synth(
             "coordinates": "pixels of each frame, 0-based, pixel centres at integers",
             "segments": segments.iter().map(|s| serde_json::json!({"frames": s.frames, "velocity": s.velocity, "turn": s.turn})).collect::<Vec<_>>(),
         });
-        std::fs::write(tmp.join("meta.json"), serde_json::to_string_pretty(&meta)?)?;
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::rename(&tmp, &dir).with_context(|| format!("{} -> {}", tmp.display(), dir.display()))?;
-        println!("{}: {frames} frames", named.display());
+        if motion != Motion::Expression {
+            let rigid = moving_frames(&source, &points, &transforms, size, *level, seed);
+            write_sequence(&out.join(format!("{stem}-{name}")), rigid, size, &meta)?;
+        }
+        if motion != Motion::Rigid {
+            let mut meta = meta;
+            meta["motion"] = "expression".into();
+            meta["expression"] = serde_json::to_value(&schedule.events)?;
+            let expr = expression_frames(&source, &points, &transforms, &schedule, size, *level, seed);
+            write_sequence(&out.join(format!("{stem}-expr-{name}")), expr, size, &meta)?;
+        }
     }
+    Ok(())
+}
+
+/// Writes the frames, gt.jsonl and `meta` of one sequence to `named`; the directory is built
+/// beside its final name and renamed into place when complete.
+fn write_sequence(
+    named: &Path,
+    frames: impl Iterator<Item = (Vec<u8>, Vec<[f32; 2]>)>,
+    size: [usize; 2],
+    meta: &serde_json::Value,
+) -> anyhow::Result<()> {
+    // A link to a sequence folder stays a link: the folder it leads to is replaced.
+    let dir = steadyface::output::resolve(named)?;
+    let file_name = named.file_name().and_then(|n| n.to_str()).unwrap_or("sequence");
+    let tmp = dir.with_file_name(format!(".{file_name}.tmp"));
+    let _ = std::fs::remove_dir_all(&tmp);
+    std::fs::create_dir_all(&tmp).with_context(|| format!("{}", tmp.display()))?;
+    let mut gt = String::new();
+    let mut count = 0;
+    for (i, (rgb, frame_points)) in frames.enumerate() {
+        let png = tmp.join(format!("{i:06}.png"));
+        image::save_buffer(&png, &rgb, size[0] as u32, size[1] as u32, image::ExtendedColorType::Rgb8)
+            .with_context(|| format!("{}", png.display()))?;
+        gt += &serde_json::json!({"frame": i, "points": frame_points}).to_string();
+        gt.push('\n');
+        count += 1;
+    }
+    std::fs::write(tmp.join("gt.jsonl"), gt)?;
+    std::fs::write(tmp.join("meta.json"), serde_json::to_string_pretty(meta)?)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::rename(&tmp, &dir).with_context(|| format!("{} -> {}", tmp.display(), dir.display()))?;
+    println!("{}: {count} frames", named.display());
     Ok(())
 }

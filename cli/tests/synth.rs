@@ -67,3 +67,64 @@ fn a_bad_annotation_names_file_and_line() {
     assert!(!out.status.success());
     assert!(stderr.contains("face.pts:5:"), "{stderr}");
 }
+
+#[test]
+fn expression_sequences_share_the_motion_and_move_the_mouth_not_the_nose_bridge() {
+    let dir = scratch("synth-expr");
+    let out = Command::new(env!("CARGO_BIN_EXE_steadyface"))
+        .arg("synth")
+        .arg(testdata("takeo.ppm"))
+        .arg("--out")
+        .arg(&dir)
+        .args(["--frames", "30", "--size", "160x120", "--iod", "40", "--levels", "clean", "--motion", "both"])
+        .output()
+        .expect("steadyface synth runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let read_gt = |name: &str| -> Vec<Vec<[f64; 2]>> {
+        let text = std::fs::read_to_string(dir.join(name).join("gt.jsonl")).unwrap();
+        let lines: Vec<serde_json::Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        lines
+            .iter()
+            .map(|l| {
+                l["points"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|p| [p[0].as_f64().unwrap(), p[1].as_f64().unwrap()])
+                    .collect()
+            })
+            .collect()
+    };
+    let (rigid, expr) = (read_gt("takeo-clean"), read_gt("takeo-expr-clean"));
+    for (name, gt) in [("takeo-clean", &rigid), ("takeo-expr-clean", &expr)] {
+        assert_eq!(gt.len(), 30, "{name}");
+        assert!(gt.iter().all(|points| points.len() == 68), "{name}");
+        assert!(dir.join(name).join("000029.png").is_file() && !dir.join(name).join("000030.png").exists(), "{name}");
+    }
+    // Both start from the same frame (every expression starts at weight 0) and the face moves
+    // within 30 frames.
+    assert!(
+        std::fs::read(dir.join("takeo-clean/000000.png")).unwrap()
+            == std::fs::read(dir.join("takeo-expr-clean/000000.png")).unwrap()
+    );
+    let d = |a: [f64; 2], b: [f64; 2]| (a[0] - b[0]).hypot(a[1] - b[1]);
+    assert!(d(rigid[0][30], rigid[29][30]) > 2.0, "the nose tip stays at {:?}", rigid[0][30]);
+    // The expression moves the mouth by pixels (0.35 x 40 px open at full weight) and the nose
+    // bridge, which no unit moves, not at all.
+    let most = |points: std::ops::RangeInclusive<usize>| {
+        (0..30)
+            .flat_map(|f| points.clone().map(move |i| (f, i)))
+            .map(|(f, i)| d(rigid[f][i], expr[f][i]))
+            .fold(0.0, f64::max)
+    };
+    assert!(most(48..=67) > 3.0, "mouth moved at most {} px", most(48..=67));
+    assert!(most(27..=30) < 1e-3, "nose bridge moved {} px", most(27..=30));
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("takeo-expr-clean/meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["motion"], "expression");
+    let events = meta["expression"].as_array().unwrap();
+    assert!(!events.is_empty());
+    for key in ["unit", "start", "onset", "hold", "offset", "amplitude"] {
+        assert!(events.iter().all(|e| e.get(key).is_some()), "events without {key}");
+    }
+}

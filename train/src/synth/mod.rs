@@ -1,8 +1,15 @@
 //! Synthetic video from an annotated still: the image moved along a smooth trajectory of
-//! similarity transforms, so the true landmark positions of every frame are known exactly.
+//! similarity transforms, so the true landmark positions of every frame are known exactly; with
+//! [`expression_frames`], the face also blinks, opens its mouth, smiles and raises its brows
+//! (a piecewise-affine warp of the still by its moved points, see [`warp`] and [`expression`]).
+
+pub mod expression;
+pub mod warp;
 
 use steadyface::frame::{Frame, FrameVisitor, PixelSource};
 use steadyface::geometry::Similarity;
+
+pub use expression::{ExpressionSchedule, Unit};
 
 /// One segment of a trajectory: `frames` frames moving by `velocity` pixels per frame and
 /// turning by `turn` radians per frame (zero for a still stretch).
@@ -38,14 +45,19 @@ pub fn trajectory(segments: &[Segment], centre: [f32; 2], size: [usize; 2], zoom
 
 /// A smooth random trajectory of `frames` frames from `seed`: still stretches, slow drifts with a
 /// slight turn, and fast moves, in random order and lengths (deterministic).
+///
+/// A still stretch lasts at most a third of the sequence (and at least 4 frames), so a short
+/// sequence (8 frames or more) also moves after its first still stretch; from 120 frames on the
+/// cap is above every drawn length and sequences are what they always were.
 pub fn random_segments(frames: usize, seed: u64) -> Vec<Segment> {
     let mut rng = Rng::new(seed);
     let mut out = Vec::new();
     let mut left = frames;
     let mut kind = 0;
+    let still_cap = (frames / 3).max(4);
     while left > 0 {
         let (len, speed, turn) = match kind % 3 {
-            0 => (20 + rng.below(20), 0.0, 0.0),                      // still
+            0 => ((20 + rng.below(20)).min(still_cap), 0.0, 0.0),     // still
             1 => (30 + rng.below(30), 0.3 + 0.7 * rng.unit(), 0.004), // slow drift
             _ => (8 + rng.below(10), 2.5 + 2.5 * rng.unit(), 0.008),  // fast move
         };
@@ -221,6 +233,31 @@ pub fn moving_frames<'a>(
     })
 }
 
+/// [`moving_frames`] with the face's expression animated by `schedule` (`points` must be the 68
+/// iBUG points): frame i shows the source warped so its points move to their place at the
+/// schedule's weights of frame i, then through `transforms[i]`; its points are those moved
+/// points in the frame. Same transforms, level and seed as a [`moving_frames`] sequence give the
+/// same motion and noise: the expression is the only difference.
+pub fn expression_frames<'a>(
+    source: &'a Frame<'a>,
+    points: &'a [[f32; 2]],
+    transforms: &'a [Similarity],
+    schedule: &'a ExpressionSchedule,
+    size: [usize; 2],
+    level: Degradation,
+    seed: u64,
+) -> impl Iterator<Item = (Vec<u8>, Vec<[f32; 2]>)> + 'a {
+    let units = expression::Units::new(points);
+    let mesh = warp::Mesh::new(points);
+    transforms.iter().enumerate().map(move |(i, t)| {
+        let moved = units.deform(schedule.weights(i));
+        let mut rgb = mesh.render(source, t, size, &moved);
+        level.apply(&mut rgb, size[0], size[1], seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+        let to_frame = t.inverse();
+        (rgb, moved.iter().map(|&p| to_frame.apply(p)).collect())
+    })
+}
+
 /// Renders one frame: packed RGB of `size`, output pixel p = bilinear source at `to_source(p)`.
 pub fn render(source: &Frame, to_source: &Similarity, size: [usize; 2]) -> Vec<u8> {
     struct Render<'a> {
@@ -284,5 +321,18 @@ mod tests {
         let b = random_segments(150, 9);
         assert_eq!(format!("{a:?}"), format!("{b:?}"));
         assert!(a.iter().any(|s| s.velocity == [0.0, 0.0]), "has still stretches");
+    }
+
+    #[test]
+    fn short_sequences_move_and_stand_still() {
+        for frames in 8..40 {
+            for seed in 0..50 {
+                let segs = random_segments(frames, seed);
+                assert_eq!(segs.iter().map(|s| s.frames).sum::<usize>(), frames, "{frames} frames, seed {seed}");
+                let moving = segs.iter().any(|s| s.frames > 0 && s.velocity != [0.0, 0.0]);
+                let still = segs.iter().any(|s| s.frames >= 4 && s.velocity == [0.0, 0.0]);
+                assert!(moving && still, "{frames} frames, seed {seed}: {segs:?}");
+            }
+        }
     }
 }
