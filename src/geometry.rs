@@ -11,6 +11,8 @@ pub struct Similarity {
 }
 
 impl Similarity {
+    pub const IDENTITY: Similarity = Similarity { a: 1.0, b: 0.0, tx: 0.0, ty: 0.0 };
+
     #[inline]
     pub fn apply(&self, [x, y]: [f32; 2]) -> [f32; 2] {
         [self.a * x - self.b * y + self.tx, self.b * x + self.a * y + self.ty]

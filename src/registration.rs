@@ -78,7 +78,7 @@ impl Patch {
             })
             .collect();
         let contrast = rms_contrast(inner.iter().map(|&(x, y)| self.pixels[y * PATCH + x]));
-        let mut e = Similarity { a: 1.0, b: 0.0, tx: 0.0, ty: 0.0 };
+        let mut e = Similarity::IDENTITY;
         for _ in 0..MAX_ITERATIONS {
             let (mut h, mut g, mut sq, mut n) = ([[0f64; 4]; 4], [0f64; 4], 0f64, 0usize);
             for (&(x, y), s) in inner.iter().zip(&sd) {
@@ -220,7 +220,7 @@ mod tests {
 
     #[test]
     fn recovers_a_known_similarity_from_an_identity_guess_and_from_a_near_one() {
-        let identity = Similarity { a: 1.0, b: 0.0, tx: 0.0, ty: 0.0 };
+        let identity = Similarity::IDENTITY;
         // 2 degrees, 2% larger, about the point (100, 100), then (3, -2) px.
         let (s, r) = (1.02f32, 2f32.to_radians());
         let (a, b) = (s * r.cos(), s * r.sin());
@@ -237,7 +237,7 @@ mod tests {
 
     #[test]
     fn a_flat_region_or_another_picture_gives_no_motion() {
-        let identity = Similarity { a: 1.0, b: 0.0, tx: 0.0, ty: 0.0 };
+        let identity = Similarity::IDENTITY;
         let flat = vec![90u8; 200 * 200 * 3];
         let patch = Patch::new(&Frame::rgb(&flat, 200, 200).unwrap(), region());
         assert!(patch.motion_to(&Frame::rgb(&flat, 200, 200).unwrap(), &identity).is_none());

@@ -724,7 +724,7 @@ fn every_property_set_while_playing() {
         .iter()
         .map(|&name| (name, value_and_default(&element, name).0))
         .collect();
-    let playing: [(&str, &[&str]); 18] = [
+    let playing: [(&str, &[&str]); 19] = [
         ("decoder", &["pdc", "argmax", "subpixel", "pdc-soft"]),
         ("pdc-threshold", &["0.1", "0.5", "0.2"]),
         ("smoothing", &["one-euro", "pose-residual", "none"]),
@@ -735,6 +735,7 @@ fn every_property_set_while_playing() {
         ("pose-beta", &["0", "1000", "10"]),
         ("shape-min-cutoff", &["0", "50", "0.3"]),
         ("shape-beta", &["0", "1000", "5"]),
+        ("registration", &["false", "true"]),
         ("motion-compensation", &["false", "true"]),
         ("max-faces", &["1", "64", "5"]),
         ("detect-interval", &["0", "1", "10"]),

@@ -63,6 +63,9 @@ pub struct TrackerConfig {
     pub decoder: Decoder,
     /// Smoothing of the final points, after the stabilizer.
     pub smoothing: Option<Smoothing>,
+    /// Smoothing follows the face's motion measured by registering its image from frame to
+    /// frame ([`crate::registration`]), so it does not trail the head.
+    pub registration: bool,
 }
 
 impl Default for TrackerConfig {
@@ -79,6 +82,7 @@ impl Default for TrackerConfig {
             motion_compensation: true,
             decoder: Decoder::PdcSoft { threshold: crate::decode::DEFAULT_PDC_THRESHOLD },
             smoothing: None,
+            registration: true,
         }
     }
 }
@@ -448,7 +452,12 @@ impl Tracker {
                 events.push(Event::StabilizerUnusable { id: track.id });
             }
             if let Some(smoothing) = cfg.smoothing {
-                track.smoother.get_or_insert_with(|| Smoother::new(smoothing)).smooth(&mut r.points, time);
+                let motion = cfg.registration.then(|| track.motion(frame, &r.points)).flatten();
+                track.smoother.get_or_insert_with(|| Smoother::new(smoothing)).smooth(
+                    &mut r.points,
+                    time,
+                    motion.as_ref(),
+                );
             }
             faces.push(Face {
                 track_id: track.id,

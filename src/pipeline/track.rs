@@ -1,6 +1,8 @@
 //! One tracked face: where its next crop is, and the states that follow it from frame to frame.
 
-use crate::geometry::Roi;
+use crate::frame::Frame;
+use crate::geometry::{Roi, Similarity, fit_similarity};
+use crate::registration::{PATCH, Patch};
 use crate::smoothing::Smoother;
 use crate::stabilizer::HiddenState;
 
@@ -14,11 +16,26 @@ pub(super) struct Track {
     pub age: u64,
     pub state: Option<HiddenState>,
     pub smoother: Option<Smoother>,
+    /// The face's patch and points on the last frame, to measure its next motion from.
+    last: Option<(Patch, Vec<[f32; 2]>)>,
 }
 
 impl Track {
     pub fn new(id: u64, roi: Roi, score: f32) -> Self {
-        Track { id, roi, score, age: 0, state: None, smoother: None }
+        Track { id, roi, score, age: 0, state: None, smoother: None, last: None }
+    }
+
+    /// How the face moved since the last frame: the motion of its points (`points`, this
+    /// frame's), refined by registering last frame's patch of the face on `frame`; the points'
+    /// motion alone where registration fails. `None` on the track's first frame. Keeps this
+    /// frame's patch (from the crop this frame was read from) for the next.
+    pub fn motion(&mut self, frame: &Frame, points: &[[f32; 2]]) -> Option<Similarity> {
+        let motion = self.last.as_ref().and_then(|(patch, then)| {
+            let guess = fit_similarity(then, points)?;
+            Some(patch.motion_to(frame, &guess).unwrap_or(guess))
+        });
+        self.last = Some((Patch::new(frame, self.roi.crop_to_frame(PATCH)), points.to_vec()));
+        motion
     }
 
     /// Takes `next` as the crop for the next frame unless the current one may stay (see

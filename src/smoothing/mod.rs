@@ -7,6 +7,8 @@
 //!   (expression and the backbone's jitter) is smoothed harder. Per-point filters cannot tell a
 //!   head turn from jitter; this split can.
 
+use crate::geometry::Similarity;
+
 pub mod one_euro;
 pub mod pose;
 
@@ -21,25 +23,89 @@ pub enum Smoothing {
 }
 
 /// The state of one track's [`Smoothing`].
+///
+/// With the face's motion measured on the image ([`crate::registration`]), the filters run in
+/// the face's own registered frame: the points are taken back through everything the face has
+/// moved since the track began, smoothed there, where only jitter, expression and the error of
+/// the registration move them, and put forward again. So the head's moves pass through without
+/// lag however hard the filter smooths.
 #[derive(Debug, Clone)]
-pub enum Smoother {
+pub struct Smoother {
+    filter: Filter,
+    /// The registered frame to the image: every measured motion of the track, composed.
+    anchor: Similarity,
+}
+
+#[derive(Debug, Clone)]
+enum Filter {
     OneEuro(PointsSmoother),
     PoseResidual(PoseResidualSmoother),
 }
 
 impl Smoother {
     pub fn new(smoothing: Smoothing) -> Self {
-        match smoothing {
-            Smoothing::OneEuro(p) => Smoother::OneEuro(PointsSmoother::new(p)),
-            Smoothing::PoseResidual(p) => Smoother::PoseResidual(PoseResidualSmoother::new(p)),
-        }
+        let filter = match smoothing {
+            Smoothing::OneEuro(p) => Filter::OneEuro(PointsSmoother::new(p)),
+            Smoothing::PoseResidual(p) => Filter::PoseResidual(PoseResidualSmoother::new(p)),
+        };
+        Smoother { filter, anchor: Similarity::IDENTITY }
     }
 
-    /// Smooths one frame's `points` (pixels) in place, observed at `timestamp_s`.
-    pub fn smooth(&mut self, points: &mut [[f32; 2]], timestamp_s: f64) {
-        match self {
-            Smoother::OneEuro(s) => s.smooth(points, timestamp_s, object_scale(points)),
-            Smoother::PoseResidual(s) => s.smooth(points, timestamp_s),
+    /// Smooths one frame's `points` (pixels) in place, observed at `timestamp_s`; `motion` is
+    /// how the face moved since the last frame (image pixels), when it was measured.
+    pub fn smooth(&mut self, points: &mut [[f32; 2]], timestamp_s: f64, motion: Option<&Similarity>) {
+        if let Some(m) = motion.filter(|m| m.scale().is_finite() && m.scale() > 0.0) {
+            self.anchor = self.anchor.then(m);
+        }
+        let to_face = self.anchor.inverse();
+        points.iter_mut().for_each(|p| *p = to_face.apply(*p));
+        match &mut self.filter {
+            Filter::OneEuro(s) => s.smooth(points, timestamp_s, object_scale(points)),
+            Filter::PoseResidual(s) => s.smooth(points, timestamp_s),
+        }
+        points.iter_mut().for_each(|p| *p = self.anchor.apply(*p));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A fixed low-pass: alpha 0.5 at 10 frames per second (beta 0).
+    fn half() -> OneEuroParams {
+        let r = 1.0f64; // alpha = r / (1 + r) = 0.5 with r = 2 pi c te, te = 0.1 s
+        OneEuroParams { min_cutoff: (r / (2.0 * std::f64::consts::PI * 0.1)) as f32, beta: 0.0, derivative_cutoff: 1.0 }
+    }
+
+    #[test]
+    fn a_measured_motion_passes_through_and_only_the_rest_is_smoothed() {
+        let face = [[10.0f32, 20.0], [30.0, 20.0], [20.0, 35.0]];
+        let shift = |d: f32| face.map(|[x, y]| [x + d, y]);
+        let step = Similarity { tx: 10.0, ..Similarity::IDENTITY };
+        for smoothing in
+            [Smoothing::OneEuro(half()), Smoothing::PoseResidual(PoseResidualParams { pose: half(), shape: half() })]
+        {
+            // Told that the face moved 10 px, a face that moved 10 px comes out where it is.
+            let mut s = Smoother::new(smoothing);
+            s.smooth(&mut face.clone(), 0.0, None);
+            let mut p = shift(10.0);
+            s.smooth(&mut p, 0.1, Some(&step));
+            assert!(
+                p.iter().zip(shift(10.0)).all(|(a, b)| (a[0] - b[0]).abs() < 1e-4 && (a[1] - b[1]).abs() < 1e-4),
+                "{p:?}"
+            );
+            // Not told, it trails by half the move (alpha 0.5): at +5.
+            let mut s = Smoother::new(smoothing);
+            s.smooth(&mut face.clone(), 0.0, None);
+            let mut p = shift(10.0);
+            s.smooth(&mut p, 0.1, None);
+            assert!(p.iter().zip(shift(5.0)).all(|(a, b)| (a[0] - b[0]).abs() < 1e-4), "{p:?}");
+            // Told 10 px but the points moved 12: the 2 px beyond the motion are smoothed to 1.
+            let mut s = Smoother::new(smoothing);
+            s.smooth(&mut face.clone(), 0.0, None);
+            let mut p = shift(12.0);
+            s.smooth(&mut p, 0.1, Some(&step));
+            assert!(p.iter().zip(shift(11.0)).all(|(a, b)| (a[0] - b[0]).abs() < 1e-4), "{p:?}");
         }
     }
 }

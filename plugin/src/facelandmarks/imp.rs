@@ -72,6 +72,7 @@ struct FrameSettings {
     smoothing: SmoothingKind,
     one_euro: OneEuroParams,
     pose_residual: PoseResidualParams,
+    registration: bool,
     motion_compensation: bool,
     max_faces: u32,
     detect_interval: u32,
@@ -89,6 +90,7 @@ impl Default for FrameSettings {
             smoothing: SmoothingKind::default(),
             one_euro: OneEuroParams::default(),
             pose_residual: PoseResidualParams::default(),
+            registration: TrackerConfig::default().registration,
             motion_compensation: TrackerConfig::default().motion_compensation,
             max_faces: DEFAULT_MAX_FACES,
             detect_interval: DEFAULT_DETECT_INTERVAL,
@@ -121,6 +123,7 @@ impl FrameSettings {
                 SmoothingKind::PoseResidual => Some(Smoothing::PoseResidual(self.pose_residual)),
             },
             motion_compensation: self.motion_compensation,
+            registration: self.registration,
             ..TrackerConfig::default()
         }
     }
@@ -422,6 +425,12 @@ impl ObjectImpl for FaceLandmarks {
                     .default_value(PoseResidualParams::default().shape.beta)
                     .flags(playing)
                     .build(),
+                glib::ParamSpecBoolean::builder("registration")
+                    .nick("Registration")
+                    .blurb("Smoothing follows the face's motion measured on the image (registration of the face from frame to frame), so it does not trail the head")
+                    .default_value(TrackerConfig::default().registration)
+                    .flags(playing)
+                    .build(),
                 glib::ParamSpecBoolean::builder("full-scheme")
                     .nick("Full point set")
                     .blurb("Report every point of the backbone instead of the iBUG 68-point scheme")
@@ -530,6 +539,7 @@ impl ObjectImpl for FaceLandmarks {
                 f.pose_residual.shape.min_cutoff = value.get().unwrap_or(f.pose_residual.shape.min_cutoff)
             }
             "shape-beta" => f.pose_residual.shape.beta = value.get().unwrap_or(f.pose_residual.shape.beta),
+            "registration" => f.registration = value.get().unwrap_or(f.registration),
             "motion-compensation" => f.motion_compensation = value.get().unwrap_or(f.motion_compensation),
             "max-faces" => f.max_faces = value.get().unwrap_or(f.max_faces),
             "detect-interval" => f.detect_interval = value.get().unwrap_or(f.detect_interval),
@@ -566,6 +576,7 @@ impl ObjectImpl for FaceLandmarks {
             "pose-beta" => f.pose_residual.pose.beta.to_value(),
             "shape-min-cutoff" => f.pose_residual.shape.min_cutoff.to_value(),
             "shape-beta" => f.pose_residual.shape.beta.to_value(),
+            "registration" => f.registration.to_value(),
             "motion-compensation" => f.motion_compensation.to_value(),
             "max-faces" => f.max_faces.to_value(),
             "detect-interval" => f.detect_interval.to_value(),
