@@ -71,6 +71,8 @@ pub struct EvalArgs {
     pub json: bool,
     pub plot: Option<PathBuf>,
     pub landmark: usize,
+    /// `NAME=FILE`: also score the points in each sequence's FILE as a method named NAME.
+    pub predictions: Vec<String>,
 }
 
 /// Decoded frames kept in memory up to this size (MiB; `STEADYFACE_EVAL_CACHE_MIB` changes it), so
@@ -358,6 +360,22 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     if args.landmark >= 68 {
         bail!("--landmark {}: the iBUG scheme has points 0-67", args.landmark);
     }
+    // --predictions NAME=FILE: checked now (the files too), not after the element has run.
+    let predictions: Vec<(&'static str, &Path)> = args
+        .predictions
+        .iter()
+        .map(|spec| match spec.split_once('=') {
+            Some((name, file)) if !name.trim().is_empty() && !file.is_empty() => {
+                Ok((&*Box::leak(name.trim().to_string().into_boxed_str()), Path::new(file)))
+            }
+            _ => bail!("--predictions {spec}: expected NAME=FILE (FILE inside each sequence directory)"),
+        })
+        .collect::<anyhow::Result<_>>()?;
+    for (seq, (_, file)) in args.sequences.iter().flat_map(|s| predictions.iter().map(move |p| (s, p))) {
+        if !seq.join(file).is_file() {
+            bail!("--predictions: {}: no such file", seq.join(file).display());
+        }
+    }
     // A plot that cannot be written fails now, not after every sequence has been scored.
     args.plot.as_deref().map(steadyface::output::Output::create).transpose()?;
     element::init()?;
@@ -413,8 +431,10 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
             runs.push(if m == Method::Raw { None } else { Some(predict(&seq, m, stabilizer.as_deref(), &extra)?) });
         }
         let runs: Vec<&Predictions> = runs.iter().map(|r| r.as_ref().unwrap_or(&raw)).collect();
-        for p in &runs {
-            let s = score(&seq, p, Some(&raw))?;
+        let scores = runs.iter().map(|p| score(&seq, p, Some(&raw)));
+        let files = predictions.iter().map(|&(name, file)| score_file(&seq, name, &seq.path.join(file), &raw));
+        for s in scores.chain(files) {
+            let s = s?;
             if args.json {
                 println!("{}", serde_json::to_string(&s)?);
             } else {
@@ -438,6 +458,46 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Scores another program's points on `seq` with [`score`], as the method `name`: `file` holds JSON
+/// lines `{"frame": N, "points": [[x, y] x 68] or null}`, one for each of the sequence's frames
+/// (paired by number, as the ground truth is).
+fn score_file(seq: &Sequence, name: &'static str, file: &Path, raw: &Predictions) -> anyhow::Result<Scores> {
+    let text = std::fs::read_to_string(file).with_context(|| format!("{}", file.display()))?;
+    let mut by_frame = std::collections::BTreeMap::new();
+    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let fail = |what: String| anyhow::anyhow!("{}:{}: {what}", file.display(), n + 1);
+        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| fail(format!("not JSON ({e})")))?;
+        let frame = value["frame"].as_u64().ok_or_else(|| fail("no \"frame\" number".into()))? as usize;
+        let points = match &value["points"] {
+            serde_json::Value::Null => None,
+            serde_json::Value::Array(list) => {
+                let points = list
+                    .iter()
+                    .map(|p| Some([p.get(0)?.as_f64()? as f32, p.get(1)?.as_f64()? as f32]))
+                    .collect::<Option<Vec<_>>>()
+                    .ok_or_else(|| fail("a point is not [x, y]".into()))?;
+                if points.len() != 68 {
+                    bail!(fail(format!("{} points; eval scores the 68 iBUG points", points.len())));
+                }
+                Some(points)
+            }
+            _ => bail!(fail("\"points\" is neither a list nor null".into())),
+        };
+        if by_frame.insert(frame, points).is_some() {
+            bail!(fail(format!("frame {frame} appears twice")));
+        }
+    }
+    let points = seq
+        .numbers
+        .iter()
+        .map(|i| by_frame.remove(i).with_context(|| format!("{}: no line for frame {i}", file.display())))
+        .collect::<anyhow::Result<_>>()?;
+    // The method's name is the one given, not an element method's; no fps (another program ran).
+    let mut s = score(seq, &Predictions { method: Method::Raw, points, fps: 0.0 }, Some(raw))?;
+    s.method = name;
+    Ok(s)
 }
 
 /// (NME %, jitter %) per frame with a face in this and the next frame.

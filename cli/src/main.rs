@@ -126,6 +126,12 @@ enum Command {
         /// The landmark the plot follows (iBUG index; 30 = nose tip).
         #[arg(long, default_value_t = 30)]
         landmark: usize,
+        /// Also score another program's points, NAME=FILE (repeatable): SEQ_DIR/FILE for each
+        /// sequence, JSON lines {"frame": N, "points": [[x, y] x 68] or null} (0-based pixels, pixel
+        /// centres at integers), e.g. bench/mediapipe_points.py's mediapipe-facemesh.jsonl. Scored
+        /// like the methods, as rows named NAME (fps 0).
+        #[arg(long = "predictions", value_name = "NAME=FILE")]
+        predictions: Vec<String>,
     },
 }
 
@@ -176,8 +182,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Track { video, json, overlay, element } => {
             track::track(&video, json.as_deref(), overlay.as_deref(), &element)
         }
-        Command::Eval { sequences, method, stabilizer, set, json, plot, landmark } => {
-            eval::eval(&eval::EvalArgs { sequences, method, stabilizer, set, json, plot, landmark })
+        Command::Eval { sequences, method, stabilizer, set, json, plot, landmark, predictions } => {
+            eval::eval(&eval::EvalArgs { sequences, method, stabilizer, set, json, plot, landmark, predictions })
         }
     }
 }
