@@ -159,16 +159,16 @@ fn solve4(mut h: [[f64; 4]; 4], mut g: [f64; 4]) -> Option<[f64; 4]> {
     let scale = (0..4).map(|i| h[i][i].abs()).fold(0.0, f64::max);
     for col in 0..4 {
         let pivot = (col..4).max_by(|&a, &b| h[a][col].abs().total_cmp(&h[b][col].abs()))?;
-        if !(h[pivot][col].abs() > 1e-9 * scale) {
+        let size = h[pivot][col].abs();
+        if size.is_nan() || size <= 1e-9 * scale {
             return None;
         }
         h.swap(col, pivot);
         g.swap(col, pivot);
+        let top = h[col];
         for row in col + 1..4 {
-            let f = h[row][col] / h[col][col];
-            for k in col..4 {
-                h[row][k] -= f * h[col][k];
-            }
+            let f = h[row][col] / top[col];
+            h[row][col..].iter_mut().zip(&top[col..]).for_each(|(v, t)| *v -= f * t);
             g[row] -= f * g[col];
         }
     }

@@ -39,14 +39,14 @@ pub struct Smoother {
 #[derive(Debug, Clone)]
 enum Filter {
     OneEuro(PointsSmoother),
-    PoseResidual(PoseResidualSmoother),
+    PoseResidual(Box<PoseResidualSmoother>),
 }
 
 impl Smoother {
     pub fn new(smoothing: Smoothing) -> Self {
         let filter = match smoothing {
             Smoothing::OneEuro(p) => Filter::OneEuro(PointsSmoother::new(p)),
-            Smoothing::PoseResidual(p) => Filter::PoseResidual(PoseResidualSmoother::new(p)),
+            Smoothing::PoseResidual(p) => Filter::PoseResidual(Box::new(PoseResidualSmoother::new(p))),
         };
         Smoother { filter, anchor: Similarity::IDENTITY }
     }
