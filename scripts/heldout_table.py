@@ -1,0 +1,100 @@
+#!/usr/bin/env python3
+"""The held-out table: `steadyface eval --json` rows of synth sequences (`<face>-<level>` and
+`<face>-expr-<level>`) turned into markdown, means over faces per method and condition, and per
+face. Each argument is a JSON-lines file, optionally `FILE:LABEL` to name its rows' method LABEL
+(e.g. the same method run with other properties). Rows of one method are averaged over faces with
+every face counting the same; NMJ ratios are per face, then averaged.
+
+    python3 scripts/heldout_table.py out/heldout/rows.jsonl out/heldout/plain.jsonl:"one-euro (no registration)"
+"""
+import json
+import sys
+from collections import OrderedDict, defaultdict
+
+LEVELS = ("clean", "combined", "noise10", "blur", "jpeg30", "noise5", "noise20")
+METRICS = (("nme49", "NME-49 %", 2), ("nmj", "NMJ %", 3), ("nmj_still", "still %", 3), ("nmj_stop", "stop %", 3))
+
+
+def parse_sequence(name):
+    """(face, motion, level) of a synth sequence name."""
+    for level in LEVELS:
+        if name.endswith("-" + level):
+            stem = name[: -len(level) - 1]
+            if stem.endswith("-expr"):
+                return stem[:-5], "expression", level
+            return stem, "rigid", level
+    raise SystemExit(f"heldout_table: {name}: not a synth sequence name")
+
+
+def load(args):
+    rows = []
+    for arg in args:
+        path, _, label = arg.partition(":")
+        with open(path) as f:
+            for n, line in enumerate(f, 1):
+                if not line.startswith("{"):
+                    continue
+                try:
+                    r = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise SystemExit(f"{path}:{n}: {e}")
+                r["face"], r["motion"], r["level"] = parse_sequence(r["sequence"])
+                if label:
+                    r["method"] = label
+                rows.append(r)
+    return rows
+
+
+def mean(values):
+    values = [v for v in values if v is not None]
+    return sum(values) / len(values) if values else None
+
+
+def cell(v, decimals):
+    return "-" if v is None else f"{v:.{decimals}f}"
+
+
+def main():
+    rows = load(sys.argv[1:])
+    methods = list(OrderedDict.fromkeys(r["method"] for r in rows))
+    faces = sorted({r["face"] for r in rows})
+    conditions = sorted({(r["motion"], r["level"]) for r in rows}, key=lambda c: (c[0] != "rigid", c[1] != "clean", c[1]))
+    by = defaultdict(list)
+    for r in rows:
+        by[(r["method"], r["motion"], r["level"])].append(r)
+    raw = {(r["face"], r["motion"], r["level"]): r for r in rows if r["method"] == "raw"}
+
+    print(f"Means over {len(faces)} held-out faces ({', '.join(faces)}).\n")
+    head = "| method | " + " | ".join(f"{m} {l} {name}" for m, l in conditions for _, name, _ in METRICS) + " |"
+    print(head)
+    print("|---" * (1 + len(conditions) * len(METRICS)) + "|")
+    for method in methods:
+        cells = [cell(mean(r.get(k) for r in by[(method, m, l)]), d) for m, l in conditions for k, _, d in METRICS]
+        print(f"| {method} | " + " | ".join(cells) + " |")
+
+    if raw:
+        print("\nRatios to raw per face, then the mean over faces (NMJ: lower is steadier; NME: 1 = raw's accuracy).\n")
+        print("| method | " + " | ".join(f"{m} {l} NMJ/raw | {m} {l} NME/raw" for m, l in conditions) + " |")
+        print("|---" * (1 + 2 * len(conditions)) + "|")
+        for method in methods:
+            cells = []
+            for m, l in conditions:
+                pairs = [(r, raw.get((r["face"], m, l))) for r in by[(method, m, l)]]
+                nmj = mean(r["nmj"] / b["nmj"] for r, b in pairs if b and r.get("nmj") and b.get("nmj"))
+                nme = mean(r["nme49"] / b["nme49"] for r, b in pairs if b and r.get("nme49") and b.get("nme49"))
+                cells += [cell(nmj, 3), cell(nme, 3)]
+            print(f"| {method} | " + " | ".join(cells) + " |")
+
+    print("\nPer face (means over the conditions above).\n")
+    print("| face | " + " | ".join(f"{method} NME-49 | {method} NMJ" for method in methods) + " |")
+    print("|---" * (1 + 2 * len(methods)) + "|")
+    for face in faces:
+        cells = []
+        for method in methods:
+            mine = [r for r in rows if r["face"] == face and r["method"] == method]
+            cells += [cell(mean(r.get("nme49") for r in mine), 2), cell(mean(r.get("nmj") for r in mine), 3)]
+        print(f"| {face} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
