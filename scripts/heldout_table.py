@@ -64,7 +64,7 @@ def main():
         by[(r["method"], r["motion"], r["level"])].append(r)
     raw = {(r["face"], r["motion"], r["level"]): r for r in rows if r["method"] == "raw"}
 
-    print(f"Means over {len(faces)} held-out faces ({', '.join(faces)}).\n")
+    print(f"Means over {len(faces)} faces ({', '.join(faces)}).\n")
     head = "| method | " + " | ".join(f"{m} {l} {name}" for m, l in conditions for _, name, _ in METRICS) + " |"
     print(head)
     print("|---" * (1 + len(conditions) * len(METRICS)) + "|")

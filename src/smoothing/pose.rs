@@ -22,11 +22,14 @@ pub struct PoseResidualParams {
 }
 
 impl Default for PoseResidualParams {
-    /// Chosen on the validation faces of models/faces.tsv (models/MODELS.md, "Smoothing").
+    /// Chosen with registration on (the filters see the face in its registered frame) on the
+    /// validation faces of models/faces.tsv by scripts/tune_smoothing.py (models/MODELS.md,
+    /// "Smoothing"): a pose that barely moves there is held hard, the shape opens quickly enough
+    /// for expressions.
     fn default() -> Self {
         PoseResidualParams {
-            pose: OneEuroParams { min_cutoff: 1.0, beta: 10.0, derivative_cutoff: 1.0 },
-            shape: OneEuroParams { min_cutoff: 0.3, beta: 5.0, derivative_cutoff: 1.0 },
+            pose: OneEuroParams { min_cutoff: 0.1, beta: 5.0, derivative_cutoff: 1.0 },
+            shape: OneEuroParams { min_cutoff: 0.1, beta: 10.0, derivative_cutoff: 1.0 },
         }
     }
 }
