@@ -69,12 +69,6 @@ fn in_range(pspec: &gst::glib::ParamSpec, value: &gst::glib::Value) -> bool {
     changed == 0
 }
 
-/// The element's default value of a string property (e.g. its default stabilizer).
-pub fn default_string(name: &str) -> anyhow::Result<String> {
-    let element = facelandmarks(&[])?;
-    Ok(element.property::<Option<String>>(name).unwrap_or_default())
-}
-
 /// The faces of one frame, as read from its meta.
 #[derive(Debug, Clone)]
 pub struct FrameRecord {

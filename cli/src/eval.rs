@@ -21,7 +21,7 @@ pub enum MethodArg {
     OneEuro,
     /// smoothing=pose-residual, no stabilizer.
     PoseResidual,
-    /// The element's default stabilizer (or --stabilizer PATH), no smoothing.
+    /// The installed ConvLSTM stabilizer (or --stabilizer PATH), no smoothing.
     Stabilizer,
     /// The stabilizer, then smoothing=pose-residual.
     StabilizerPoseResidual,
@@ -391,18 +391,19 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some((name, _)) = extra.iter().find(|(n, _)| n == "stabilizer" || n == "smoothing") {
         bail!("--set {name}=...: the method sets it (use --method, and --stabilizer PATH)");
     }
-    // The stabilizer: --stabilizer, else the element's default (the shipped one, when installed).
+    // The stabilizer: --stabilizer, else the shipped one when it is installed.
+    let shipped = steadyface::models_dir::default_model(steadyface::models_dir::STABILIZER);
     let stabilizer = match &args.stabilizer {
         Some(p) if !p.is_file() => bail!("--stabilizer {}: no such file", p.display()),
         Some(p) => Some(p.to_string_lossy().to_string()),
-        None => Some(element::default_string("stabilizer")?).filter(|s| Path::new(s).is_file()),
+        None => shipped.is_file().then(|| shipped.to_string_lossy().to_string()),
     };
     let methods: Vec<Method> = match args.method {
         MethodArg::Raw => vec![Method::Raw],
         MethodArg::OneEuro => vec![Method::OneEuro],
         MethodArg::PoseResidual => vec![Method::PoseResidual],
         MethodArg::Stabilizer | MethodArg::StabilizerPoseResidual if stabilizer.is_none() => bail!(
-            "--method {}: no stabilizer configured: facelandmarks's default stabilizer is not \
+            "--method {}: no stabilizer configured: the shipped stabilizer is not \
              installed and --stabilizer PATH was not given",
             clap::ValueEnum::to_possible_value(&args.method).map_or_else(String::new, |v| v.get_name().to_string())
         ),

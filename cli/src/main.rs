@@ -111,7 +111,7 @@ enum Command {
         sequences: Vec<PathBuf>,
         #[arg(long, value_enum, default_value = "all")]
         method: eval::MethodArg,
-        /// Stabilizer ONNX for the `stabilizer` method (default: the element's default stabilizer).
+        /// Stabilizer ONNX for the `stabilizer` methods (default: the shipped one, models/stabilizer.onnx).
         #[arg(long)]
         stabilizer: Option<PathBuf>,
         /// Any other element property, NAME=VALUE (repeatable), e.g. --set device=cpu.

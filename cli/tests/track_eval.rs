@@ -187,13 +187,22 @@ fn track_on_numbered_frames_follows_the_synthetic_truth() {
     }
     let decoded: Vec<_> = steadyface_train::video::frames(&video).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!((decoded.len(), decoded[0].width, decoded[0].height), (20, 481, 401));
-    // `--stabilizer ""` turns the default stabilizer off: other points, as close to the truth.
+    // `--smoothing none` turns the default smoothing off: other points, as close to the truth.
     let raw_json = dir.join("raw.jsonl");
-    run_ok(args!["track", seq.as_os_str(), "--json", raw_json.as_os_str(), "--stabilizer", "", "--set", "max-faces=1"]);
+    run_ok(args![
+        "track",
+        seq.as_os_str(),
+        "--json",
+        raw_json.as_os_str(),
+        "--smoothing",
+        "none",
+        "--set",
+        "max-faces=1"
+    ]);
     let raw = lines(&raw_json);
     assert_eq!(raw.len(), 20);
     let moved = raw.iter().zip(&pred).filter(|(r, p)| points(&r["points"]) != points(&p["points"])).count();
-    assert!(moved > 10, "only {moved} of 20 frames differ with and without the stabilizer");
+    assert!(moved > 10, "only {moved} of 20 frames differ with and without smoothing");
     for (r, g) in raw.iter().zip(&gt) {
         assert!(steadyface::metrics::nme(&points(&r["points"]), &points(&g["points"]), &all) < 0.1);
     }
@@ -287,7 +296,7 @@ fn eval_on_noisy_moving_frames_the_smoothers_and_the_shipped_stabilizer_are_stea
     let nmj = |r: &serde_json::Value| r["nmj"].as_f64().expect("nmj");
     eprintln!("noise10: NMJ raw {} one-euro {} stabilizer {}", nmj(raw), nmj(euro), nmj(stab));
     assert!(nmj(euro) < nmj(raw) * 0.9, "One Euro should cut jitter: raw {raw}, one-euro {euro}");
-    // takeo is held out from the shipped stabilizer's training.
+    // takeo was held out from the shipped stabilizer's training.
     assert!(nmj(stab) < nmj(raw) * 0.85, "the stabilizer should cut jitter: raw {raw}, stabilizer {stab}");
     // Smoothing must not cost accuracy: NME within 10% of raw.
     let nme = |r: &serde_json::Value| r["nme68"].as_f64().expect("nme");

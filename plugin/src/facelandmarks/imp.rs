@@ -44,7 +44,8 @@ const MODEL_PROPERTIES: [&str; 6] = ["backbone", "detector", "stabilizer", "full
 struct ModelSettings {
     backbone: PathBuf,
     detector: PathBuf,
-    /// Empty: no stabilizer. The default is the shipped one, used only where it fits the backbone.
+    /// Empty (the default): no stabilizer. The shipped one (`models_dir::STABILIZER`) is used only
+    /// where it fits the backbone.
     stabilizer: PathBuf,
     full_scheme: bool,
     device: DeviceKind,
@@ -56,7 +57,9 @@ impl Default for ModelSettings {
         ModelSettings {
             backbone: models_dir::default_model(models_dir::BACKBONE),
             detector: models_dir::default_model(models_dir::DETECTOR),
-            stabilizer: models_dir::default_model(models_dir::STABILIZER),
+            // Registered pose/residual smoothing beats the shipped ConvLSTM on the validation faces
+            // on every column (models/MODELS.md, "Smoothing"): it is the default, the ConvLSTM opt-in.
+            stabilizer: PathBuf::new(),
             full_scheme: false,
             device: DeviceKind::default(),
             device_id: DEFAULT_DEVICE_ID,
@@ -354,7 +357,7 @@ impl ObjectImpl for FaceLandmarks {
                     .build(),
                 glib::ParamSpecString::builder("stabilizer")
                     .nick("Stabilizer")
-                    .blurb("ConvLSTM stabilizer ONNX (inputs heatmaps, h, c; outputs s, h_out, c_out; sidecar .json beside it; steadyface finetune trains one); empty = none. Default: the one trained for the default backbone, installed with the plugin; with another backbone or full-scheme it is skipped with a warning")
+                    .blurb("ConvLSTM stabilizer ONNX (inputs heatmaps, h, c; outputs s, h_out, c_out; sidecar .json beside it; steadyface finetune trains one); empty (the default) = none. The one trained for the default backbone is installed beside the models (stabilizer.onnx); with another backbone or full-scheme it is skipped with a warning")
                     .default_value(Some(stabilizer.as_ref()))
                     .flags(ready_only)
                     .build(),

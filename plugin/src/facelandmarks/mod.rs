@@ -39,7 +39,6 @@ pub enum DecoderKind {
 #[repr(u32)]
 #[enum_type(name = "GstFaceLandmarksSmoothing")]
 pub enum SmoothingKind {
-    #[default]
     #[enum_value(name = "None", nick = "none")]
     None,
     #[enum_value(name = "One Euro filter (the one-euro-* properties)", nick = "one-euro")]
@@ -48,6 +47,7 @@ pub enum SmoothingKind {
         name = "Head pose and face shape smoothed apart (the pose-* and shape-* properties)",
         nick = "pose-residual"
     )]
+    #[default]
     PoseResidual,
 }
 

@@ -24,9 +24,14 @@ pub struct Stream {
     pub processing: Vec<Duration>,
 }
 
-/// `identity sync=true ! [facelandmarks] ! fakesink sync=true qos=true max-lateness=20ms`.
+/// `identity sync=true ! [facelandmarks] ! fakesink sync=true qos=true max-lateness=20ms`, the
+/// element with the shipped ConvLSTM stabilizer, whose state is what a paced stream must keep.
 fn paced(video: &Path, name: &str, with_element: bool) -> String {
-    let element = if with_element { format!("facelandmarks name=fl{name} ! ") } else { String::new() };
+    let shipped = steadyface::models_dir::default_model(steadyface::models_dir::STABILIZER);
+    let element = match with_element {
+        true => format!("facelandmarks name=fl{name} stabilizer={} ! ", shipped.display()),
+        false => String::new(),
+    };
     format!(
         "filesrc location={} ! decodebin ! identity sync=true ! {element}\
          fakesink name=sink{name} sync=true qos=true max-lateness=20000000 signal-handoffs=true ",
