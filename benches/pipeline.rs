@@ -21,6 +21,7 @@ use steadyface::onnx::{ConvLstmSpec, ConvLstmWeights, convlstm_model, write_mode
 use steadyface::pipeline::{FrameInput, ModelPaths, Models, StageTimes, Tracker, TrackerConfig};
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
+use steadyface::smoothing::{PoseResidualParams, Smoothing};
 use steadyface::stabilizer::{Engine, Isa};
 
 const WIDTH: usize = 640;
@@ -119,9 +120,12 @@ fn main() {
     }
     // The default searches for new faces every 10 frames (up to 5 faces); with max-faces 1 the
     // pipeline does what the Python reference does: detect once, then track.
+    let one = TrackerConfig { max_faces: 1, ..TrackerConfig::default() };
+    let pose = Some(Smoothing::PoseResidual(PoseResidualParams::default()));
     let settings = [
         ("default", TrackerConfig::default()),
-        ("max-faces 1", TrackerConfig { max_faces: 1, ..TrackerConfig::default() }),
+        ("max-faces 1", one),
+        ("max-faces 1, pose-residual (the element's default)", TrackerConfig { smoothing: pose, ..one }),
     ];
     for shape in shapes.split(',').filter(|s| !s.is_empty()) {
         let parse = || -> Option<(usize, usize, usize, usize)> {
@@ -137,9 +141,9 @@ fn main() {
     println!("single_face.mp4, {n_frames} frames x {PASSES} passes, CPU, one face tracked");
     println!();
     println!(
-        "| stabilizer (hidden x kernel @ heatmap / window) | tracker | detector ms/run | crop ms/face | backbone ms/face | stabilizer ms/face | decode ms/face | tracked frame ms/face | pipeline ms/frame | fps | Python ms/frame / ours |"
+        "| stabilizer (hidden x kernel @ heatmap / window) | tracker | detector ms/run | crop ms/face | backbone ms/face | stabilizer ms/face | decode ms/face | smoothing ms/face | tracked frame ms/face | pipeline ms/frame | fps | Python ms/frame / ours |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (name, stab, engine) in configs {
         let paths = ModelPaths {
             detector: models_dir::default_model(models_dir::DETECTOR),
@@ -160,16 +164,21 @@ fn main() {
             run(&models, &data[..WIDTH * HEIGHT * 3 * 5], config); // warm-up
             let (t, per_frame) = run(&models, &data, config);
             let per_face = |d| ms(d, t.faces);
-            let tracked = per_face(t.crop) + per_face(t.backbone) + per_face(t.stabilizer) + per_face(t.decode);
+            let tracked = per_face(t.crop)
+                + per_face(t.backbone)
+                + per_face(t.stabilizer)
+                + per_face(t.decode)
+                + per_face(t.smoothing);
             let ratio =
                 python.map(|p| format!("{p:.2} / {per_frame:.2} = {:.2}", p / per_frame)).unwrap_or_else(|| "-".into());
             println!(
-                "| {name} | {setting} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {tracked:.2} | {per_frame:.2} | {:.0} | {ratio} |",
+                "| {name} | {setting} | {:.2} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {tracked:.2} | {per_frame:.2} | {:.0} | {ratio} |",
                 ms(t.detector, t.detector_runs),
                 per_face(t.crop),
                 per_face(t.backbone),
                 per_face(t.stabilizer),
                 per_face(t.decode),
+                per_face(t.smoothing),
                 1000.0 / per_frame
             );
         }

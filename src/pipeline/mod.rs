@@ -194,8 +194,10 @@ pub struct StageTimes {
     pub backbone: Duration,
     /// Heatmap rendering, hidden-state warping and the ConvLSTM.
     pub stabilizer: Duration,
-    /// Heatmap decoding, mapping to the frame, smoothing, the next crop.
+    /// Heatmap decoding, mapping to the frame, the next crop.
     pub decode: Duration,
+    /// Registering each face's motion and smoothing its points.
+    pub smoothing: Duration,
     pub total: Duration,
 }
 
@@ -211,6 +213,7 @@ impl StageTimes {
         self.backbone += other.backbone;
         self.stabilizer += other.stabilizer;
         self.decode += other.decode;
+        self.smoothing += other.smoothing;
         self.total += other.total;
     }
 }
@@ -433,6 +436,7 @@ impl Tracker {
         let rois: Vec<Roi> = tracks.iter().map(|t| t.roi).collect();
         let results = self.landmarks(frame, &rois, Some(&tracks))?;
         let t = Instant::now();
+        let mut smoothing_time = Duration::ZERO;
         let mut faces = Vec::with_capacity(tracks.len());
         let mut kept: Vec<Track> = Vec::with_capacity(tracks.len());
         for (mut track, result) in tracks.into_iter().zip(results) {
@@ -452,12 +456,14 @@ impl Tracker {
                 events.push(Event::StabilizerUnusable { id: track.id });
             }
             if let Some(smoothing) = cfg.smoothing {
+                let started = Instant::now();
                 let motion = cfg.registration.then(|| track.motion(frame, &r.points)).flatten();
                 track.smoother.get_or_insert_with(|| Smoother::new(smoothing)).smooth(
                     &mut r.points,
                     time,
                     motion.as_ref(),
                 );
+                smoothing_time += started.elapsed();
             }
             faces.push(Face {
                 track_id: track.id,
@@ -474,7 +480,8 @@ impl Tracker {
             track.age += 1;
             kept.push(track);
         }
-        self.times.decode += t.elapsed();
+        self.times.decode += t.elapsed().saturating_sub(smoothing_time);
+        self.times.smoothing += smoothing_time;
         self.tracks = kept;
         Ok(faces)
     }
