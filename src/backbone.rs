@@ -123,6 +123,11 @@ impl Backbone {
         self.size
     }
 
+    /// The input crop's memory layout.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
     /// Side of the heatmaps, for a heatmap backbone.
     pub fn heatmap_size(&self) -> Option<usize> {
         match self.kind {

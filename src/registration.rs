@@ -10,7 +10,8 @@ use crate::crop::{Layout, crop_rgb};
 use crate::frame::Frame;
 use crate::geometry::Similarity;
 
-/// Side of the grayscale patch a face region is registered at.
+/// Side of the grayscale patch a face region is registered at (about: a backbone crop is
+/// box-averaged down by a whole factor).
 pub const PATCH: usize = 64;
 /// The part of the patch that is registered: the central square of this half-side, in units of
 /// the patch's half-side. A track's crop spans 1.5x the face, so this keeps to the face and leaves
@@ -23,79 +24,130 @@ const STEP_DONE: f64 = 1e-4;
 /// has not found the face (occlusion, a large expression change, a failed track): no motion.
 const MAX_RESIDUAL: f64 = 0.5;
 
-/// The grayscale template of a face region in one frame, to register a later frame against.
+/// A grey image of a face region in one frame: patch pixel `u` shows frame point `to_frame(u)`.
+/// It keeps the finer grey image it was averaged from, which a later frame's patch is
+/// resampled from when it is registered on this one.
 #[derive(Debug, Clone)]
 pub struct Patch {
     to_frame: Similarity,
+    side: usize,
     pixels: Vec<f32>,
+    fine: Fine,
+}
+
+/// The grey image at its source's resolution (`size` pixels wide, `k` of them per patch pixel).
+#[derive(Debug, Clone)]
+struct Fine {
+    to_frame: Similarity,
+    size: usize,
+    k: usize,
+    grey: Vec<f32>,
 }
 
 impl Patch {
-    /// Samples the region whose patch pixel `u` is frame pixel `to_frame(u)`.
-    pub fn new(frame: &Frame, to_frame: Similarity) -> Patch {
-        Patch { to_frame, pixels: gray(frame, &to_frame) }
+    /// Samples the region whose patch pixel `u` is frame pixel `to_frame(u)`, [`PATCH`] pixels
+    /// wide, grey levels in 0..1 (its own fine image).
+    pub fn sample(frame: &Frame, to_frame: Similarity) -> Patch {
+        let mut rgb = vec![0f32; 3 * PATCH * PATCH];
+        crop_rgb(frame, &to_frame, PATCH, Layout::Hwc, 1.0 / 255.0, 0.0, &mut rgb);
+        let grey: Vec<f32> = rgb.chunks_exact(3).map(|p| (p[0] + p[1] + p[2]) / 3.0).collect();
+        let fine = Fine { to_frame, size: PATCH, k: 1, grey: grey.clone() };
+        Patch { to_frame, side: PATCH, pixels: grey, fine }
+    }
+
+    /// The patch of a model input crop that is already made (`crop`: `size` x `size` x 3 in
+    /// `layout`, any value scale, showing `crop_to_frame`): its grey levels box-averaged down by
+    /// the whole factor that brings it nearest [`PATCH`]. Reusing the backbone's crop costs a
+    /// pass over it instead of a second resampling of the frame.
+    pub fn from_crop(crop: &[f32], size: usize, layout: Layout, crop_to_frame: &Similarity) -> Patch {
+        let grey: Vec<f32> = (0..size * size)
+            .map(|i| match layout {
+                Layout::Hwc => crop[3 * i..3 * i + 3].iter().sum::<f32>() / 3.0,
+                Layout::Chw => (0..3).map(|c| crop[c * size * size + i]).sum::<f32>() / 3.0,
+            })
+            .collect();
+        let k = (size / PATCH).max(1);
+        let side = size / k;
+        let pixels = (0..side * side)
+            .map(|i| {
+                let (u, v) = (i % side, i / side);
+                let block = (0..k).flat_map(|dy| (0..k).map(move |dx| (u * k + dx, v * k + dy)));
+                block.map(|(x, y)| grey[y * size + x]).sum::<f32>() / (k * k) as f32
+            })
+            .collect();
+        let fine = Fine { to_frame: *crop_to_frame, size, k, grey };
+        Patch { to_frame: fine.patch_to_fine().then(crop_to_frame), side, pixels, fine }
     }
 
     pub fn to_frame(&self) -> Similarity {
         self.to_frame
     }
 
-    /// The motion of the region's content from this patch's frame to `frame`: the similarity `M`
-    /// (frame pixels) that takes a point of the face then to where it is now. `guess` starts the
-    /// search (e.g. the motion of the landmarks); `None` when the registration does not converge
-    /// or does not match (see [`MAX_RESIDUAL`]).
-    pub fn motion_to(&self, frame: &Frame, guess: &Similarity) -> Option<Similarity> {
-        let t0 = self.to_frame;
-        let t0_inv = t0.inverse();
-        // The guess in patch pixels, and the current frame sampled through it: registration then
-        // only refines what is left.
+    /// The motion of the face from this patch's frame to `now`'s: the similarity `M` (frame
+    /// pixels) that takes a point of the face then to where it is now. `guess` starts the search
+    /// (e.g. the motion of the landmarks). `None` when the registration does not converge, does
+    /// not match (see [`MAX_RESIDUAL`]), or the patches differ in size.
+    pub fn motion_to(&self, now: &Patch, guess: &Similarity) -> Option<Similarity> {
+        if now.side != self.side || now.fine.k != self.fine.k {
+            return None;
+        }
+        let (t0, t0_inv) = (self.to_frame, self.to_frame.inverse());
+        // `now` resampled onto this patch's grid moved by the guess, each pixel averaged over
+        // its block of `now`'s fine image as this patch's pixels were: registration then only
+        // refines what the guess left, by sub-pixel shifts that interpolate without bias.
         let d0 = t0.then(guess).then(&t0_inv);
-        let current = gray(frame, &d0.then(&t0));
-        let e = self.register(&current)?;
-        let c = (PATCH as f32 - 1.0) / 2.0;
-        let to_norm = Similarity { a: 1.0 / c, b: 0.0, tx: -1.0, ty: -1.0 };
-        let from_norm = Similarity { a: c, b: 0.0, tx: c, ty: c };
+        let warped = now.fine.resample(&self.fine.patch_to_fine().inverse().then(&d0).then(&t0), self.side);
+        let (to_norm, from_norm) = normalisation(self.side);
+        let e = self.register(&warped, &from_norm)?;
         let d = to_norm.then(&e).then(&from_norm).then(&d0);
         Some(t0_inv.then(&d).then(&t0))
     }
 
     /// The warp `E` (normalised patch coordinates, the patch spanning -1..1) with
-    /// `current(E(q)) ~ template(q)` over the inner region.
-    fn register(&self, current: &[f32]) -> Option<Similarity> {
-        let c = (PATCH as f32 - 1.0) / 2.0;
-        let inner = inner_pixels(c);
+    /// `now(to_now(E(q))) ~ template(q)` over the inner region (`to_now`: normalised coordinates
+    /// to `now`'s pixels).
+    fn register(&self, now: &[f32], to_now: &Similarity) -> Option<Similarity> {
+        let n = self.side;
+        let c = (n as f32 - 1.0) / 2.0;
+        let inner = inner_pixels(n);
         // Steepest-descent images of the template: its gradient (per normalised unit) times the
         // warp's Jacobian at the identity, for parameters (a, b, tx, ty) of
         // W(q) = ((1 + a) qx - b qy + tx, b qx + (1 + a) qy + ty).
+        let at = |x: usize, y: usize| self.pixels[y * n + x] as f64;
         let sd: Vec<[f64; 4]> = inner
             .iter()
             .map(|&(x, y)| {
-                let at = |x: usize, y: usize| self.pixels[y * PATCH + x] as f64;
                 let gx = (at(x + 1, y) - at(x - 1, y)) / 2.0 * c as f64;
                 let gy = (at(x, y + 1) - at(x, y - 1)) / 2.0 * c as f64;
                 let (qx, qy) = ((x as f64 - c as f64) / c as f64, (y as f64 - c as f64) / c as f64);
                 [gx * qx + gy * qy, -gx * qy + gy * qx, gx, gy]
             })
             .collect();
-        let contrast = rms_contrast(inner.iter().map(|&(x, y)| self.pixels[y * PATCH + x]));
+        let contrast = rms_contrast(inner.iter().map(|&(x, y)| self.pixels[y * n + x]));
+        // Inverse compositional: the Hessian is the template's, the same at every iteration.
+        let mut h = [[0f64; 4]; 4];
+        for s in &sd {
+            for i in 0..4 {
+                for j in 0..4 {
+                    h[i][j] += s[i] * s[j];
+                }
+            }
+        }
         let mut e = Similarity::IDENTITY;
         for _ in 0..MAX_ITERATIONS {
-            let (mut h, mut g, mut sq, mut n) = ([[0f64; 4]; 4], [0f64; 4], 0f64, 0usize);
+            let sample_at = e.then(to_now);
+            let (mut g, mut sq, mut count) = ([0f64; 4], 0f64, 0usize);
             for (&(x, y), s) in inner.iter().zip(&sd) {
-                let q = [(x as f32 - c) / c, (y as f32 - c) / c];
-                let w = e.apply(q);
-                let Some(value) = bilinear(current, w[0] * c + c, w[1] * c + c) else { continue };
-                let err = (value - self.pixels[y * PATCH + x]) as f64;
+                let [px, py] = sample_at.apply([(x as f32 - c) / c, (y as f32 - c) / c]);
+                let Some(value) = bilinear(now, n, px, py).filter(|v| v.is_finite()) else { continue };
+                let err = value as f64 - at(x, y);
                 for i in 0..4 {
                     g[i] += s[i] * err;
-                    for j in 0..4 {
-                        h[i][j] += s[i] * s[j];
-                    }
                 }
                 sq += err * err;
-                n += 1;
+                count += 1;
             }
-            if n < inner.len() / 2 {
+            if count < inner.len() / 2 {
                 return None;
             }
             let dp = solve4(h, g)?;
@@ -103,7 +155,7 @@ impl Patch {
             let step = Similarity { a: 1.0 + dp[0] as f32, b: dp[1] as f32, tx: dp[2] as f32, ty: dp[3] as f32 };
             e = step.inverse().then(&e);
             if dp.iter().all(|v| v.abs() < STEP_DONE) {
-                let residual = (sq / n as f64).sqrt();
+                let residual = (sq / count as f64).sqrt();
                 return (residual <= MAX_RESIDUAL * contrast && plausible(&e)).then_some(e);
             }
         }
@@ -111,19 +163,52 @@ impl Patch {
     }
 }
 
-/// The region's pixels as grey levels in 0..1 (the mean of R, G and B), antialiased like the
-/// backbone's crops.
-fn gray(frame: &Frame, to_frame: &Similarity) -> Vec<f32> {
-    let mut rgb = vec![0f32; 3 * PATCH * PATCH];
-    crop_rgb(frame, to_frame, PATCH, Layout::Hwc, 1.0 / 255.0, 0.0, &mut rgb);
-    rgb.chunks_exact(3).map(|p| (p[0] + p[1] + p[2]) / 3.0).collect()
+impl Fine {
+    /// Patch pixel `u` averages fine pixels `k u .. k u + k - 1`: its centre is `k u + (k - 1) / 2`.
+    fn patch_to_fine(&self) -> Similarity {
+        let half = (self.k as f32 - 1.0) / 2.0;
+        Similarity { a: self.k as f32, b: 0.0, tx: half, ty: half }
+    }
+
+    /// A `side` x `side` patch whose pixel `u` averages this image at the `k` x `k` frame points
+    /// `fine_to_frame(k u + (dx, dy))`, dx and dy in 0..k (bilinear samples); NaN where a sample
+    /// falls outside.
+    fn resample(&self, fine_to_frame: &Similarity, side: usize) -> Vec<f32> {
+        let to_mine = fine_to_frame.then(&self.to_frame.inverse());
+        let k = self.k;
+        // Registration reads the inner region, moved by sub-pixel refinements: a margin of 3.
+        let (c, reach) = ((side as f32 - 1.0) / 2.0, INNER * (side as f32 - 1.0) / 2.0 + 3.0);
+        (0..side * side)
+            .map(|i| {
+                let (u, v) = (i % side, i / side);
+                if (u as f32 - c).abs() > reach || (v as f32 - c).abs() > reach {
+                    return f32::NAN;
+                }
+                let mut sum = 0.0;
+                for dy in 0..k {
+                    for dx in 0..k {
+                        let [x, y] = to_mine.apply([(u * k + dx) as f32, (v * k + dy) as f32]);
+                        sum += bilinear(&self.grey, self.size, x, y).unwrap_or(f32::NAN);
+                    }
+                }
+                sum / (k * k) as f32
+            })
+            .collect()
+    }
+}
+
+/// Patch pixels to normalised coordinates (the patch spanning -1..1) and back.
+fn normalisation(side: usize) -> (Similarity, Similarity) {
+    let c = (side as f32 - 1.0) / 2.0;
+    (Similarity { a: 1.0 / c, b: 0.0, tx: -1.0, ty: -1.0 }, Similarity { a: c, b: 0.0, tx: c, ty: c })
 }
 
 /// The patch pixels of the inner region (none on the patch's border, so central differences
 /// stay inside).
-fn inner_pixels(c: f32) -> Vec<(usize, usize)> {
+fn inner_pixels(side: usize) -> Vec<(usize, usize)> {
+    let c = (side as f32 - 1.0) / 2.0;
     let half = INNER * c;
-    let range = || (1..PATCH - 1).filter(move |&v| (v as f32 - c).abs() <= half);
+    let range = || (1..side - 1).filter(move |&v| (v as f32 - c).abs() <= half);
     range().flat_map(|y| range().map(move |x| (x, y))).collect()
 }
 
@@ -133,15 +218,15 @@ fn rms_contrast(values: impl Iterator<Item = f32> + Clone) -> f64 {
     (values.map(|v| (v as f64 - mean).powi(2)).sum::<f64>() / n).sqrt()
 }
 
-/// Bilinear sample of a patch at pixel position (x, y); `None` outside it.
-fn bilinear(img: &[f32], x: f32, y: f32) -> Option<f32> {
-    let max = (PATCH - 1) as f32;
+/// Bilinear sample of a `side` x `side` image at pixel position (x, y); `None` outside it.
+fn bilinear(img: &[f32], side: usize, x: f32, y: f32) -> Option<f32> {
+    let max = (side - 1) as f32;
     if !(x >= 0.0 && y >= 0.0 && x <= max && y <= max) {
         return None;
     }
-    let (x0, y0) = ((x as usize).min(PATCH - 2), (y as usize).min(PATCH - 2));
+    let (x0, y0) = ((x as usize).min(side - 2), (y as usize).min(side - 2));
     let (fx, fy) = (x - x0 as f32, y - y0 as f32);
-    let at = |x: usize, y: usize| img[y * PATCH + x];
+    let at = |x: usize, y: usize| img[y * side + x];
     let top = at(x0, y0) * (1.0 - fx) + at(x0 + 1, y0) * fx;
     let bottom = at(x0, y0 + 1) * (1.0 - fx) + at(x0 + 1, y0 + 1) * fx;
     Some(top * (1.0 - fy) + bottom * fy)
@@ -227,20 +312,24 @@ mod tests {
         let truth =
             Similarity { a, b, tx: 100.0 - (a * 100.0 - b * 100.0) + 3.0, ty: 100.0 - (b * 100.0 + a * 100.0) - 2.0 };
         let (then, now) = (frame_moved(&identity), frame_moved(&truth));
-        let patch = Patch::new(&Frame::rgb(&then, 200, 200).unwrap(), region());
-        let now = Frame::rgb(&now, 200, 200).unwrap();
-        let got = patch.motion_to(&now, &identity).expect("registers");
-        assert_same_motion(&got, &truth, 0.1);
+        let then = Patch::sample(&Frame::rgb(&then, 200, 200).unwrap(), region());
+        // The face's patch now is read where the face was (as a track's crop that holds still).
+        let now = Patch::sample(&Frame::rgb(&now, 200, 200).unwrap(), region());
+        assert_same_motion(&then.motion_to(&now, &identity).expect("registers"), &truth, 0.1);
         let near = Similarity { tx: truth.tx + 1.5, ty: truth.ty - 1.0, ..truth };
-        assert_same_motion(&patch.motion_to(&now, &near).expect("registers"), &truth, 0.1);
+        assert_same_motion(&then.motion_to(&now, &near).expect("registers"), &truth, 0.1);
+        // Read where the face is now (a crop that followed it): the same motion.
+        let followed = region().then(&truth);
+        let now_followed = Patch::sample(&Frame::rgb(&frame_moved(&truth), 200, 200).unwrap(), followed);
+        assert_same_motion(&then.motion_to(&now_followed, &identity).expect("registers"), &truth, 0.1);
     }
 
     #[test]
     fn a_flat_region_or_another_picture_gives_no_motion() {
         let identity = Similarity::IDENTITY;
         let flat = vec![90u8; 200 * 200 * 3];
-        let patch = Patch::new(&Frame::rgb(&flat, 200, 200).unwrap(), region());
-        assert!(patch.motion_to(&Frame::rgb(&flat, 200, 200).unwrap(), &identity).is_none());
+        let patch = Patch::sample(&Frame::rgb(&flat, 200, 200).unwrap(), region());
+        assert!(patch.motion_to(&patch.clone(), &identity).is_none());
         // Noise against the texture: nothing matches.
         let mut seed = 7u32;
         let noise: Vec<u8> = (0..200 * 200 * 3)
@@ -249,9 +338,26 @@ mod tests {
                 (seed >> 24) as u8
             })
             .collect();
-        let textured = frame_moved(&identity);
-        let patch = Patch::new(&Frame::rgb(&textured, 200, 200).unwrap(), region());
-        assert!(patch.motion_to(&Frame::rgb(&noise, 200, 200).unwrap(), &identity).is_none());
+        let textured = Patch::sample(&Frame::rgb(&frame_moved(&identity), 200, 200).unwrap(), region());
+        let noisy = Patch::sample(&Frame::rgb(&noise, 200, 200).unwrap(), region());
+        assert!(textured.motion_to(&noisy, &identity).is_none());
+    }
+
+    #[test]
+    fn a_backbone_crop_is_box_averaged_and_keeps_its_geometry() {
+        // A 128-pixel crop whose every channel is x + 2 y, planar (CHW): averaged 2x2 down to 64,
+        // patch pixel (u, v) covers crop pixels 2u..2u+1 x 2v..2v+1, so it holds the value at
+        // their centre (2u + 0.5, 2v + 0.5) = 2u + 0.5 + 2 (2v + 0.5), and maps there.
+        let size = 128;
+        let plane: Vec<f32> = (0..size * size).map(|i| (i % size) as f32 + 2.0 * (i / size) as f32).collect();
+        let crop = [plane.clone(), plane.clone(), plane].concat();
+        let patch = Patch::from_crop(&crop, size, Layout::Chw, &Similarity::IDENTITY);
+        assert_eq!(patch.side, 64);
+        for (u, v) in [(0usize, 0usize), (5, 9), (63, 63)] {
+            let (x, y) = (2.0 * u as f32 + 0.5, 2.0 * v as f32 + 0.5);
+            assert!((patch.pixels[v * 64 + u] - (x + 2.0 * y)).abs() < 1e-3, "({u}, {v})");
+            assert_eq!(patch.to_frame().apply([u as f32, v as f32]), [x, y]);
+        }
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::error::Result;
 use crate::frame::Frame;
 use crate::geometry::{Roi, Similarity, eye_angle, points_box};
 use crate::heatmap::heatmap_to_crop;
+use crate::registration::Patch;
 use crate::smoothing::{Smoother, Smoothing};
 use crate::stabilizer::HiddenState;
 use search::Searcher;
@@ -196,7 +197,7 @@ pub struct StageTimes {
     pub stabilizer: Duration,
     /// Heatmap decoding, mapping to the frame, the next crop.
     pub decode: Duration,
-    /// Registering each face's motion and smoothing its points.
+    /// Each face's grey patch, registering its motion and smoothing its points.
     pub smoothing: Duration,
     pub total: Duration,
 }
@@ -235,6 +236,8 @@ struct FaceResult {
     /// was not finite (`stabilizer_failed`).
     state: Option<HiddenState>,
     stabilizer_failed: bool,
+    /// The face's grey patch from its backbone crop, when smoothing follows registered motion.
+    patch: Option<Patch>,
 }
 
 /// Per-stream tracking state. Never shared between streams.
@@ -457,7 +460,7 @@ impl Tracker {
             }
             if let Some(smoothing) = cfg.smoothing {
                 let started = Instant::now();
-                let motion = cfg.registration.then(|| track.motion(frame, &r.points)).flatten();
+                let motion = r.patch.take().and_then(|patch| track.motion(patch, &r.points));
                 track.smoother.get_or_insert_with(|| Smoother::new(smoothing)).smooth(
                     &mut r.points,
                     time,
@@ -528,12 +531,30 @@ impl Tracker {
             self.times.stabilizer += t.elapsed();
         }
 
+        // The patches registration compares from frame to frame, from the crops already made.
+        let t = Instant::now();
+        let registered = tracks.is_some() && self.config.smoothing.is_some() && self.config.registration;
+        let per_face = self.backbone_input.len() / crops.len().max(1);
+        let mut patches: Vec<Option<Patch>> = (0..crops.len())
+            .map(|i| {
+                let crop = &self.backbone_input[i * per_face..(i + 1) * per_face];
+                registered.then(|| Patch::from_crop(crop, size, m.backbone.layout(), &crops[i]))
+            })
+            .collect();
+        self.times.smoothing += t.elapsed();
+
         let t = Instant::now();
         let mut results = Vec::with_capacity(crops.len());
         for (i, (all, reported)) in full.into_iter().zip(reported).enumerate() {
             let presence = outputs[i].face_score.unwrap_or(1.0);
             let found = self.face_result(&all, reported, &crops[i], presence);
-            results.push(found.map(|r| FaceResult { state: states[i].take(), stabilizer_failed: failed[i], ..r }));
+            let patch = patches[i].take();
+            results.push(found.map(|r| FaceResult {
+                state: states[i].take(),
+                stabilizer_failed: failed[i],
+                patch,
+                ..r
+            }));
         }
         self.times.decode += t.elapsed();
         self.times.unusable += results.iter().filter(|r| r.is_none()).count() as u64;
@@ -559,7 +580,7 @@ impl Tracker {
         let angle = eye_angle(*all.get(a)?, *all.get(b)?);
         let next_roi = Roi::around_points(&all, angle, self.config.roi_scale)?;
         let confidence = reported.confidence;
-        Some(FaceResult { next_roi, points, confidence, presence, state: None, stabilizer_failed: false })
+        Some(FaceResult { next_roi, points, confidence, presence, state: None, stabilizer_failed: false, patch: None })
     }
 
     /// One face's backbone output as every point in crop pixels (for the next crop) and the

@@ -1,8 +1,7 @@
 //! One tracked face: where its next crop is, and the states that follow it from frame to frame.
 
-use crate::frame::Frame;
 use crate::geometry::{Roi, Similarity, fit_similarity};
-use crate::registration::{PATCH, Patch};
+use crate::registration::Patch;
 use crate::smoothing::Smoother;
 use crate::stabilizer::HiddenState;
 
@@ -26,15 +25,15 @@ impl Track {
     }
 
     /// How the face moved since the last frame: the motion of its points (`points`, this
-    /// frame's), refined by registering last frame's patch of the face on `frame`; the points'
-    /// motion alone where registration fails. `None` on the track's first frame. Keeps this
-    /// frame's patch (from the crop this frame was read from) for the next.
-    pub fn motion(&mut self, frame: &Frame, points: &[[f32; 2]]) -> Option<Similarity> {
-        let motion = self.last.as_ref().and_then(|(patch, then)| {
-            let guess = fit_similarity(then, points)?;
-            Some(patch.motion_to(frame, &guess).unwrap_or(guess))
+    /// frame's), refined by registering last frame's patch of the face on this frame's (`now`,
+    /// from the crop this frame was read from); the points' motion alone where registration
+    /// fails. `None` on the track's first frame. Keeps `now` and `points` for the next frame.
+    pub fn motion(&mut self, now: Patch, points: &[[f32; 2]]) -> Option<Similarity> {
+        let motion = self.last.as_ref().and_then(|(then, then_points)| {
+            let guess = fit_similarity(then_points, points)?;
+            Some(then.motion_to(&now, &guess).unwrap_or(guess))
         });
-        self.last = Some((Patch::new(frame, self.roi.crop_to_frame(PATCH)), points.to_vec()));
+        self.last = Some((now, points.to_vec()));
         motion
     }
 
