@@ -265,15 +265,50 @@ def run(seq, mode, fps, check):
         check_offset(seq, normalised)
 
 
+def run_video(video, mode, out):
+    """Every frame of a video file (OpenCV decodes it) through MediaPipe, one JSON line per frame
+    to `out` (what a user of MediaPipe would run instead of `steadyface track`)."""
+    import cv2
+
+    runner = FaceMeshRunner() if mode == "facemesh" else VideoRunner()
+    capture = cv2.VideoCapture(str(video))
+    fps = capture.get(cv2.CAP_PROP_FPS) or 30.0
+    number = 0
+    with open(out, "w") as sink:
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            height, width = rgb.shape[:2]
+            landmarks = runner(rgb, int(round(number * 1000.0 / fps)))
+            points = to_pixels(landmarks, width, height) if landmarks is not None else None
+            sink.write(json.dumps({"frame": number, "points": points}) + "\n")
+            number += 1
+    runner.close()
+    if number == 0:
+        sys.exit(f"mediapipe_points: {video}: no frame decoded")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("sequences", nargs="+", type=Path, help="directories of numbered frames")
+    parser.add_argument("sequences", nargs="*", type=Path, help="directories of numbered frames")
+    parser.add_argument("--video", type=Path, help="a video file instead: its landmarks to --out")
+    parser.add_argument("--out", type=Path, default=Path("/dev/stdout"), help="with --video (default: stdout)")
     parser.add_argument("--mode", choices=["facemesh", "video"], default="facemesh")
     parser.add_argument("--fps", type=float, default=30.0, help="frame rate of the timestamps (default 30)")
     parser.add_argument(
         "--check", action="store_true", help="print the mean offset from gt.jsonl with and without the half pixel"
     )
     args = parser.parse_args()
+    if args.video:
+        if not args.video.is_file():
+            sys.exit(f"mediapipe_points: {args.video}: no such video")
+        ensure_venv()
+        os.environ.setdefault("GLOG_minloglevel", "2")
+        return run_video(args.video, args.mode, args.out)
+    if not args.sequences:
+        parser.error("give sequence directories or --video")
     for seq in args.sequences:
         if not seq.is_dir():
             sys.exit(f"mediapipe_points: {seq}: not a directory of numbered frames")
