@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Print the landmarks steadyface attaches to each frame, one JSON object per line.
+"""Print the landmarks steadyface attaches to each frame, one steadyface.landmarks/1 JSON object
+per line (docs/landmarks.schema.json; `landmarkpublish` writes the same lines from a pipeline).
 
     GST_PLUGIN_PATH=target/release python3 examples/print_landmarks.py VIDEO [--max-frames N]
 
@@ -16,10 +17,13 @@ gi.require_version("Gst", "1.0")
 from gi.repository import Gst  # noqa: E402
 
 META_NAME = "SteadyFaceLandmarks"
+SCHEMA = "steadyface.landmarks/1"
 
 
-def faces_of(buffer):
-    """The frame size and the list of faces in a buffer's SteadyFaceLandmarks meta, or None."""
+def landmarks_of(buffer, frame):
+    """The buffer's SteadyFaceLandmarks meta as a steadyface.landmarks/1 object
+    (docs/landmarks.schema.json, the same object `landmarkpublish` and `steadyface track` write),
+    or None without the meta."""
     meta = buffer.get_custom_meta(META_NAME)
     if meta is None:
         return None
@@ -33,8 +37,13 @@ def faces_of(buffer):
             "score": face.get_value("score"),
             "points": [[flat[i], flat[i + 1]] for i in range(0, len(flat), 2)],
             "confidence": list(face.get_value("confidence")),
+            "new_track": face.get_value("new-track"),
+            "stabilized": face.get_value("stabilized"),
         })
-    return {"width": s.get_value("width"), "height": s.get_value("height"),
+    pts = buffer.pts
+    return {"schema": SCHEMA, "frame": frame,
+            "timestamp": None if pts == Gst.CLOCK_TIME_NONE else pts,
+            "width": s.get_value("width"), "height": s.get_value("height"),
             "scheme": s.get_value("scheme"), "faces": faces}
 
 
@@ -57,9 +66,9 @@ def main():
         nonlocal frame
         if args.max_frames and frame >= args.max_frames:
             return Gst.PadProbeReturn.DROP
-        record = faces_of(info.get_buffer())
+        record = landmarks_of(info.get_buffer(), frame)
         if record is not None:
-            print(json.dumps({"frame": frame, **record}), flush=True)
+            print(json.dumps(record, separators=(",", ":")), flush=True)
         frame += 1
         return Gst.PadProbeReturn.OK
 

@@ -29,7 +29,7 @@ def main():
         faces = answer.get("faces") or []
         if not faces:
             sys.exit(f"label_faces: {path}: no face found")
-        points = max(faces, key=lambda f: f["bbox"][2] * f["bbox"][3])["points"]
+        points = max(faces, key=lambda f: f["box"][2] * f["box"][3])["points"]
         if len(points) != 68:
             sys.exit(f"label_faces: {path}: {len(points)} points, expected 68")
         text = "version: 1\nn_points: 68\n{\n" + "".join(f"{x + 1:.3f} {y + 1:.3f}\n" for x, y in points) + "}\n"

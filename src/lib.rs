@@ -14,6 +14,7 @@ pub mod error;
 pub mod frame;
 pub mod geometry;
 pub mod heatmap;
+pub mod landmarks_json;
 pub mod metrics;
 pub mod model;
 pub mod models_dir;

@@ -7,6 +7,10 @@
 //! (`/dev/null`), a FIFO, a socket, or an open file descriptor named through `/proc`
 //! (`/dev/stdout`, `/dev/fd/N`). Renaming over those would replace the device or the pipe with a
 //! plain file (run as root, `--json /dev/null` once did) and the reader would get nothing.
+//!
+//! A live log ([`open_log`], `landmarkpublish`'s lines) is the exception to the first rule: its
+//! lines are meant to be read while they come, so a regular file is created (or truncated) in
+//! place and each line is written whole as it comes; special files are written through as above.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -24,6 +28,19 @@ pub fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     file.write_all(bytes).map_err(|e| out.error("cannot write", e))?;
     drop(file);
     out.commit()
+}
+
+/// Opens `path` for a log written line by line while a stream runs (see the module
+/// documentation): a regular file or free name is created or truncated (a symbolic link's final
+/// target, the link kept), anything else (a device, a FIFO, `/dev/stdout`) is opened for
+/// appending; a folder is an error.
+pub fn open_log(path: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    let file = match destination(path)? {
+        Destination::Replace(target) => options.write(true).create(true).truncate(true).open(target),
+        Destination::Direct => options.append(true).open(path),
+    };
+    file.map_err(|e| Error::Other(format!("cannot open {}: {e}", path.display())))
 }
 
 /// One output being written, for writers that open the file themselves (an encoder's file sink,
@@ -194,6 +211,24 @@ mod tests {
     /// Runs `program args` (mkfifo, mknod); false when it fails.
     fn make(program: &str, args: &[&std::ffi::OsStr]) -> bool {
         Command::new(program).args(args).status().is_ok_and(|s| s.success())
+    }
+
+    #[test]
+    fn a_log_truncates_a_regular_file_in_place_and_refuses_a_folder() {
+        let dir = scratch("log");
+        let (file, link) = (dir.join("log.jsonl"), dir.join("link.jsonl"));
+        std::fs::write(&file, "old contents\n").unwrap();
+        std::os::unix::fs::symlink("log.jsonl", &link).unwrap();
+        let mut log = open_log(&link).expect("opens through the link");
+        log.write_all(b"line\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "line\n", "written in place, as it comes");
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(names(&dir), ["link.jsonl", "log.jsonl"]);
+        let err = open_log(&dir).unwrap_err().to_string();
+        assert!(err.contains("it is a folder"), "{err}");
+        let err = open_log(&dir.join("missing/log.jsonl")).unwrap_err().to_string();
+        assert!(err.contains("missing"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -8,7 +8,8 @@ use std::time::Instant;
 
 use anyhow::{Context, bail};
 use gst::prelude::*;
-use gststeadyface::meta::ReadFace;
+use gststeadyface::meta::{Landmarks, ReadFace};
+use steadyface::landmarks_json::FrameLandmarks;
 use steadyface::output::Output;
 use steadyface_train::video::VideoFrame;
 
@@ -69,26 +70,25 @@ fn in_range(pspec: &gst::glib::ParamSpec, value: &gst::glib::Value) -> bool {
     changed == 0
 }
 
-/// The faces of one frame, as read from its meta.
+/// One frame as read from its meta.
 #[derive(Debug, Clone)]
 pub struct FrameRecord {
     pub index: usize,
-    pub faces: Vec<ReadFace>,
+    /// The buffer's presentation time.
+    pub pts: Option<gst::ClockTime>,
+    /// The meta's frame size, scheme and faces (empty, 0x0, when a buffer carried none).
+    pub landmarks: Landmarks,
 }
 
 impl FrameRecord {
-    /// The frame as one JSON line in the benchmark format of docs/design.md: `points` when there is
-    /// exactly one face, otherwise a `faces` list (empty when there is none).
-    pub fn to_json(&self) -> serde_json::Value {
-        let face = |f: &ReadFace| serde_json::json!({"track_id": f.track_id, "box": f.bbox, "score": f.score, "points": points(f)});
-        match self.faces.as_slice() {
-            [one] => {
-                let mut line = face(one);
-                line["frame"] = self.index.into();
-                line
-            }
-            faces => serde_json::json!({"frame": self.index, "faces": faces.iter().map(face).collect::<Vec<_>>()}),
-        }
+    /// The faces, as read from the meta.
+    pub fn faces(&self) -> &[ReadFace] {
+        &self.landmarks.faces
+    }
+
+    /// The frame as one `steadyface.landmarks/1` JSON object (docs/landmarks.schema.json).
+    pub fn to_json(&self) -> FrameLandmarks {
+        self.landmarks.to_json(self.index as u64, self.pts)
     }
 }
 
@@ -154,8 +154,13 @@ pub fn run(
     let pad = landmarks.static_pad("src").context("facelandmarks has no src pad")?;
     pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(buffer) = info.buffer() {
-            let faces = gststeadyface::meta::read(buffer).map(|(_, faces)| faces).unwrap_or_default();
-            let _ = tx.send(FrameRecord { index: buffer.offset() as usize, faces });
+            let landmarks = gststeadyface::meta::read_landmarks(buffer).unwrap_or_else(|| Landmarks {
+                width: 0,
+                height: 0,
+                scheme: String::new(),
+                faces: Vec::new(),
+            });
+            let _ = tx.send(FrameRecord { index: buffer.offset() as usize, pts: buffer.pts(), landmarks });
         }
         gst::PadProbeReturn::Ok
     });
@@ -201,7 +206,7 @@ pub fn run(
         };
         let mut buffer = gst::Buffer::from_mut_slice(padded(frame.rgb, width * 3, stride));
         if let Some(b) = buffer.get_mut() {
-            b.set_pts(gst::ClockTime::from_nseconds((frame.time_s.max(0.0) * 1e9) as u64));
+            b.set_pts(gst::ClockTime::from_nseconds((frame.time_s.max(0.0) * 1e9).round() as u64));
             b.set_offset(frame.index as u64);
             // A known duration keeps the last frame in the MP4 (mp4mux gives it this length).
             b.set_duration(gst::ClockTime::from_nseconds(1_000_000_000 / 30));

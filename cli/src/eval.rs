@@ -235,7 +235,7 @@ fn predict(
     let points: Vec<Option<Vec<[f32; 2]>>> = run
         .frames
         .into_iter()
-        .map(|f| f.faces.iter().max_by(|a, b| a.score.total_cmp(&b.score)).map(element::points))
+        .map(|f| f.faces().iter().max_by(|a, b| a.score.total_cmp(&b.score)).map(element::points))
         .collect();
     if points.len() != seq.frame_count {
         bail!("{}: {} frames the first time, {} now", seq.name, seq.frame_count, points.len());

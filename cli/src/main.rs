@@ -13,6 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use steadyface::frame::Frame;
+use steadyface::landmarks_json::{FaceLandmarks, FrameLandmarks};
 use steadyface::models_dir;
 use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfig};
 use steadyface::runtime::{self, Device};
@@ -55,7 +56,8 @@ enum Command {
     Info,
     /// Train a ConvLSTM stabilizer for a backbone (Jitter loss, SBR); writes ONNX + sidecar.
     Finetune(Box<steadyface_train::run::FinetuneArgs>),
-    /// Landmarks of the faces in still images, one JSON line per image.
+    /// Landmarks of the faces in still images, one JSON line per image: the steadyface.landmarks/1
+    /// object (docs/landmarks.schema.json) plus `image` and the detector's own `detections`.
     Detect {
         #[arg(required = true)]
         images: Vec<PathBuf>,
@@ -89,11 +91,12 @@ enum Command {
         #[arg(long, value_enum, default_value = "rigid")]
         motion: Motion,
     },
-    /// Landmarks of every frame of a video (any file GStreamer decodes, or a directory of
-    /// numbered frames 000000.png ...) through the facelandmarks element: one JSON line per frame
-    /// (`points` for one face, a `faces` list otherwise), optionally an annotated video.
+    /// Landmarks of every frame of a video (any file GStreamer decodes, a URI such as file://...
+    /// or rtsp://... that uridecodebin plays, or a directory of numbered frames 000000.png ...)
+    /// through the facelandmarks element: one JSON line per frame in the steadyface.landmarks/1
+    /// schema (docs/landmarks.schema.json), optionally an annotated video.
     Track {
-        /// A video file, or a directory of numbered frames.
+        /// A video file, a URI, or a directory of numbered frames.
         video: PathBuf,
         /// Write the JSON lines to this file (default: standard output).
         #[arg(long)]
@@ -218,21 +221,49 @@ fn load_models(args: &ModelArgs) -> anyhow::Result<std::sync::Arc<Models>> {
     Ok(Models::load(&paths, Device::parse(&args.device, args.device_id)?, scheme)?)
 }
 
+/// One line of `steadyface detect`: the image's landmarks in the schema, plus the image and the
+/// detector's own boxes and keypoints.
+#[derive(serde::Serialize)]
+struct DetectLine {
+    #[serde(flatten)]
+    landmarks: FrameLandmarks,
+    image: String,
+    detections: Vec<DetectionJson>,
+}
+
+#[derive(serde::Serialize)]
+struct DetectionJson {
+    #[serde(rename = "box")]
+    bbox: [f32; 4],
+    score: f32,
+    keypoints: Vec<[f32; 2]>,
+}
+
 fn detect(images: &[PathBuf], args: &ModelArgs) -> anyhow::Result<()> {
     let models = load_models(args)?;
-    for path in images {
+    let scheme = models.scheme_name();
+    for (index, path) in images.iter().enumerate() {
         let img = image::open(path).with_context(|| format!("{}", path.display()))?.to_rgb8();
         let (w, h) = (img.width() as usize, img.height() as usize);
         let frame = Frame::rgb(img.as_raw(), w, h)?;
         let detections = models.detector.detect(&frame)?;
         let mut tracker = Tracker::new(models.clone(), TrackerConfig::whole_pyramid());
         let faces = tracker.process(&frame, FrameInput::default())?.faces;
-        let json = serde_json::json!({
-            "image": path.display().to_string(),
-            "detections": detections.iter().map(|d| serde_json::json!({"bbox": d.bbox, "score": d.score, "keypoints": d.keypoints})).collect::<Vec<_>>(),
-            "faces": faces.iter().map(|f| serde_json::json!({"track_id": f.track_id, "bbox": f.bbox, "score": f.score, "points": f.points})).collect::<Vec<_>>(),
-        });
-        println!("{json}");
+        let line = DetectLine {
+            landmarks: FrameLandmarks::new(
+                index as u64,
+                None,
+                (w as u32, h as u32),
+                &scheme,
+                faces.iter().map(FaceLandmarks::from).collect(),
+            ),
+            image: path.display().to_string(),
+            detections: detections
+                .iter()
+                .map(|d| DetectionJson { bbox: d.bbox, score: d.score, keypoints: d.keypoints.to_vec() })
+                .collect(),
+        };
+        println!("{}", serde_json::to_string(&line)?);
     }
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `steadyface track`: video in, landmarks out (JSON Lines), optionally an annotated video.
+//! `steadyface track`: video in (a file, a URI, numbered frames), landmarks out (JSON Lines,
+//! `steadyface.landmarks/1`), optionally an annotated video.
 
 use std::io::Write;
 use std::path::Path;
@@ -32,7 +33,7 @@ pub fn track(video: &Path, json: Option<&Path>, overlay: Option<&Path>, args: &E
     let mut lines = String::new();
     let stdout = std::io::stdout();
     let run = element::run(frames, &properties, overlay, |record| {
-        let line = record.to_json().to_string();
+        let line = record.to_json().to_line();
         if json.is_some() {
             lines += &line;
             lines.push('\n');
@@ -47,7 +48,7 @@ pub fn track(video: &Path, json: Option<&Path>, overlay: Option<&Path>, args: &E
     if let Some(path) = json {
         steadyface::output::write(path, lines.as_bytes())?;
     }
-    let faces: usize = run.frames.iter().map(|f| f.faces.len()).sum();
+    let faces: usize = run.frames.iter().map(|f| f.faces().len()).sum();
     eprintln!(
         "{}: {} frames, {faces} faces, {:.1} frames/s{}{}",
         video.display(),

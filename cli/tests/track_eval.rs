@@ -75,7 +75,7 @@ fn track_single_face_writes_72_lines_of_68_points_and_an_overlay_video() {
     assert_eq!(records.len(), 72);
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r["frame"], i, "frames in order");
-        let p = points(&r["points"]);
+        let p = points(&r["faces"][0]["points"]);
         assert_eq!(p.len(), 68, "frame {i}");
         assert!(p.iter().all(|q| (0.0..640.0).contains(&q[0]) && (0.0..360.0).contains(&q[1])), "frame {i}: {p:?}");
     }
@@ -122,7 +122,7 @@ fn track_writes_into_a_fifo_and_a_device_without_replacing_them() {
     assert_eq!(records.len(), 72, "every frame's line reaches the FIFO's reader");
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r["frame"], i);
-        assert_eq!(points(&r["points"]).len(), 68, "frame {i}");
+        assert_eq!(points(&r["faces"][0]["points"]).len(), 68, "frame {i}");
     }
 
     // /dev/null's numbers, made here.
@@ -182,7 +182,7 @@ fn track_on_numbered_frames_follows_the_synthetic_truth() {
     assert_eq!(pred.len(), 20);
     let all: Vec<usize> = (0..68).collect();
     for (p, g) in pred.iter().zip(&gt) {
-        let nme = steadyface::metrics::nme(&points(&p["points"]), &points(&g["points"]), &all);
+        let nme = steadyface::metrics::nme(&points(&p["faces"][0]["points"]), &points(&g["points"]), &all);
         assert!(nme < 0.1, "frame {}: NME {nme}", p["frame"]);
     }
     let decoded: Vec<_> = steadyface_train::video::frames(&video).unwrap().collect::<Result<_, _>>().unwrap();
@@ -201,10 +201,14 @@ fn track_on_numbered_frames_follows_the_synthetic_truth() {
     ]);
     let raw = lines(&raw_json);
     assert_eq!(raw.len(), 20);
-    let moved = raw.iter().zip(&pred).filter(|(r, p)| points(&r["points"]) != points(&p["points"])).count();
+    let moved = raw
+        .iter()
+        .zip(&pred)
+        .filter(|(r, p)| points(&r["faces"][0]["points"]) != points(&p["faces"][0]["points"]))
+        .count();
     assert!(moved > 10, "only {moved} of 20 frames differ with and without smoothing");
     for (r, g) in raw.iter().zip(&gt) {
-        assert!(steadyface::metrics::nme(&points(&r["points"]), &points(&g["points"]), &all) < 0.1);
+        assert!(steadyface::metrics::nme(&points(&r["faces"][0]["points"]), &points(&g["points"]), &all) < 0.1);
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
@@ -395,7 +399,13 @@ fn a_frame_directory_with_gaps_keeps_its_numbers_and_eval_pairs_frames_by_number
     let all: Vec<usize> = (0..68).collect();
     let mean_nme = |truth_of: &dyn Fn(usize) -> usize| {
         let sum: f32 = (0..pred.len())
-            .map(|i| steadyface::metrics::nme(&points(&pred[i]["points"]), &points(&gt[truth_of(i)]["points"]), &all))
+            .map(|i| {
+                steadyface::metrics::nme(
+                    &points(&pred[i]["faces"][0]["points"]),
+                    &points(&gt[truth_of(i)]["points"]),
+                    &all,
+                )
+            })
             .sum();
         100.0 * sum as f64 / pred.len() as f64
     };

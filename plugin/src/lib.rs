@@ -1,16 +1,18 @@
 //! GStreamer plugin `steadyface`: `facelandmarks` attaches steady facial landmarks to each buffer,
-//! `landmarkoverlay` draws them. Thin glue over the `steadyface` core library.
+//! `landmarkoverlay` draws them, `landmarkpublish` writes them as JSON Lines. Thin glue over the `steadyface` core library.
 
 use gst::glib;
 
 mod facelandmarks;
 mod landmarkoverlay;
+mod landmarkpublish;
 pub mod meta;
 mod video;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     facelandmarks::register(plugin)?;
     landmarkoverlay::register(plugin)?;
+    landmarkpublish::register(plugin)?;
     Ok(())
 }
 

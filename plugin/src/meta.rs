@@ -14,11 +14,15 @@
 //!
 //! Plus one `GstVideoRegionOfInterestMeta` of type `face` per face (id = track id) with the same
 //! `face` structure, renamed `landmarks`, as its parameter.
+//!
+//! [`read_landmarks`] reads it back; [`Landmarks::to_json`] gives the frame as
+//! `steadyface.landmarks/1` JSON (`landmarkpublish`, `steadyface track`).
 
 use std::sync::Once;
 
 use gst::meta::CustomMeta;
 use gst::prelude::*;
+use steadyface::landmarks_json::{FaceLandmarks, FrameLandmarks};
 use steadyface::pipeline::Face;
 
 pub const META_NAME: &str = "SteadyFaceLandmarks";
@@ -197,11 +201,52 @@ pub struct ReadFace {
     pub confidence: Vec<f64>,
 }
 
-/// Reads the frame size and faces from a buffer's `SteadyFaceLandmarks` meta.
+/// Everything a buffer's `SteadyFaceLandmarks` meta holds.
+#[derive(Debug, Clone)]
+pub struct Landmarks {
+    /// The frame size the coordinates refer to.
+    pub width: u32,
+    pub height: u32,
+    /// `ibug68` or the backbone's own layout.
+    pub scheme: String,
+    pub faces: Vec<ReadFace>,
+}
+
+impl Landmarks {
+    /// The frame as `steadyface.landmarks/1` JSON (docs/landmarks.schema.json): frame number
+    /// `frame`, presentation time `pts`.
+    pub fn to_json(&self, frame: u64, pts: Option<gst::ClockTime>) -> FrameLandmarks {
+        let faces = self.faces.iter().map(ReadFace::to_json).collect();
+        FrameLandmarks::new(frame, pts.map(|t| t.nseconds()), (self.width, self.height), &self.scheme, faces)
+    }
+}
+
+impl ReadFace {
+    /// The face as in `steadyface.landmarks/1` JSON (the meta's doubles were the tracker's f32).
+    pub fn to_json(&self) -> FaceLandmarks {
+        FaceLandmarks {
+            track_id: self.track_id,
+            bbox: self.bbox.map(|v| v as f32),
+            score: self.score as f32,
+            points: self.points.iter().map(|p| [p[0] as f32, p[1] as f32]).collect(),
+            confidence: self.confidence.iter().map(|&c| c as f32).collect(),
+            new_track: self.new_track,
+            stabilized: self.stabilized,
+        }
+    }
+}
+
+/// Reads the frame size and faces from a buffer's `SteadyFaceLandmarks` meta ([`read_landmarks`]).
 pub fn read(buf: &gst::BufferRef) -> Option<((u32, u32), Vec<ReadFace>)> {
+    read_landmarks(buf).map(|l| ((l.width, l.height), l.faces))
+}
+
+/// Reads a buffer's `SteadyFaceLandmarks` meta: the one reader of the metadata.
+pub fn read_landmarks(buf: &gst::BufferRef) -> Option<Landmarks> {
     let meta = CustomMeta::from_buffer(buf, META_NAME).ok()?;
     let s = meta.structure();
-    let size = (s.get::<i32>("width").ok()? as u32, s.get::<i32>("height").ok()? as u32);
+    let (width, height) = (s.get::<i32>("width").ok()? as u32, s.get::<i32>("height").ok()? as u32);
+    let scheme = s.get::<String>("scheme").unwrap_or_default();
     let faces = s.get::<gst::Array>("faces").ok()?;
     let faces = faces
         .iter()
@@ -224,7 +269,7 @@ pub fn read(buf: &gst::BufferRef) -> Option<((u32, u32), Vec<ReadFace>)> {
             })
         })
         .collect();
-    Some((size, faces))
+    Some(Landmarks { width, height, scheme, faces })
 }
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Decoded video frames for the tools (`track`, `eval`, training on videos): a video file any
-//! installed GStreamer decoder handles, or a directory of numbered frames (`000000.png`, ...).
-//! Decoding a file goes through GStreamer (`decodebin ! videoconvert ! appsink`); this is no
-//! element code, just a reader.
+//! installed GStreamer decoder handles (or a URI `uridecodebin` plays), or a directory of numbered
+//! frames (`000000.png`, ...). Decoding goes through GStreamer (`decodebin ! videoconvert !
+//! appsink`); this is no element code, just a reader.
 
 use std::path::{Path, PathBuf};
 
@@ -28,16 +28,55 @@ pub const DEFAULT_FPS: f64 = 30.0;
 /// Frame-image extensions a frame directory may hold.
 const FRAME_EXTENSIONS: &[&str] = &["png", "jpg", "jpeg", "ppm"];
 
-/// A video file any installed GStreamer decoder handles, or a directory of numbered frames (000000.png ...).
+/// A video file any installed GStreamer decoder handles, a directory of numbered frames
+/// (000000.png ...), or a URI `uridecodebin` plays (`file://`, `rtsp://`, `http://`, ...).
 pub fn frames(path: &Path) -> Result<Box<dyn Iterator<Item = Result<VideoFrame>>>> {
     if path.is_dir() {
         let files = numbered_frames(path)?;
         return Ok(Box::new(files.into_iter().map(|(number, file)| read_image(number, &file))));
     }
-    if !path.is_file() {
-        return Err(Error::Other(format!("{}: no such video file or frame directory", path.display())));
+    if path.is_file() {
+        return Ok(Box::new(Decoder::open(Source::File(path))?));
     }
-    Ok(Box::new(Decoder::open(path)?))
+    let Some(uri) = uri_of(path) else {
+        return Err(Error::Other(format!("{}: no such video file, frame directory or URI", path.display())));
+    };
+    // A file URI naming no file fails here, as a missing path does, not deep in the decoder.
+    if let Ok((file, _)) = gst::glib::filename_from_uri(uri)
+        && !file.is_file()
+    {
+        return Err(Error::Other(format!("{uri}: no such video file ({})", file.display())));
+    }
+    Ok(Box::new(Decoder::open(Source::Uri(uri))?))
+}
+
+/// `path` as a URI when it reads as one: a scheme (a letter, then letters, digits, `+`, `-` or
+/// `.`) followed by `://`.
+fn uri_of(path: &Path) -> Option<&str> {
+    let text = path.to_str()?;
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    let valid = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid.then_some(text)
+}
+
+/// What a [`Decoder`] reads.
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    /// `filesrc ! decodebin`.
+    File(&'a Path),
+    /// `uridecodebin`.
+    Uri(&'a str),
+}
+
+impl Source<'_> {
+    fn name(&self) -> String {
+        match self {
+            Source::File(path) => path.display().to_string(),
+            Source::Uri(uri) => uri.to_string(),
+        }
+    }
 }
 
 /// The numbered frame files of `dir` (stem all digits, an image extension) with their numbers, in
@@ -97,9 +136,11 @@ fn read_image(index: usize, file: &Path) -> Result<VideoFrame> {
 /// How long a failure waits for GStreamer's error message.
 const ERROR_WAIT: gst::ClockTime = gst::ClockTime::from_seconds(2);
 
-/// `filesrc ! decodebin ! videoconvert ! RGB appsink`, pulled one frame at a time.
+/// `filesrc ! decodebin ! videoconvert ! RGB appsink` (or `uridecodebin ! ...`), pulled one
+/// frame at a time.
 struct Decoder {
-    path: PathBuf,
+    /// The file or URI, for messages.
+    name: String,
     pipeline: gst::Pipeline,
     sink: gst_app::AppSink,
     index: usize,
@@ -107,8 +148,10 @@ struct Decoder {
 }
 
 impl Decoder {
-    fn open(path: &Path) -> Result<Self> {
-        let fail = |what: &str| Error::Other(format!("{}: {what}", path.display()));
+    fn open(source: Source) -> Result<Self> {
+        let name = source.name();
+        let shown = name.clone();
+        let fail = |what: &str| Error::Other(format!("{shown}: {what}"));
         gst::init().map_err(|e| fail(&format!("GStreamer could not be initialised: {e}")))?;
         let pipeline = gst::Pipeline::new();
         let make = |name: &str| {
@@ -116,15 +159,27 @@ impl Decoder {
                 .build()
                 .map_err(|_| fail(&format!("GStreamer element {name} is missing (install gstreamer1.0-plugins-base)")))
         };
-        let (src, decode, convert) = (make("filesrc")?, make("decodebin")?, make("videoconvert")?);
-        src.set_property("location", path.to_string_lossy().to_string());
+        let building = |e: gst::glib::BoolError| fail(&format!("building the decoding pipeline: {e}"));
+        let convert = make("videoconvert")?;
         let caps = gst_video::VideoCapsBuilder::new().format(gst_video::VideoFormat::Rgb).build();
         let sink = gst_app::AppSink::builder().caps(&caps).sync(false).max_buffers(4).build();
-        pipeline
-            .add_many([&src, &decode, &convert, sink.upcast_ref()])
-            .map_err(|e| fail(&format!("building the decoding pipeline: {e}")))?;
-        src.link(&decode).map_err(|e| fail(&format!("building the decoding pipeline: {e}")))?;
-        convert.link(&sink).map_err(|e| fail(&format!("building the decoding pipeline: {e}")))?;
+        pipeline.add_many([&convert, sink.upcast_ref()]).map_err(building)?;
+        convert.link(&sink).map_err(building)?;
+        let decode = match source {
+            Source::File(path) => {
+                let (src, decode) = (make("filesrc")?, make("decodebin")?);
+                src.set_property("location", path.to_string_lossy().to_string());
+                pipeline.add_many([&src, &decode]).map_err(building)?;
+                src.link(&decode).map_err(building)?;
+                decode
+            }
+            Source::Uri(uri) => {
+                let decode = make("uridecodebin")?;
+                decode.set_property("uri", uri);
+                pipeline.add(&decode).map_err(building)?;
+                decode
+            }
+        };
         // decodebin's pads appear once the stream is typed; the first video one is linked.
         let convert_weak = convert.downgrade();
         decode.connect_pad_added(move |_, pad| {
@@ -138,7 +193,7 @@ impl Decoder {
                 let _ = pad.link(&sink_pad);
             }
         });
-        let decoder = Decoder { path: path.to_path_buf(), pipeline, sink, index: 0, done: false };
+        let decoder = Decoder { name, pipeline, sink, index: 0, done: false };
         // Prerolling surfaces undecodable files here rather than at the first frame.
         if decoder.pipeline.set_state(gst::State::Paused).is_err() {
             return Err(decoder.bus_error(ERROR_WAIT).unwrap_or_else(|| fail("could not be opened")));
@@ -163,14 +218,14 @@ impl Decoder {
         while let Some(msg) = bus.timed_pop_filtered(wait, &[gst::MessageType::Error]) {
             if let gst::MessageView::Error(e) = msg.view() {
                 let debug = e.debug().map(|d| format!(" ({d})")).unwrap_or_default();
-                return Some(Error::Other(format!("{}: cannot be decoded: {}{debug}", self.path.display(), e.error())));
+                return Some(Error::Other(format!("{}: cannot be decoded: {}{debug}", self.name, e.error())));
             }
         }
         None
     }
 
     fn convert(&self, sample: &gst::Sample) -> Result<VideoFrame> {
-        let fail = |what: &str| Error::Other(format!("{}: frame {}: {what}", self.path.display(), self.index));
+        let fail = |what: &str| Error::Other(format!("{}: frame {}: {what}", self.name, self.index));
         let caps = sample.caps().ok_or_else(|| fail("sample without caps"))?;
         let info = gst_video::VideoInfo::from_caps(caps).map_err(|e| fail(&format!("caps {caps}: {e}")))?;
         let buffer = sample.buffer().ok_or_else(|| fail("sample without buffer"))?;
