@@ -12,8 +12,11 @@
 //!   (boolean), `points` (array of doubles x0, y0, x1, y1, ...) and `confidence` (array of
 //!   doubles, one per point).
 //!
-//! Plus one `GstVideoRegionOfInterestMeta` of type `face` per face (id = track id) with the same
-//! `face` structure, renamed `landmarks`, as its parameter.
+//! Plus, per face, a `GstVideoRegionOfInterestMeta` of type `face` with the same `face` structure,
+//! renamed `landmarks`, as its parameter. When the faces came from upstream ROIs (another
+//! detector or tracker), that parameter is added to the upstream ROI of the face (the one its box
+//! overlaps most) and the face structure carries `roi-id` (int), that ROI's id: one ROI per face,
+//! keeping the upstream id. Otherwise the element adds the ROI, with id = track id.
 //!
 //! [`read_landmarks`] reads it back; [`Landmarks::to_json`] gives the frame as
 //! `steadyface.landmarks/1` JSON (`landmarkpublish`, `steadyface track`).
@@ -22,6 +25,7 @@ use std::sync::Once;
 
 use gst::meta::CustomMeta;
 use gst::prelude::*;
+use steadyface::geometry::box_iou;
 use steadyface::landmarks_json::{FaceLandmarks, FrameLandmarks};
 use steadyface::pipeline::Face;
 
@@ -123,9 +127,11 @@ fn doubles(values: impl IntoIterator<Item = f64>) -> gst::Array {
     gst::Array::new(values.into_iter().map(|v| v.to_send_value()))
 }
 
-/// The structure describing one face (named `name`).
-pub fn face_structure(name: &str, face: &Face) -> gst::Structure {
+/// The structure describing one face (named `name`), with the id of the upstream ROI it belongs
+/// to, if any.
+pub fn face_structure(name: &str, face: &Face, roi_id: Option<i32>) -> gst::Structure {
     gst::Structure::builder(name)
+        .field_if_some("roi-id", roi_id)
         .field("track-id", face.track_id)
         .field("x", face.bbox[0] as f64)
         .field("y", face.bbox[1] as f64)
@@ -139,9 +145,16 @@ pub fn face_structure(name: &str, face: &Face) -> gst::Structure {
         .build()
 }
 
-/// The frame-level structure: size, scheme and faces.
-pub fn landmarks_structure(width: u32, height: u32, scheme: &str, faces: &[Face]) -> gst::Structure {
-    let faces = gst::Array::new(faces.iter().map(|f| face_structure("face", f).to_send_value()));
+/// The frame-level structure: size, scheme and faces (`roi_ids`: each face's upstream ROI).
+pub fn landmarks_structure(
+    width: u32,
+    height: u32,
+    scheme: &str,
+    faces: &[Face],
+    roi_ids: &[Option<i32>],
+) -> gst::Structure {
+    let faces = faces.iter().zip(roi_ids).map(|(f, &id)| face_structure("face", f, id).to_send_value());
+    let faces = gst::Array::new(faces);
     gst::Structure::builder(STRUCTURE_NAME)
         .field("width", width as i32)
         .field("height", height as i32)
@@ -150,8 +163,9 @@ pub fn landmarks_structure(width: u32, height: u32, scheme: &str, faces: &[Face]
         .build()
 }
 
-/// Attaches the custom meta and one ROI meta per face.
-pub fn attach(buf: &mut gst::BufferRef, structure: &gst::Structure, faces: &[Face]) {
+/// Attaches the custom meta and one ROI meta per face: the face's upstream ROI (`roi_ids`, from
+/// [`upstream_rois`]) gets its `landmarks` parameter, a face without one gets a ROI of its own.
+pub fn attach(buf: &mut gst::BufferRef, structure: &gst::Structure, faces: &[Face], roi_ids: &[Option<i32>]) {
     if let Ok(mut meta) = CustomMeta::add(buf, META_NAME) {
         let s = meta.mut_structure();
         for (name, value) in structure.iter() {
@@ -162,29 +176,63 @@ pub fn attach(buf: &mut gst::BufferRef, structure: &gst::Structure, faces: &[Fac
         (Ok(w), Ok(h)) => (w as f32, h as f32),
         _ => return,
     };
-    for face in faces {
+    for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
+        let id = roi.id();
+        if let Some(face) = faces.iter().zip(roi_ids).find(|(_, r)| **r == Some(id)).map(|(f, _)| f) {
+            roi.add_param(face_structure("landmarks", face, Some(id)));
+        }
+    }
+    for face in faces.iter().zip(roi_ids).filter(|(_, r)| r.is_none()).map(|(f, _)| f) {
         let [x, y, w, h] = face.bbox;
         let (x0, y0) = (x.clamp(0.0, fw), y.clamp(0.0, fh));
         let (x1, y1) = ((x + w).clamp(0.0, fw), (y + h).clamp(0.0, fh));
         let rect = (x0 as u32, y0 as u32, (x1 - x0) as u32, (y1 - y0) as u32);
         let mut roi = gst_video::VideoRegionOfInterestMeta::add(buf, "face", rect);
         roi.set_id(face.track_id.min(i32::MAX as u64) as i32);
-        roi.add_param(face_structure("landmarks", face));
+        roi.add_param(face_structure("landmarks", face, None));
     }
 }
 
-/// Face boxes an upstream element attached as `GstVideoRegionOfInterestMeta` of type `face`
-/// (ours, which carry a `landmarks` parameter, are skipped); `None` when there are none.
-pub fn upstream_faces(buf: &gst::BufferRef) -> Option<Vec<steadyface::detector::Detection>> {
-    let faces: Vec<_> = buf
+/// A face box an upstream element attached as a `GstVideoRegionOfInterestMeta` of type `face`.
+#[derive(Debug, Clone, Copy)]
+pub struct UpstreamRoi {
+    pub id: i32,
+    /// x, y, width, height in frame pixels.
+    pub rect: [f32; 4],
+}
+
+/// The upstream face ROIs of a buffer (ours, which carry a `landmarks` parameter, are skipped);
+/// `None` when there are none.
+pub fn upstream_rois(buf: &gst::BufferRef) -> Option<Vec<UpstreamRoi>> {
+    let rois: Vec<_> = buf
         .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
         .filter(|roi| roi.roi_type() == "face" && !roi.params().any(|p| p.name() == "landmarks"))
         .map(|roi| {
             let (x, y, w, h) = roi.rect();
-            steadyface::detector::Detection::from_box([x as f32, y as f32, w as f32, h as f32], 1.0)
+            UpstreamRoi { id: roi.id(), rect: [x as f32, y as f32, w as f32, h as f32] }
         })
         .collect();
-    (!faces.is_empty()).then_some(faces)
+    (!rois.is_empty()).then_some(rois)
+}
+
+/// For each face, the id of the upstream ROI its box overlaps most (IoU at least 0.3, each ROI
+/// given to one face at most, the best overlaps first); `None` for a face no ROI claims.
+pub fn match_rois(faces: &[Face], rois: &[UpstreamRoi]) -> Vec<Option<i32>> {
+    let mut pairs: Vec<(f32, usize, usize)> = faces
+        .iter()
+        .enumerate()
+        .flat_map(|(f, face)| rois.iter().enumerate().map(move |(r, roi)| (box_iou(face.bbox, roi.rect), f, r)))
+        .filter(|(iou, _, _)| *iou >= 0.3)
+        .collect();
+    pairs.sort_by(|a, b| b.0.total_cmp(&a.0));
+    let (mut ids, mut taken) = (vec![None; faces.len()], vec![false; rois.len()]);
+    for (_, f, r) in pairs {
+        if ids[f].is_none() && !taken[r] {
+            ids[f] = Some(rois[r].id);
+            taken[r] = true;
+        }
+    }
+    ids
 }
 
 /// One face as read back from the meta: box, points and per-point confidence in the meta's
@@ -192,6 +240,8 @@ pub fn upstream_faces(buf: &gst::BufferRef) -> Option<Vec<steadyface::detector::
 #[derive(Debug, Clone)]
 pub struct ReadFace {
     pub track_id: u64,
+    /// The id of the upstream face ROI the landmarks were attached to, if they came from one.
+    pub roi_id: Option<i32>,
     /// Detector score on the track's first frame, then the landmark model's presence score.
     pub score: f64,
     pub new_track: bool,
@@ -260,6 +310,7 @@ pub fn read_landmarks(buf: &gst::BufferRef) -> Option<Landmarks> {
             let flat = list("points");
             Some(ReadFace {
                 track_id: f.get("track-id").ok()?,
+                roi_id: f.get("roi-id").ok(),
                 score: f.get("score").ok()?,
                 new_track: f.get("new-track").ok()?,
                 stabilized: f.get("stabilized").ok()?,
@@ -275,6 +326,29 @@ pub fn read_landmarks(buf: &gst::BufferRef) -> Option<Landmarks> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_face_gets_the_upstream_roi_it_overlaps_most_and_each_roi_one_face() {
+        let face = |x: f32| Face {
+            track_id: 1,
+            bbox: [x, 0.0, 10.0, 10.0],
+            score: 1.0,
+            points: Vec::new(),
+            confidence: Vec::new(),
+            new_track: false,
+            stabilized: false,
+        };
+        let roi = |id, x: f32| UpstreamRoi { id, rect: [x, 0.0, 10.0, 10.0] };
+        // Face at 0 against ROIs at 2 (IoU 8/12 = 0.67) and 5 (5/15 = 0.33); face at 4 against
+        // them: 8/12 at 2 too, 9/11 = 0.82 at 5. Best first: face 4 takes ROI 5 (0.82), face 0 then
+        // ROI 2 (0.67). A face at 50 overlaps nothing; ROI 9 at 30 nothing either.
+        let faces = [face(0.0), face(4.0), face(50.0)];
+        let rois = [roi(7, 2.0), roi(8, 5.0), roi(9, 30.0)];
+        assert_eq!(match_rois(&faces, &rois), vec![Some(7), Some(8), None]);
+        // Two faces on one ROI (both 8/12 against the ROI at 2): one of them gets it, never both.
+        assert_eq!(match_rois(&faces[..2], &rois[..1]).iter().filter(|r| r.is_some()).count(), 1);
+        assert_eq!(match_rois(&faces, &[]), vec![None, None, None]);
+    }
 
     #[test]
     fn names_agree() {
@@ -293,7 +367,7 @@ mod tests {
             new_track: false,
             stabilized: true,
         };
-        let s = landmarks_structure(100, 50, "ibug68", &[face]);
+        let s = landmarks_structure(100, 50, "ibug68", &[face], &[None]);
         let half = scaled(&s, (100, 50), (50, 25));
         assert_eq!((half.get::<i32>("width").unwrap(), half.get::<i32>("height").unwrap()), (50, 25));
         let faces = half.get::<gst::Array>("faces").unwrap();

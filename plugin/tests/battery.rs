@@ -604,7 +604,7 @@ fn nonsense_upstream_rois_give_no_face_and_no_error() {
         ("negative", (wrap(-100), wrap(-100), 300, 300)),
         ("huge", (0, 0, u32::MAX, u32::MAX)),
     ] {
-        let (frames, ending) = einstein_with_rois(vec![("face", rect)]);
+        let (frames, ending, _) = einstein_with_rois(vec![("face", rect)]);
         assert!(ending.error.is_none(), "{what}: {ending:?}");
         assert_eq!(frames.len(), 3, "{what}");
         eprintln!("{what}: faces {:?}", frames.iter().map(Vec::len).collect::<Vec<_>>());
@@ -622,11 +622,11 @@ fn nonsense_upstream_rois_give_no_face_and_no_error() {
 #[test]
 fn a_hundred_overlapping_rois_are_one_face_and_other_roi_types_are_ignored() {
     let many: Vec<_> = (0..100u32).map(|i| ("face", (340 + i % 10, 270 + i / 10, 110, 120))).collect();
-    let (frames, ending) = einstein_with_rois(many);
+    let (frames, ending, _) = einstein_with_rois(many);
     assert!(ending.error.is_none(), "{ending:?}");
     assert_eq!(frames.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1]);
     assert!(frames.iter().all(|f| all_finite(f)));
-    let (frames, ending) = einstein_with_rois(vec![("car", (0, 0, 100, 100))]);
+    let (frames, ending, _) = einstein_with_rois(vec![("car", (0, 0, 100, 100))]);
     assert!(ending.error.is_none(), "{ending:?}");
     assert_eq!(frames.iter().map(Vec::len).collect::<Vec<_>>(), [1, 1, 1], "the detector found Einstein");
 }

@@ -99,10 +99,10 @@ fn meta_survives_videoscale_and_videoconvert_with_scaled_coordinates() {
 
 /// Runs einstein.jpg (3 frames) through facelandmarks with an upstream face ROI meta of `rect`
 /// added to every buffer; returns the faces of each frame.
-fn with_upstream_roi(rect: (u32, u32, u32, u32)) -> Frames {
-    let (frames, ending) = einstein_with_rois(vec![("face", rect)]);
+fn with_upstream_roi(rect: (u32, u32, u32, u32)) -> (Frames, RoiRecord) {
+    let (frames, ending, rois) = einstein_with_rois(vec![("face", rect)]);
     assert!(ending.error.is_none(), "{ending:?}");
-    frames
+    (frames, rois)
 }
 
 #[test]
@@ -114,7 +114,7 @@ fn upstream_face_rois_replace_the_detector() {
     });
     let (w, h) = ((hi[0] - lo[0]) * 1.1, (hi[1] - lo[1]) * 1.1);
     let rect = ((lo[0] - w * 0.05) as u32, (lo[1] - h * 0.05) as u32, w as u32, h as u32);
-    let frames = with_upstream_roi(rect);
+    let (frames, rois) = with_upstream_roi(rect);
     assert_eq!(frames.len(), 3);
     for faces in &frames {
         assert_eq!(faces.len(), 1);
@@ -124,10 +124,18 @@ fn upstream_face_rois_replace_the_detector() {
     }
     // The same track all along: the upstream box keeps it alive.
     assert!(frames.iter().all(|f| f[0].track_id == frames[0][0].track_id));
+    // Secondary mode: the landmarks go onto the upstream ROI (its id, 100, kept); no second ROI.
+    assert_eq!(rois.len(), 3);
+    for (faces, rois) in frames.iter().zip(&rois) {
+        assert_eq!(rois, &[("face".to_string(), 100, true)], "one ROI per face, the upstream one, with landmarks");
+        assert_eq!(faces[0].roi_id, Some(100), "the meta names the upstream ROI");
+    }
     // A box on the empty top-left corner: the landmark model finds no face there, and the
     // detector (which would find Einstein) is not run.
-    let empty = with_upstream_roi((0, 0, 150, 150));
+    let (empty, rois) = with_upstream_roi((0, 0, 150, 150));
     assert!(empty.iter().all(|f| f.is_empty()), "{:?}", empty.iter().map(|f| f.len()).collect::<Vec<_>>());
+    // The upstream ROI without a face passes as it came: no landmarks, no ROI added.
+    assert!(rois.iter().all(|r| r == &[("face".to_string(), 100, false)]), "{rois:?}");
 }
 
 #[test]

@@ -13,6 +13,7 @@ use gst::subclass::prelude::*;
 use gst_base::prelude::*;
 use gst_base::subclass::prelude::*;
 use steadyface::decode::{DEFAULT_PDC_THRESHOLD, Decoder};
+use steadyface::detector::Detection;
 use steadyface::models_dir;
 use steadyface::pipeline::{
     Event, FrameInput, FrameReport, ModelPaths, Models, SearchReason, TrackEnd, Tracker, TrackerConfig,
@@ -745,10 +746,12 @@ impl BaseTransformImpl for FaceLandmarks {
         };
         state.tracker.set_config(settings.tracker_config());
         // Faces found upstream (ROI metas of type "face") replace the detector.
-        let upstream = meta::upstream_faces(buf);
+        let upstream = meta::upstream_rois(buf);
+        let given: Option<Vec<Detection>> =
+            upstream.as_ref().map(|rois| rois.iter().map(|r| Detection::from_box(r.rect, 1.0)).collect());
         let input = FrameInput {
             time_s: buf.pts().map(|t| t.nseconds() as f64 / 1e9),
-            given: upstream.as_deref(),
+            given: given.as_deref(),
             late: self.is_late(running_time),
         };
         // A panic is a bug: the element stops with an error and leaves no half-updated state
@@ -766,8 +769,13 @@ impl BaseTransformImpl for FaceLandmarks {
             }
         };
         self.log_events(state, &report.events);
-        let structure = meta::landmarks_structure(info.width(), info.height(), &state.scheme, &report.faces);
-        meta::attach(buf, &structure, &report.faces);
+        // Landmarks of faces found upstream go onto those faces' own ROIs.
+        let roi_ids = match &upstream {
+            Some(rois) => meta::match_rois(&report.faces, rois),
+            None => vec![None; report.faces.len()],
+        };
+        let structure = meta::landmarks_structure(info.width(), info.height(), &state.scheme, &report.faces, &roi_ids);
+        meta::attach(buf, &structure, &report.faces, &roi_ids);
         let took = started.elapsed();
         gst::log!(CAT, imp = self, "{} face(s) in {:.1} ms", report.faces.len(), took.as_secs_f64() * 1e3);
         let latency_changed = state.latency.record(took);

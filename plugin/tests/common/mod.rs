@@ -166,7 +166,7 @@ pub type Rect = (u32, u32, u32, u32);
 
 /// einstein.jpg (3 frames) with upstream ROI metas `rois` (type, rectangle) on every buffer;
 /// the whole detector pyramid runs on frames without a face ROI (`search-budget=0`).
-pub fn einstein_with_rois(rois: Vec<(&'static str, Rect)>) -> (Frames, Ending) {
+pub fn einstein_with_rois(rois: Vec<(&'static str, Rect)>) -> (Frames, Ending, RoiRecord) {
     let launch = format!(
         "filesrc location={} ! jpegdec ! imagefreeze num-buffers=3 ! videoconvert ! identity name=roi \
          ! facelandmarks search-budget=0 ! fakesink name=sink",
@@ -175,14 +175,37 @@ pub fn einstein_with_rois(rois: Vec<(&'static str, Rect)>) -> (Frames, Ending) {
     let pipeline = parse(&launch).unwrap();
     pipeline.by_name("roi").unwrap().static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
         if let Some(gst::PadProbeData::Buffer(buffer)) = info.data.as_mut() {
-            for (kind, rect) in &rois {
-                gst_video::VideoRegionOfInterestMeta::add(buffer.make_mut(), kind, *rect);
+            // Ids 100, 101, ...: an upstream tracker's own, not the element's track ids.
+            for (i, (kind, rect)) in rois.iter().enumerate() {
+                gst_video::VideoRegionOfInterestMeta::add(buffer.make_mut(), kind, *rect).set_id(100 + i as i32);
             }
         }
         gst::PadProbeReturn::Ok
     });
     let frames = record_faces(&pipeline);
+    let rois = record_rois(&pipeline);
     let ending = play_within(&pipeline, 60);
     let frames = std::mem::take(&mut *frames.lock().unwrap());
-    (frames, ending)
+    let rois = std::mem::take(&mut *rois.lock().unwrap());
+    (frames, ending, rois)
+}
+
+/// Per buffer at the sink: each ROI meta's (type, id, whether it carries `landmarks`).
+pub type RoiRecord = Vec<Vec<(String, i32, bool)>>;
+
+fn record_rois(pipeline: &gst::Bin) -> Arc<Mutex<RoiRecord>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let store = seen.clone();
+    let pad = pipeline.by_name("sink").unwrap().static_pad("sink").unwrap();
+    pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        if let Some(buf) = info.buffer() {
+            let rois = buf
+                .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+                .map(|r| (r.roi_type().to_string(), r.id(), r.params().any(|p| p.name() == "landmarks")))
+                .collect();
+            store.lock().unwrap().push(rois);
+        }
+        gst::PadProbeReturn::Ok
+    });
+    seen
 }
