@@ -33,26 +33,8 @@ pub struct FrameLandmarks {
     pub height: u32,
     /// `ibug68`, or the backbone's own layout with `full-scheme` (`mediapipe468`, `backbone<N>`).
     pub scheme: String,
-    pub faces: Vec<FaceLandmarks>,
-}
-
-/// One face.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct FaceLandmarks {
-    /// Stable while the face is tracked; a new id when a face is found again.
-    pub track_id: u64,
-    /// x, y, width, height in frame pixels.
-    #[serde(rename = "box")]
-    pub bbox: [f32; 4],
-    /// The detector's score on the track's first frame, then the landmark model's presence score.
-    pub score: f32,
-    pub points: Vec<[f32; 2]>,
-    /// One per point.
-    pub confidence: Vec<f32>,
-    /// True on the first frame of a track.
-    pub new_track: bool,
-    /// The ConvLSTM stabilizer smoothed these points.
-    pub stabilized: bool,
+    /// Each face as the tracker reports it ([`Face`]'s fields; `bbox` is written `box`).
+    pub faces: Vec<Face>,
 }
 
 impl FrameLandmarks {
@@ -61,7 +43,7 @@ impl FrameLandmarks {
         timestamp: Option<u64>,
         (width, height): (u32, u32),
         scheme: &str,
-        faces: Vec<FaceLandmarks>,
+        faces: Vec<Face>,
     ) -> Self {
         FrameLandmarks { schema: SCHEMA.into(), frame, timestamp, width, height, scheme: scheme.into(), faces }
     }
@@ -70,20 +52,6 @@ impl FrameLandmarks {
     pub fn to_line(&self) -> String {
         // Plain data with string keys: serialisation cannot fail.
         serde_json::to_string(self).unwrap_or_default()
-    }
-}
-
-impl From<&Face> for FaceLandmarks {
-    fn from(f: &Face) -> Self {
-        FaceLandmarks {
-            track_id: f.track_id,
-            bbox: f.bbox,
-            score: f.score,
-            points: f.points.clone(),
-            confidence: f.confidence.clone(),
-            new_track: f.new_track,
-            stabilized: f.stabilized,
-        }
     }
 }
 
@@ -102,7 +70,7 @@ mod tests {
             new_track: true,
             stabilized: false,
         };
-        let frame = FrameLandmarks::new(7, Some(233_333_333), (640, 360), "ibug68", vec![(&face).into()]);
+        let frame = FrameLandmarks::new(7, Some(233_333_333), (640, 360), "ibug68", vec![face.clone()]);
         let line = frame.to_line();
         assert!(line.starts_with(r#"{"schema":"steadyface.landmarks/1","frame":7,"timestamp":233333333,"#), "{line}");
         assert!(line.contains(r#""box":[1.0,2.0,30.0,40.0]"#), "{line}");

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use steadyface::frame::Frame;
-use steadyface::landmarks_json::{FaceLandmarks, FrameLandmarks};
+use steadyface::landmarks_json::FrameLandmarks;
 use steadyface::models_dir;
 use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfig};
 use steadyface::runtime::{self, Device};
@@ -250,13 +250,7 @@ fn detect(images: &[PathBuf], args: &ModelArgs) -> anyhow::Result<()> {
         let mut tracker = Tracker::new(models.clone(), TrackerConfig::whole_pyramid());
         let faces = tracker.process(&frame, FrameInput::default())?.faces;
         let line = DetectLine {
-            landmarks: FrameLandmarks::new(
-                index as u64,
-                None,
-                (w as u32, h as u32),
-                &scheme,
-                faces.iter().map(FaceLandmarks::from).collect(),
-            ),
+            landmarks: FrameLandmarks::new(index as u64, None, (w as u32, h as u32), &scheme, faces),
             image: path.display().to_string(),
             detections: detections
                 .iter()

@@ -5,42 +5,16 @@ mod common;
 #[macro_use]
 mod run;
 
-use std::path::Path;
-
-use common::{scratch, testdata};
-use run::{run_err, run_ok};
-
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
+use common::scratch;
+use run::{json_lines, run_err, run_ok, synth};
 
 #[test]
 fn eval_scores_a_predictions_file_shifted_from_the_truth_and_rejects_bad_ones() {
     let dir = scratch("eval-predictions");
-    let out = dir.join("seqs");
-    let image = testdata("takeo.ppm");
-    run_ok(args![
-        "synth",
-        image.as_os_str(),
-        "--out",
-        out.as_os_str(),
-        "--frames",
-        "30",
-        "--levels",
-        "clean",
-        "--seed",
-        "3",
-        "--size",
-        "480x400"
-    ]);
-    let seq = out.join("takeo-clean");
+    let seq = synth(&dir, 30, "clean").join("takeo-clean");
 
     // The truth moved 1.5 px right on every point, and no face in frame 7.
-    let gt = lines(&seq.join("gt.jsonl"));
+    let gt = json_lines(&seq.join("gt.jsonl"));
     assert_eq!(gt.len(), 30);
     let mut text = String::new();
     let mut expected = Vec::new();

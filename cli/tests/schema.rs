@@ -109,7 +109,7 @@ fn the_schema_check_rejects_the_old_shapes_and_near_misses() {
         assert!(check_line(&schema, &old).is_err(), "accepted an old line: {old}");
     }
     let points: Vec<[f32; 2]> = (0..68).map(|i| [i as f32, 1.0]).collect();
-    let face = steadyface::landmarks_json::FaceLandmarks {
+    let face = steadyface::pipeline::Face {
         track_id: 1,
         bbox: [0.0, 0.0, 10.0, 10.0],
         score: 0.9,

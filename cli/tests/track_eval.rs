@@ -6,19 +6,11 @@ mod common;
 #[macro_use]
 mod run;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::{scratch, testdata};
-use run::{run_err, run_ok, steadyface};
-
-fn lines(path: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect()
-}
+use run::{json_lines, run_err, run_ok, steadyface, synth, synth_sized};
 
 fn points(value: &serde_json::Value) -> Vec<[f32; 2]> {
     value
@@ -27,32 +19,6 @@ fn points(value: &serde_json::Value) -> Vec<[f32; 2]> {
         .iter()
         .map(|p| [p[0].as_f64().expect("x") as f32, p[1].as_f64().expect("y") as f32])
         .collect()
-}
-
-/// Synthetic benchmark sequences of takeo.ppm (exact ground truth) at `levels`.
-fn synth(dir: &Path, frames: usize, levels: &str) -> PathBuf {
-    synth_sized(dir, frames, levels, "480x400")
-}
-
-fn synth_sized(dir: &Path, frames: usize, levels: &str, size: &str) -> PathBuf {
-    let out = dir.join("seqs");
-    let image = testdata("takeo.ppm");
-    let frames = frames.to_string();
-    run_ok(args![
-        "synth",
-        image.as_os_str(),
-        "--out",
-        out.as_os_str(),
-        "--frames",
-        &frames,
-        "--levels",
-        levels,
-        "--seed",
-        "3",
-        "--size",
-        size
-    ]);
-    out
 }
 
 #[test]
@@ -71,7 +37,7 @@ fn track_single_face_writes_72_lines_of_68_points_and_an_overlay_video() {
         "cpu"
     ]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let records = lines(&json);
+    let records = json_lines(&json);
     assert_eq!(records.len(), 72);
     for (i, r) in records.iter().enumerate() {
         assert_eq!(r["frame"], i, "frames in order");
@@ -178,7 +144,7 @@ fn track_on_numbered_frames_follows_the_synthetic_truth() {
         "--set",
         "max-faces=1"
     ]);
-    let (pred, gt) = (lines(&json), lines(&seq.join("gt.jsonl")));
+    let (pred, gt) = (json_lines(&json), json_lines(&seq.join("gt.jsonl")));
     assert_eq!(pred.len(), 20);
     let all: Vec<usize> = (0..68).collect();
     for (p, g) in pred.iter().zip(&gt) {
@@ -199,7 +165,7 @@ fn track_on_numbered_frames_follows_the_synthetic_truth() {
         "--set",
         "max-faces=1"
     ]);
-    let raw = lines(&raw_json);
+    let raw = json_lines(&raw_json);
     assert_eq!(raw.len(), 20);
     let moved = raw
         .iter()
@@ -262,7 +228,7 @@ fn eval_on_a_clean_static_sequence_gives_near_zero_jitter() {
     let source = seqs.join("takeo-clean");
     let still = dir.join("still");
     std::fs::create_dir_all(&still).unwrap();
-    let gt0: serde_json::Value = lines(&source.join("gt.jsonl")).remove(0);
+    let gt0: serde_json::Value = json_lines(&source.join("gt.jsonl")).remove(0);
     let mut gt = String::new();
     for i in 0..30 {
         std::fs::copy(source.join("000000.png"), still.join(format!("{i:06}.png"))).unwrap();
@@ -320,7 +286,13 @@ fn eval_on_noisy_moving_frames_the_smoothers_and_the_shipped_stabilizer_are_stea
     // motion, most of all in the frames after each stop, where they catch up.
     let plain = eval_json(args![seq.as_os_str(), "--method", "pose-residual", "--set", "registration=false"]);
     let (plain, stop) = (&plain[0], |r: &serde_json::Value| r["nmj_stop"].as_f64().expect("nmj_stop"));
-    eprintln!("pose-residual NMJ {} stop {}; without registration {} / {}", nmj(pose), stop(pose), nmj(plain), stop(plain));
+    eprintln!(
+        "pose-residual NMJ {} stop {}; without registration {} / {}",
+        nmj(pose),
+        stop(pose),
+        nmj(plain),
+        stop(plain)
+    );
     assert!(nmj(pose) < nmj(plain) && stop(pose) < stop(plain), "registered {pose}, plain {plain}");
     assert!(stop(pose) < stop(raw), "after a stop the registered filter is steadier than raw: {pose} vs {raw}");
 
@@ -390,11 +362,11 @@ fn a_frame_directory_with_gaps_keeps_its_numbers_and_eval_pairs_frames_by_number
     let kept: Vec<usize> = (0..70).filter(|&n| !deleted(n)).collect();
     let json = dir.join("gaps.jsonl");
     run_ok(args!["track", seq.as_os_str(), "--json", json.as_os_str(), "--stabilizer", "", "--smoothing", "none"]);
-    let pred = lines(&json);
+    let pred = json_lines(&json);
     let numbers: Vec<usize> = pred.iter().map(|p| p["frame"].as_u64().expect("frame") as usize).collect();
     assert_eq!(numbers, kept, "track reports the files' numbers");
 
-    let gt = lines(&seq.join("gt.jsonl"));
+    let gt = json_lines(&seq.join("gt.jsonl"));
     assert!(gt.iter().enumerate().all(|(n, g)| g["frame"] == n), "synth writes line n for frame n");
     let all: Vec<usize> = (0..68).collect();
     let mean_nme = |truth_of: &dyn Fn(usize) -> usize| {

@@ -26,7 +26,7 @@ use std::sync::Once;
 use gst::meta::CustomMeta;
 use gst::prelude::*;
 use steadyface::geometry::box_iou;
-use steadyface::landmarks_json::{FaceLandmarks, FrameLandmarks};
+use steadyface::landmarks_json::FrameLandmarks;
 use steadyface::pipeline::Face;
 
 pub const META_NAME: &str = "SteadyFaceLandmarks";
@@ -273,8 +273,8 @@ impl Landmarks {
 
 impl ReadFace {
     /// The face as in `steadyface.landmarks/1` JSON (the meta's doubles were the tracker's f32).
-    pub fn to_json(&self) -> FaceLandmarks {
-        FaceLandmarks {
+    pub fn to_json(&self) -> Face {
+        Face {
             track_id: self.track_id,
             bbox: self.bbox.map(|v| v as f32),
             score: self.score as f32,

@@ -116,11 +116,14 @@ impl FrameInput<'_> {
     }
 }
 
-/// One face in one frame, in frame pixels.
-#[derive(Debug, Clone)]
+/// One face in one frame, in frame pixels (also its `steadyface.landmarks/1` JSON object,
+/// [`crate::landmarks_json`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Face {
+    /// Stable while the face is tracked; a new id when a face is found again.
     pub track_id: u64,
     /// x, y, width, height.
+    #[serde(rename = "box")]
     pub bbox: [f32; 4],
     /// Detector score on the track's first frame, then the landmark model's presence score.
     pub score: f32,

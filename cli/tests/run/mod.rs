@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::ffi::OsStr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use crate::common::testdata;
@@ -11,6 +11,15 @@ use crate::common::testdata;
 /// The built program run with `args` (it holds the elements it was built with).
 pub fn steadyface(args: &[&OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_steadyface")).args(args).output().expect("steadyface runs")
+}
+
+/// The JSON lines of a file the program wrote.
+pub fn json_lines(path: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect()
 }
 
 /// [`steadyface`] that must succeed; its standard output.
@@ -43,4 +52,31 @@ pub fn tiny_finetune(out: &Path, extra: &[&str]) -> Command {
 #[allow(unused_macros)]
 macro_rules! args {
     ($($a:expr),* $(,)?) => { &[$(std::ffi::OsStr::new($a)),*] };
+}
+
+/// Synthetic benchmark sequences of takeo.ppm (exact ground truth) at `levels`, seed 3, in
+/// `dir/seqs`; the sequence folders are `takeo-<level>`.
+pub fn synth(dir: &Path, frames: usize, levels: &str) -> PathBuf {
+    synth_sized(dir, frames, levels, "480x400")
+}
+
+pub fn synth_sized(dir: &Path, frames: usize, levels: &str, size: &str) -> PathBuf {
+    let out = dir.join("seqs");
+    let image = testdata("takeo.ppm");
+    let frames = frames.to_string();
+    run_ok(args![
+        "synth",
+        image.as_os_str(),
+        "--out",
+        out.as_os_str(),
+        "--frames",
+        &frames,
+        "--levels",
+        levels,
+        "--seed",
+        "3",
+        "--size",
+        size
+    ]);
+    out
 }
