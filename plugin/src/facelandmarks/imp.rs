@@ -38,6 +38,9 @@ const DEFAULT_DEVICE_ID: i32 = 0;
 const DEFAULT_POST_MESSAGES: bool = false;
 
 /// Properties that choose what `start()` loads: they change only in NULL or READY.
+/// The `stabilizer` value that loads the installed ConvLSTM stabilizer.
+const SHIPPED_STABILIZER: &str = "shipped";
+
 const MODEL_PROPERTIES: [&str; 6] = ["backbone", "detector", "stabilizer", "full-scheme", "device", "device-id"];
 
 /// What `start()` loads.
@@ -299,13 +302,15 @@ fn load_models(settings: &ModelSettings) -> Result<(Arc<Models>, Option<String>)
         DeviceKind::Cuda => Device::Cuda(settings.device_id),
     };
     let scheme = if settings.full_scheme { Scheme::Full } else { Scheme::Ibug68 };
-    let paths = ModelPaths {
-        detector: settings.detector.clone(),
-        backbone: settings.backbone.clone(),
-        stabilizer: (!settings.stabilizer.as_os_str().is_empty()).then(|| settings.stabilizer.clone()),
-    };
     let shipped = models_dir::default_model(models_dir::STABILIZER);
-    let loaded = if settings.stabilizer == shipped {
+    // `shipped` names the installed ConvLSTM without its path.
+    let stabilizer = match settings.stabilizer.to_str() {
+        Some("") => None,
+        Some(SHIPPED_STABILIZER) => Some(shipped.clone()),
+        _ => Some(settings.stabilizer.clone()),
+    };
+    let paths = ModelPaths { detector: settings.detector.clone(), backbone: settings.backbone.clone(), stabilizer };
+    let loaded = if paths.stabilizer.as_ref() == Some(&shipped) {
         Models::load_with_default_stabilizer(&paths, &shipped, device, scheme)
     } else {
         Models::load(&paths, device, scheme).map(|m| (m, None))
@@ -358,7 +363,7 @@ impl ObjectImpl for FaceLandmarks {
                     .build(),
                 glib::ParamSpecString::builder("stabilizer")
                     .nick("Stabilizer")
-                    .blurb("ConvLSTM stabilizer ONNX (inputs heatmaps, h, c; outputs s, h_out, c_out; sidecar .json beside it; steadyface finetune trains one); empty (the default) = none. The one trained for the default backbone is installed beside the models (stabilizer.onnx); with another backbone or full-scheme it is skipped with a warning")
+                    .blurb("ConvLSTM stabilizer ONNX (inputs heatmaps, h, c; outputs s, h_out, c_out; sidecar .json beside it; steadyface finetune trains one); empty (the default) = none; `shipped` = the one trained for the default backbone, installed beside the models (stabilizer.onnx); with another backbone or full-scheme it is skipped with a warning")
                     .default_value(Some(stabilizer.as_ref()))
                     .flags(ready_only)
                     .build(),

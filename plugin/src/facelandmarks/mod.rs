@@ -6,7 +6,13 @@
 //!
 //! Buffers pass through untouched; each gets a `SteadyFaceLandmarks` custom meta and one face ROI
 //! meta per face (see [`crate::meta`]). The models load in `start()`; every stage runs in the
-//! `steadyface` core.
+//! `steadyface` core. Steadiness comes by default from `smoothing=pose-residual` in each face's
+//! registered frame (its motion measured on the image); the ConvLSTM stabilizer is opt-in:
+//!
+//! ```sh
+//! gst-launch-1.0 filesrc location=clip.mp4 ! decodebin ! videoconvert \
+//!   ! facelandmarks stabilizer=shipped smoothing=none ! fakesink
+//! ```
 
 use gst::glib;
 use gst::prelude::*;

@@ -27,9 +27,8 @@ pub struct Stream {
 /// `identity sync=true ! [facelandmarks] ! fakesink sync=true qos=true max-lateness=20ms`, the
 /// element with the shipped ConvLSTM stabilizer, whose state is what a paced stream must keep.
 fn paced(video: &Path, name: &str, with_element: bool) -> String {
-    let shipped = steadyface::models_dir::default_model(steadyface::models_dir::STABILIZER);
     let element = match with_element {
-        true => format!("facelandmarks name=fl{name} stabilizer={} ! ", shipped.display()),
+        true => format!("facelandmarks name=fl{name} stabilizer=shipped ! "),
         false => String::new(),
     };
     format!(
