@@ -19,6 +19,9 @@ use steadyface::pipeline::{FrameInput, ModelPaths, Models, Tracker, TrackerConfi
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
 
+/// An edit of a description's JSON.
+type Edit = fn(&mut serde_json::Value);
+
 /// The variant's input normalisation, in its channel order (B, G, R).
 const MEAN: [f32; 3] = [103.9, 116.8, 123.7];
 const STD: [f32; 3] = [57.4, 57.1, 58.4];
@@ -161,7 +164,7 @@ fn a_backbone_with_other_conventions_gives_the_same_landmarks_with_its_descripti
     assert!(diff < 0.05, "max difference {diff} px");
 
     // Each convention matters: a description wrong in one field differs (or loses the face).
-    let wrong: [(&str, fn(&mut serde_json::Value)); 3] = [
+    let wrong: [(&str, Edit); 3] = [
         ("color rgb", |d| d["input"]["color"] = "rgb".into()),
         ("units pixels", |d| d["output"]["units"] = "pixels".into()),
         ("range [0,1]", |d| d["input"]["scale"] = serde_json::json!({"range": [0, 1]})),
@@ -213,7 +216,7 @@ fn load_error_with(dir: &Path, edit: impl FnOnce(&mut serde_json::Value)) -> Str
 fn bad_descriptions_name_the_file_and_the_field() {
     let dir = scratch("bad-descriptions");
     let file = dir.join("landmarks.json").display().to_string();
-    let cases: [(&str, fn(&mut serde_json::Value)); 7] = [
+    let cases: [(&str, Edit); 7] = [
         ("input.scale.std: expected 3 numbers", |d| {
             d["input"]["scale"] = serde_json::json!({"mean": [0, 0, 0], "std": [1, 1]})
         }),
