@@ -12,29 +12,44 @@ pub enum Layout {
     Chw,
 }
 
-/// Fills `out` (3 * size * size floats) with the RGB crop whose pixel (u, v) comes from frame
-/// position `crop_to_frame(u, v)`, each channel value v in 0..255 written as `v * gain + bias`.
-/// When a crop pixel covers two or more frame pixels it averages a grid of bilinear samples, so
-/// downscaling a large frame does not alias.
+/// How the crop's channel values are written: output channel c (in the model's order) holds
+/// `v * gain[c] + bias[c]`, v in 0..255 being the frame's red, green, blue for c = 0, 1, 2, or
+/// blue, green, red when `bgr`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ChannelScale {
+    pub gain: [f32; 3],
+    pub bias: [f32; 3],
+    pub bgr: bool,
+}
+
+impl ChannelScale {
+    /// RGB, the same `v * gain + bias` on every channel.
+    pub fn uniform(gain: f32, bias: f32) -> Self {
+        ChannelScale { gain: [gain; 3], bias: [bias; 3], bgr: false }
+    }
+}
+
+/// Fills `out` (3 * size * size floats) with the crop whose pixel (u, v) comes from frame
+/// position `crop_to_frame(u, v)`, its channels ordered and scaled as `scale` says. When a crop
+/// pixel covers two or more frame pixels it averages a grid of bilinear samples, so downscaling a
+/// large frame does not alias.
 pub fn crop_rgb(
     frame: &Frame,
     crop_to_frame: &Similarity,
     size: usize,
     layout: Layout,
-    gain: f32,
-    bias: f32,
+    scale: &ChannelScale,
     out: &mut [f32],
 ) {
     assert_eq!(out.len(), 3 * size * size, "crop buffer size");
-    frame.visit(Crop { t: crop_to_frame, size, layout, gain, bias, out });
+    frame.visit(Crop { t: crop_to_frame, size, layout, scale: *scale, out });
 }
 
 struct Crop<'a> {
     t: &'a Similarity,
     size: usize,
     layout: Layout,
-    gain: f32,
-    bias: f32,
+    scale: ChannelScale,
     out: &'a mut [f32],
 }
 
@@ -42,16 +57,30 @@ impl FrameVisitor for Crop<'_> {
     type Output = ();
 
     fn visit<S: PixelSource>(self, src: &S) {
-        let Crop { t, size, layout, gain, bias, out } = self;
+        let Crop { t, size, layout, scale, out } = self;
         let (w, h) = src.size();
         // One bilinear sample per crop pixel up to a 2x downscale (as OpenCV and MediaPipe do),
         // then a grid of them so that large downscales average instead of aliasing.
         let taps = (t.scale().floor() as usize).clamp(1, 4);
         let step = 1.0 / taps as f32;
         let offset = 0.5 * step - 0.5;
-        // Bilinear weights in 8-bit fixed point: each tap adds texel * weight (<= 255 * 65536),
-        // at most 16 taps, so a u32 accumulator cannot overflow.
-        let norm = gain / (taps * taps * 65536) as f32;
+        // Output channel c takes frame channel source[c], as sum * norm[c] + bias[c]. Bilinear
+        // weights are in 8-bit fixed point: each tap adds texel * weight (<= 255 * 65536), at most
+        // 16 taps, so a u32 accumulator cannot overflow.
+        let source = if scale.bgr { [2, 1, 0] } else { [0, 1, 2] };
+        let norm = scale.gain.map(|g| g / (taps * taps * 65536) as f32);
+        let bias = scale.bias;
+        // HWC writes each row in the frame's channel order, one multiply-add per value over the
+        // whole row (which vectorises), with factors laid out to match; BGR then swaps red and
+        // blue of each pixel in place.
+        let hwc_factors = |per: [f32; 3]| -> Vec<f32> {
+            let in_frame_order = [per[source[0]], per[source[1]], per[source[2]]];
+            in_frame_order.iter().copied().cycle().take(3 * size).collect()
+        };
+        let (hwc_norm, hwc_bias) = match layout {
+            Layout::Hwc => (hwc_factors(norm), hwc_factors(bias)),
+            Layout::Chw => (Vec::new(), Vec::new()),
+        };
         let plane = size * size;
         let mut row = vec![[0u32; 3]; size];
         for v in 0..size {
@@ -64,19 +93,23 @@ impl FrameVisitor for Crop<'_> {
             }
             // Sums stay below 2^31 (see `norm`), so the i32 conversion, which vectorises, is exact;
             // one loop per layout, not a layout test per value (docs/benchmarks.md).
-            let value = |sum: u32| sum as i32 as f32 * norm + bias;
             match layout {
                 Layout::Hwc => {
                     let line = &mut out[v * size * 3..(v + 1) * size * 3];
-                    for (o, &sum) in line.iter_mut().zip(row.as_flattened()) {
-                        *o = value(sum);
+                    for (((o, &sum), &n), &b) in line.iter_mut().zip(row.as_flattened()).zip(&hwc_norm).zip(&hwc_bias) {
+                        *o = sum as i32 as f32 * n + b;
+                    }
+                    if scale.bgr {
+                        for pixel in line.chunks_exact_mut(3) {
+                            pixel.swap(0, 2);
+                        }
                     }
                 }
                 Layout::Chw => {
-                    for k in 0..3 {
-                        let line = &mut out[k * plane + v * size..][..size];
+                    for (c, &k) in source.iter().enumerate() {
+                        let line = &mut out[c * plane + v * size..][..size];
                         for (o, sum) in line.iter_mut().zip(&row) {
-                            *o = value(sum[k]);
+                            *o = sum[k] as i32 as f32 * norm[c] + bias[c];
                         }
                     }
                 }
@@ -179,7 +212,7 @@ mod tests {
         let frame = Frame::rgb(&data, 4, 4).unwrap();
         let roi = Roi { cx: 1.5, cy: 1.5, width: 4.0, height: 4.0, angle: 0.0 };
         let mut out = vec![0f32; 48];
-        crop_rgb(&frame, &roi.crop_to_frame(4), 4, Layout::Chw, 1.0, 0.0, &mut out);
+        crop_rgb(&frame, &roi.crop_to_frame(4), 4, Layout::Chw, &ChannelScale::uniform(1.0, 0.0), &mut out);
         for i in 0..16 {
             assert!((out[i] - data[i * 3] as f32).abs() < 1e-4);
             assert!((out[32 + i] - data[i * 3 + 2] as f32).abs() < 1e-4);
@@ -201,7 +234,7 @@ mod tests {
             let t = roi.crop_to_frame(size);
             assert!(t.scale() < 2.0, "one tap per pixel in this test");
             let mut out = vec![0f32; 3 * size * size];
-            crop_rgb(&frame, &t, size, Layout::Hwc, 1.0, 0.0, &mut out);
+            crop_rgb(&frame, &t, size, Layout::Hwc, &ChannelScale::uniform(1.0, 0.0), &mut out);
             for v in 0..size {
                 for u in 0..size {
                     let [x, y] = t.apply([u as f32, v as f32]);
@@ -225,13 +258,31 @@ mod tests {
     }
 
     #[test]
+    fn per_channel_scale_and_bgr_order_in_both_layouts() {
+        let data: Vec<u8> = (0..16u8).flat_map(|i| [i * 10, i, 255 - i]).collect();
+        let frame = Frame::rgb(&data, 4, 4).unwrap();
+        let t = Roi { cx: 1.5, cy: 1.5, width: 4.0, height: 4.0, angle: 0.0 }.crop_to_frame(4);
+        let scale = ChannelScale { gain: [0.5, 2.0, -1.0], bias: [1.0, -3.0, 7.0], bgr: true };
+        let want = |i: usize, c: usize| data[i * 3 + 2 - c] as f32 * scale.gain[c] + scale.bias[c];
+        let (mut hwc, mut chw) = (vec![0f32; 48], vec![0f32; 48]);
+        crop_rgb(&frame, &t, 4, Layout::Hwc, &scale, &mut hwc);
+        crop_rgb(&frame, &t, 4, Layout::Chw, &scale, &mut chw);
+        for i in 0..16 {
+            for c in 0..3 {
+                assert!((hwc[i * 3 + c] - want(i, c)).abs() < 1e-3, "hwc pixel {i} channel {c}");
+                assert!((chw[c * 16 + i] - want(i, c)).abs() < 1e-3, "chw pixel {i} channel {c}");
+            }
+        }
+    }
+
+    #[test]
     fn downscale_averages() {
         // A 2x2 checkerboard of 0 and 200 seen by a 1x1 crop averages to 100.
         let data = [0u8, 0, 0, 200, 200, 200, 200, 200, 200, 0, 0, 0];
         let frame = Frame::rgb(&data, 2, 2).unwrap();
         let roi = Roi { cx: 0.5, cy: 0.5, width: 2.0, height: 2.0, angle: 0.0 };
         let mut out = vec![0f32; 3];
-        crop_rgb(&frame, &roi.crop_to_frame(1), 1, Layout::Hwc, 1.0, 0.0, &mut out);
+        crop_rgb(&frame, &roi.crop_to_frame(1), 1, Layout::Hwc, &ChannelScale::uniform(1.0, 0.0), &mut out);
         assert!((out[0] - 100.0).abs() < 1e-3, "{out:?}");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::crop::{Layout, crop_rgb};
+use crate::crop::{ChannelScale, Layout, crop_rgb};
 use crate::error::Result;
 use crate::frame::Frame;
 use crate::geometry::{Roi, box_intersection, box_iou, eye_angle};
@@ -33,10 +33,15 @@ impl Detection {
         Detection { bbox, score, keypoints }
     }
 
-    /// The region MediaPipe crops for the landmark model: the box centre, rotated so the eyes are
-    /// level, square on the long side, scaled by 1.5.
+    /// The region MediaPipe crops for its landmark model: [`Detection::roi_scaled`] by 1.5.
     pub fn roi(&self) -> Roi {
-        let side = self.bbox[2].max(self.bbox[3]) * 1.5;
+        self.roi_scaled(1.5)
+    }
+
+    /// The region cropped for a landmark backbone: the box centre, rotated so the eyes are level,
+    /// square on the long side, scaled by `scale` (the backbone's `crop.face_scale`).
+    pub fn roi_scaled(&self, scale: f32) -> Roi {
+        let side = self.bbox[2].max(self.bbox[3]) * scale;
         Roi {
             cx: self.bbox[0] + self.bbox[2] / 2.0,
             cy: self.bbox[1] + self.bbox[3] / 2.0,
@@ -158,7 +163,7 @@ impl Detector {
         let n = self.size;
         let to_frame = roi.crop_to_frame(n);
         let mut input = vec![0f32; 3 * n * n];
-        crop_rgb(frame, &to_frame, n, Layout::Hwc, 2.0 / 255.0, -1.0, &mut input);
+        crop_rgb(frame, &to_frame, n, Layout::Hwc, &ChannelScale::uniform(2.0 / 255.0, -1.0), &mut input);
         let outputs = self.model.run(&[(&[1, n, n, 3], &input)])?;
         let branch = |anchors: usize, values: usize| {
             outputs.iter().find(|t| t.shape.get(1) == Some(&anchors) && t.shape.get(2) == Some(&values))

@@ -29,6 +29,12 @@ pub enum Error {
     #[error("stabilizer sidecar {path}: {field}: {reason}")]
     SidecarInvalid { path: PathBuf, field: String, reason: String },
 
+    /// A backbone's model description (`MODEL.json` beside `MODEL.onnx`) that is not valid JSON
+    /// (`field` is then the line and column), lacks a field, holds a value of the wrong kind, or
+    /// disagrees with the model's tensors. `field` is the JSON path, e.g. `input.scale.std`.
+    #[error("{path}: {field}: {reason}")]
+    DescriptionInvalid { path: PathBuf, field: String, reason: String },
+
     #[error("CUDA execution provider unavailable: {0}")]
     CudaUnavailable(String),
 
@@ -49,7 +55,8 @@ impl Error {
             Error::ModelMissing { path }
             | Error::ModelInvalid { path, .. }
             | Error::ModelShape { path, .. }
-            | Error::SidecarInvalid { path, .. } => Some(path),
+            | Error::SidecarInvalid { path, .. }
+            | Error::DescriptionInvalid { path, .. } => Some(path),
             _ => None,
         }
     }

@@ -6,7 +6,7 @@
 //! whole face region registered at sub-pixel precision moves far more steadily. Smoothing that
 //! follows this motion (see [`crate::smoothing`]) can smooth hard without trailing the head.
 
-use crate::crop::{Layout, crop_rgb};
+use crate::crop::{ChannelScale, Layout, crop_rgb};
 use crate::frame::Frame;
 use crate::geometry::Similarity;
 
@@ -49,7 +49,7 @@ impl Patch {
     /// wide, grey levels in 0..1 (its own fine image).
     pub fn sample(frame: &Frame, to_frame: Similarity) -> Patch {
         let mut rgb = vec![0f32; 3 * PATCH * PATCH];
-        crop_rgb(frame, &to_frame, PATCH, Layout::Hwc, 1.0 / 255.0, 0.0, &mut rgb);
+        crop_rgb(frame, &to_frame, PATCH, Layout::Hwc, &ChannelScale::uniform(1.0 / 255.0, 0.0), &mut rgb);
         let grey: Vec<f32> = rgb.chunks_exact(3).map(|p| (p[0] + p[1] + p[2]) / 3.0).collect();
         let fine = Fine { to_frame, size: PATCH, k: 1, grey: grey.clone() };
         Patch { to_frame, side: PATCH, pixels: grey, fine }

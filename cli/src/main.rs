@@ -218,7 +218,11 @@ fn load_models(args: &ModelArgs) -> anyhow::Result<std::sync::Arc<Models>> {
         stabilizer: args.stabilizer.clone(),
     };
     let scheme = if args.full_scheme { Scheme::Full } else { Scheme::Ibug68 };
-    Ok(Models::load(&paths, Device::parse(&args.device, args.device_id)?, scheme)?)
+    let models = Models::load(&paths, Device::parse(&args.device, args.device_id)?, scheme)?;
+    if let Some(why) = &models.backbone.assumed {
+        eprintln!("warning: {why}");
+    }
+    Ok(models)
 }
 
 /// One line of `steadyface detect`: the image's landmarks in the schema, plus the image and the

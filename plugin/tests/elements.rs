@@ -345,6 +345,24 @@ fn missing_model_is_an_element_error_naming_the_path() {
 }
 
 #[test]
+fn a_bad_backbone_description_is_an_element_error_naming_the_file_and_the_field() {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bad-description-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = dir.join("landmarks.onnx");
+    let shipped = steadyface::models_dir::default_model(steadyface::models_dir::BACKBONE);
+    std::fs::copy(&shipped, &model).unwrap();
+    let description = std::fs::read_to_string(shipped.with_extension("json")).unwrap();
+    std::fs::write(model.with_extension("json"), description.replace("\"face_scale\": 1.5", "\"face_scale\": 0"))
+        .unwrap();
+    let launch =
+        format!("{} ! facelandmarks backbone={} ! fakesink name=sink", decode("single_face.mp4"), model.display());
+    let err = run(&launch).unwrap_err();
+    let want = format!("{}: crop.face_scale: 0: must be > 0", model.with_extension("json").display());
+    assert!(err.contains(&want), "want {want:?} in {err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
 fn overlay_draws_the_points_where_the_meta_says() {
     // Draw 1-px green points on RGB, then check the pixel under each point is green.
     init();

@@ -45,8 +45,10 @@ pub struct TrackerConfig {
     pub max_gap_s: f64,
     /// Drop a track when the backbone's face-presence score falls below this.
     pub min_face_score: f32,
-    /// ROI side relative to the landmarks' extent (MediaPipe: 1.5).
-    pub roi_scale: f32,
+    /// Overrides the crop's side relative to the face's extent (the detector's box, or the box of
+    /// the landmarks); `None` (the default): the backbone description's `crop.face_scale`
+    /// ([`crate::backbone::Backbone::face_scale`]; MediaPipe's 1.5 for the shipped backbone).
+    pub roi_scale: Option<f32>,
     /// Re-crops of a new track's first frame around its own landmarks (at most).
     pub refine_iterations: usize,
     /// Keep the previous crop while the face's new crop differs from it by less than this
@@ -77,7 +79,7 @@ impl Default for TrackerConfig {
             search_budget: 1,
             max_gap_s: 1.0,
             min_face_score: 0.5,
-            roi_scale: 1.5,
+            roi_scale: None,
             refine_iterations: 3,
             hold_tolerance: 0.05,
             motion_compensation: true,
@@ -344,10 +346,10 @@ impl Tracker {
     /// Faces from upstream, from a search on this frame (nothing tracked), or from a background
     /// search due now.
     fn find_faces(&mut self, frame: &Frame, input: &FrameInput, events: &mut Vec<Event>) -> Result<Vec<Detection>> {
-        let (cfg, index) = (self.config, self.frame_index);
+        let (cfg, index, scale) = (self.config, self.frame_index, self.face_scale());
         if let Some(given) = input.given {
             self.tracks.retain(|t| {
-                let kept = given.iter().any(|det| t.roi.iou(&det.roi()) > 0.3);
+                let kept = given.iter().any(|det| t.roi.iou(&det.roi_scaled(scale)) > 0.3);
                 if !kept {
                     events.push(Event::TrackEnded { id: t.id, why: TrackEnd::NotGiven });
                 }
@@ -404,10 +406,10 @@ impl Tracker {
     /// first crop comes from the detector's coarse box; the same frame is re-cropped around its
     /// own landmarks until the crop settles, so the track does not start with a jump.
     fn start_tracks(&mut self, frame: &Frame, found: Vec<Detection>, events: &mut Vec<Event>) -> Result<Vec<Track>> {
-        let cfg = self.config;
+        let (cfg, scale) = (self.config, self.face_scale());
         let mut fresh: Vec<Track> = Vec::new();
         for det in found {
-            let roi = det.roi();
+            let roi = det.roi_scaled(scale);
             let overlaps = self.tracks.iter().chain(&fresh).any(|t| t.roi.iou(&roi) > 0.3);
             if !overlaps && self.tracks.len() + fresh.len() < cfg.max_faces {
                 fresh.push(Track::new(self.next_id, roi, det.score));
@@ -564,6 +566,12 @@ impl Tracker {
         Ok(results)
     }
 
+    /// The crop's side relative to the face's extent: the config's override, else the
+    /// backbone's description.
+    fn face_scale(&self) -> f32 {
+        self.config.roi_scale.unwrap_or_else(|| self.models.backbone.face_scale())
+    }
+
     /// One face in frame pixels with the crop for its next frame, from every backbone point
     /// (`all`) and the reported points, crop pixels of the crop `to_frame`; `None` when a point is
     /// not finite.
@@ -581,7 +589,7 @@ impl Tracker {
         }
         let (a, b) = self.models.eye_pair();
         let angle = eye_angle(*all.get(a)?, *all.get(b)?);
-        let next_roi = Roi::around_points(&all, angle, self.config.roi_scale)?;
+        let next_roi = Roi::around_points(&all, angle, self.face_scale())?;
         let confidence = reported.confidence;
         Some(FaceResult { next_roi, points, confidence, presence, state: None, stabilizer_failed: false, patch: None })
     }

@@ -13,7 +13,7 @@ use crate::frame::Frame;
 use crate::geometry::Roi;
 use crate::heatmap::{HeatmapSpec, crop_to_heatmap, render};
 use crate::runtime::Device;
-use crate::scheme::{self, Scheme};
+use crate::scheme::Scheme;
 use crate::stabilizer::{Stabilizer, Windows};
 
 /// Models shared by every stream in the process.
@@ -41,15 +41,15 @@ impl Models {
         let detector = Detector::load(&paths.detector, device, DetectorConfig::default())?;
         let backbone = Backbone::load(&paths.backbone, device)?;
         let k = backbone.point_count();
-        let selection = scheme::selection(scheme, k).ok_or_else(|| Error::ModelShape {
+        let description = &backbone.description;
+        let selection = description.selection(scheme).ok_or_else(|| Error::ModelShape {
             path: paths.backbone.clone(),
-            reason: format!("{k} points cannot be mapped to the iBUG 68 scheme; use the full scheme"),
+            reason: format!(
+                "its {k} points cannot be mapped to the iBUG 68 scheme ({}: scheme.ibug68 is null); use the full scheme",
+                description.origin()
+            ),
         })?;
-        let eye_pair = match k {
-            468 | 478 => (33, 263),
-            68 => scheme::IBUG_OUTER_EYE,
-            _ => (0, 0),
-        };
+        let eye_pair = description.eye_pair();
         let stabilizer = match &paths.stabilizer {
             Some(path) => {
                 let s = Stabilizer::load(path, device)?;
@@ -59,7 +59,7 @@ impl Models {
                         "the stabilizer takes {} heatmaps but {} points are reported ({} scheme)",
                         s.points,
                         selection.len(),
-                        scheme.name(k)
+                        backbone.description.scheme_name(scheme)
                     )));
                 }
                 if let Some(expected) = &s.backbone_sha256 {
@@ -127,7 +127,7 @@ impl Models {
     }
 
     pub fn scheme_name(&self) -> String {
-        self.scheme.name(self.backbone.point_count())
+        self.backbone.description.scheme_name(self.scheme)
     }
 
     /// Backbone point indices reported for the chosen scheme.

@@ -28,7 +28,7 @@ use steadyface::metrics::inter_ocular;
 use steadyface::output::Output;
 use steadyface::pipeline::{FrameInput, Models, Tracker, TrackerConfig};
 use steadyface::pts::read_pts_expecting;
-use steadyface::scheme::{self, Scheme};
+use steadyface::scheme::Scheme;
 use steadyface::stabilizer::Windows;
 
 /// What a record holds beyond the backbone's heatmaps.
@@ -304,8 +304,12 @@ pub fn still_faces(models: &Arc<Models>, image: &Path) -> Result<Vec<StillFace>>
     let mut tracker = Tracker::new(models.clone(), TrackerConfig { max_faces: 8, ..TrackerConfig::whole_pyramid() });
     let faces = tracker.process(&frame, FrameInput::default())?.faces;
     let k = models.backbone.point_count();
-    let ibug = scheme::selection(Scheme::Ibug68, k)
-        .ok_or_else(|| Error::Other(format!("a backbone with {k} points has no iBUG-68 mapping")))?;
+    let ibug = models.backbone.description.selection(Scheme::Ibug68).ok_or_else(|| {
+        Error::Other(format!(
+            "a backbone with {k} points has no iBUG-68 mapping ({}: scheme.ibug68)",
+            models.backbone.description.origin()
+        ))
+    })?;
     let pts_path = image.with_extension("pts");
     let annotation = if pts_path.is_file() { Some(read_pts_expecting(&pts_path, ibug.len())?) } else { None };
     let annotated_face = annotation.as_ref().and_then(|pts| {
@@ -357,7 +361,7 @@ fn image_name(path: &Path) -> String {
 pub fn tracker_crop(models: &Models, full: &[[f32; 2]], rng: &mut Rng, jitter: f32) -> Option<Similarity> {
     let (a, b) = models.eye_pair();
     let angle = eye_angle(*full.get(a)?, *full.get(b)?);
-    let mut roi = Roi::around_points(full, angle, TrackerConfig::default().roi_scale)?;
+    let mut roi = Roi::around_points(full, angle, models.backbone.face_scale())?;
     roi.cx += jitter * roi.width * rng.gauss();
     roi.cy += jitter * roi.width * rng.gauss();
     let grow = 1.0 + jitter * 1.5 * rng.gauss();

@@ -259,6 +259,9 @@ pub fn finetune(args: &FinetuneArgs, command_line: &str, progress: &mut dyn Prog
     let paths = ModelPaths { detector: args.detector.clone(), backbone: args.backbone.clone(), stabilizer: None };
     let full = Models::load(&paths, OrtDevice::Cpu, Scheme::Full)?;
     let models = Models::load(&paths, OrtDevice::Cpu, Scheme::Ibug68)?;
+    if let Some(why) = &models.backbone.assumed {
+        progress.say(&format!("warning: {why}"));
+    }
     let backbone_sha = file_sha256(&args.backbone)?;
     let heatmap = config.heatmap();
     let layout = Layout {

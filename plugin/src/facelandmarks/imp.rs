@@ -640,6 +640,9 @@ impl BaseTransformImpl for FaceLandmarks {
         if let Some(why) = skipped {
             gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{why}"));
         }
+        if let Some(why) = &models.backbone.assumed {
+            gst::element_imp_warning!(self, gst::LibraryError::Settings, ("{why}"));
+        }
         if let (DeviceKind::Auto, Some(why)) = (settings.models.device, steadyface::runtime::auto_fallback()) {
             gst::info!(CAT, imp = self, "device=auto: CUDA unavailable ({why}); running on the CPU");
         }

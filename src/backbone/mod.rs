@@ -1,9 +1,14 @@
-//! A replaceable landmark backbone: any ONNX model taking a square RGB crop and emitting either
-//! heatmaps `[N,K,H,W]` or coordinates (`[N,K*2]`, `[N,K*3]`, MediaPipe's `[N,1,1,1404]`).
+//! A replaceable landmark backbone: any ONNX model taking a square colour crop and emitting either
+//! heatmaps `[N,K,H,W]` or coordinates (`[N,K*2]`, `[N,K*3]`, MediaPipe's `[N,1,1,1404]`), with
+//! its conventions in a model description beside it ([`description`]).
+
+pub mod description;
 
 use std::path::Path;
 
-use crate::crop::{Layout, crop_rgb};
+pub use description::{Color, Description, InputValues, OutputSpec};
+
+use crate::crop::{ChannelScale, Layout, crop_rgb};
 use crate::error::Result;
 use crate::frame::Frame;
 use crate::geometry::Similarity;
@@ -17,19 +22,6 @@ pub enum OutputKind {
     Heatmaps { points: usize, height: usize, width: usize },
     /// K points with `dims` (2 or 3) values each, in crop pixels.
     Coordinates { points: usize, dims: usize },
-}
-
-/// How crop pixels (0..255) become model input: `v * gain + bias`. MediaPipe wants [0,1].
-#[derive(Debug, Clone, Copy)]
-pub struct InputScale {
-    pub gain: f32,
-    pub bias: f32,
-}
-
-impl Default for InputScale {
-    fn default() -> Self {
-        InputScale { gain: 1.0 / 255.0, bias: 0.0 }
-    }
 }
 
 /// What the backbone said about one face.
@@ -59,12 +51,22 @@ pub struct Backbone {
     /// Index of the main output, and of a one-value presence output if there is one.
     main: usize,
     presence: Option<usize>,
-    pub input_scale: InputScale,
+    /// The crop's channel order and per-channel gain and bias (from the description).
+    pub input_scale: ChannelScale,
+    /// Coordinates in 0..1 of the crop (multiplied by the crop size), not in crop pixels.
+    normalized: bool,
+    pub description: Description,
+    /// Why the conventions were assumed, when the backbone has no description.
+    pub assumed: Option<String>,
 }
 
 impl Backbone {
+    /// Loads the backbone at `path` with its description `MODEL.json` beside it (checked against
+    /// the model's tensors). Without a description, MediaPipe's conventions are assumed
+    /// ([`Description::mediapipe`]) and [`Backbone::assumed`] says so.
     pub fn load(path: &Path, device: Device) -> Result<Self> {
         let model = OnnxModel::load(path, device)?;
+        let described = Description::for_model(path)?;
         let input = model.inputs.first().ok_or_else(|| model.shape_error("no input"))?;
         let (layout, size, batch) = match input.shape.as_slice() {
             &[b, 3, h, w] if h == w && h > 0 => (Layout::Chw, h as usize, b),
@@ -106,6 +108,25 @@ impl Backbone {
             }
         };
         let presence = model.outputs.iter().position(|o| elements(&o.shape) == 1);
+        let (description, kind, assumed) = match described {
+            Some(d) => {
+                let kind = check(&d, layout, size, kind, &model.outputs[main].name, &main_info.shape)?;
+                (d, kind, None)
+            }
+            None => {
+                let (spec, points) = match kind {
+                    OutputKind::Heatmaps { points, .. } => (OutputSpec::Heatmaps, points),
+                    OutputKind::Coordinates { points, .. } => (OutputSpec::Coordinates { normalized: false }, points),
+                };
+                let why = format!(
+                    "{} has no model description ({} missing): assuming MediaPipe's conventions (RGB in [0,1], \
+                     coordinates in crop pixels, a crop 1.5x the face; docs/design.md, \"Formats\")",
+                    path.display(),
+                    Description::path_for(path).display()
+                );
+                (Description::mediapipe(layout, size, spec, points), kind, Some(why))
+            }
+        };
         Ok(Backbone {
             dynamic_batch: batch < 1,
             model,
@@ -114,8 +135,16 @@ impl Backbone {
             kind,
             main,
             presence,
-            input_scale: InputScale::default(),
+            input_scale: description.channel_scale(),
+            normalized: description.output == OutputSpec::Coordinates { normalized: true },
+            description,
+            assumed,
         })
+    }
+
+    /// Side of the crop relative to the face's extent (the description's `crop.face_scale`).
+    pub fn face_scale(&self) -> f32 {
+        self.description.face_scale
     }
 
     /// Side of the square input crop in pixels.
@@ -150,7 +179,7 @@ impl Backbone {
         let per = 3 * n * n;
         input.resize(per * crops.len(), 0.0);
         for (t, out) in crops.iter().zip(input.chunks_exact_mut(per)) {
-            crop_rgb(frame, t, n, self.layout, self.input_scale.gain, self.input_scale.bias, out);
+            crop_rgb(frame, t, n, self.layout, &self.input_scale, out);
         }
     }
 
@@ -189,12 +218,68 @@ impl Backbone {
             .and_then(|t| t.data.get(i))
             .map(|&logit| 1.0 / (1.0 + (-logit).exp()));
         let landmarks = match self.kind {
-            // Coordinates are continuous crop positions (pixel i spans [i, i+1]).
+            // Coordinates are continuous crop positions (pixel i spans [i, i+1]), or those divided
+            // by the crop size when normalised.
             OutputKind::Coordinates { points, dims } => {
-                Landmarks::Points((0..points).map(|k| [data[k * dims] - 0.5, data[k * dims + 1] - 0.5]).collect())
+                let unit = if self.normalized { self.size as f32 } else { 1.0 };
+                Landmarks::Points(
+                    (0..points).map(|k| [data[k * dims] * unit - 0.5, data[k * dims + 1] * unit - 0.5]).collect(),
+                )
             }
             OutputKind::Heatmaps { height, .. } => Landmarks::Heatmaps { maps: data.to_vec(), size: height },
         };
         Ok(BackboneOutput { landmarks, face_score })
+    }
+}
+
+/// Checks a description against the model's tensors (input layout and size, output kind and point
+/// count); returns the output kind with the description's point count.
+fn check(
+    d: &Description,
+    layout: Layout,
+    size: usize,
+    kind: OutputKind,
+    name: &str,
+    shape: &[i64],
+) -> Result<OutputKind> {
+    let name_layout = |l: Layout| match l {
+        Layout::Hwc => "nhwc",
+        Layout::Chw => "nchw",
+    };
+    if d.layout != layout {
+        return Err(d.error(
+            "input.layout",
+            format!("\"{}\" but the model's input is {} (from its shape)", name_layout(d.layout), name_layout(layout)),
+        ));
+    }
+    if d.crop_size != size {
+        return Err(d.error("crop.size", format!("{} but the model's input is {size}x{size}", d.crop_size)));
+    }
+    match (d.output, kind) {
+        (OutputSpec::Heatmaps, OutputKind::Heatmaps { points, .. }) if points == d.points => Ok(kind),
+        (OutputSpec::Heatmaps, OutputKind::Heatmaps { points, .. }) => {
+            Err(d.error("output.points", format!("{} but output {name} has {points} heatmaps", d.points)))
+        }
+        (OutputSpec::Coordinates { .. }, OutputKind::Coordinates { .. }) => {
+            let values = shape.iter().skip(1).map(|&v| v.max(1)).product::<i64>() as usize;
+            match values.checked_div(d.points) {
+                Some(dims @ (2 | 3)) if dims * d.points == values => {
+                    Ok(OutputKind::Coordinates { points: d.points, dims })
+                }
+                _ => Err(d.error(
+                    "output.points",
+                    format!(
+                        "{} but output {name} holds {values} values per face (2 or 3 per point expected)",
+                        d.points
+                    ),
+                )),
+            }
+        }
+        (OutputSpec::Heatmaps, OutputKind::Coordinates { .. }) => {
+            Err(d.error("output.kind", format!("\"heatmaps\" but output {name} has shape {shape:?} (coordinates)")))
+        }
+        (OutputSpec::Coordinates { .. }, OutputKind::Heatmaps { .. }) => {
+            Err(d.error("output.kind", format!("\"coordinates\" but output {name} has shape {shape:?} (heatmaps)")))
+        }
     }
 }
