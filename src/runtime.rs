@@ -124,7 +124,7 @@ fn load_environment() -> Result<ort::environment::Environment> {
     let builder = ort::init_from(path).map_err(|e| failed(&e))?;
     let threads = GlobalThreadPoolOptions::default()
         .with_intra_threads(intra_threads())
-        .and_then(|o| o.with_spin_control(true))
+        .and_then(|o| o.with_spin_control(spinning()))
         .map_err(|e| failed(&e))?;
     builder.with_name("steadyface").with_global_thread_pool(threads).build().map_err(|e| failed(&e))
 }
@@ -140,6 +140,15 @@ pub fn intra_threads() -> usize {
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))
         .max(1)
+}
+
+/// Whether the pool's idle threads spin waiting for work (`STEADYFACE_SPIN=1`; default off).
+/// Spinning answers the next operator sooner but burns the CPU it waits with: measured in the
+/// element (docs/benchmarks.md, 2026-12-04), it doubled the CPU per tracked frame (17.5 against
+/// 8.9 ms at 960x540) for a median latency 0.5-1 ms lower with one stream and higher p95 latency
+/// with two. Live apps share the CPU, so the default does not spin.
+pub fn spinning() -> bool {
+    std::env::var("STEADYFACE_SPIN").is_ok_and(|v| v.trim() == "1")
 }
 
 /// A model's sessions, shared by every user in the process. A session runs one call at a time
