@@ -184,7 +184,7 @@ fn note_gaps(name: &str, numbers: &[usize]) {
 #[derive(Debug, serde::Serialize)]
 pub struct Scores {
     pub sequence: String,
-    pub method: &'static str,
+    pub method: String,
     pub frames: usize,
     /// Fraction of frames with a face.
     pub found: f32,
@@ -274,7 +274,7 @@ pub fn score(seq: &Sequence, p: &Predictions, raw: Option<&Predictions>) -> anyh
     let iod = mean(reference.iter().map(|r| metrics::inter_ocular(r)));
     let mut s = Scores {
         sequence: seq.name.clone(),
-        method: p.method.name(),
+        method: p.method.name().to_string(),
         frames: p.points.len(),
         found: found.len() as f32 / p.points.len().max(1) as f32,
         nme68: None,
@@ -361,13 +361,11 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         bail!("--landmark {}: the iBUG scheme has points 0-67", args.landmark);
     }
     // --predictions NAME=FILE: checked now (the files too), not after the element has run.
-    let predictions: Vec<(&'static str, &Path)> = args
+    let predictions: Vec<(&str, &Path)> = args
         .predictions
         .iter()
         .map(|spec| match spec.split_once('=') {
-            Some((name, file)) if !name.trim().is_empty() && !file.is_empty() => {
-                Ok((&*Box::leak(name.trim().to_string().into_boxed_str()), Path::new(file)))
-            }
+            Some((name, file)) if !name.trim().is_empty() && !file.is_empty() => Ok((name.trim(), Path::new(file))),
             _ => bail!("--predictions {spec}: expected NAME=FILE (FILE inside each sequence directory)"),
         })
         .collect::<anyhow::Result<_>>()?;
@@ -464,40 +462,11 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
 /// Scores another program's points on `seq` with [`score`], as the method `name`: `file` holds JSON
 /// lines `{"frame": N, "points": [[x, y] x 68] or null}`, one for each of the sequence's frames
 /// (paired by number, as the ground truth is).
-fn score_file(seq: &Sequence, name: &'static str, file: &Path, raw: &Predictions) -> anyhow::Result<Scores> {
-    let text = std::fs::read_to_string(file).with_context(|| format!("{}", file.display()))?;
-    let mut by_frame = std::collections::BTreeMap::new();
-    for (n, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
-        let fail = |what: String| anyhow::anyhow!("{}:{}: {what}", file.display(), n + 1);
-        let value: serde_json::Value = serde_json::from_str(line).map_err(|e| fail(format!("not JSON ({e})")))?;
-        let frame = value["frame"].as_u64().ok_or_else(|| fail("no \"frame\" number".into()))? as usize;
-        let points = match &value["points"] {
-            serde_json::Value::Null => None,
-            serde_json::Value::Array(list) => {
-                let points = list
-                    .iter()
-                    .map(|p| Some([p.get(0)?.as_f64()? as f32, p.get(1)?.as_f64()? as f32]))
-                    .collect::<Option<Vec<_>>>()
-                    .ok_or_else(|| fail("a point is not [x, y]".into()))?;
-                if points.len() != 68 {
-                    bail!(fail(format!("{} points; eval scores the 68 iBUG points", points.len())));
-                }
-                Some(points)
-            }
-            _ => bail!(fail("\"points\" is neither a list nor null".into())),
-        };
-        if by_frame.insert(frame, points).is_some() {
-            bail!(fail(format!("frame {frame} appears twice")));
-        }
-    }
-    let points = seq
-        .numbers
-        .iter()
-        .map(|i| by_frame.remove(i).with_context(|| format!("{}: no line for frame {i}", file.display())))
-        .collect::<anyhow::Result<_>>()?;
+fn score_file(seq: &Sequence, name: &str, file: &Path, raw: &Predictions) -> anyhow::Result<Scores> {
+    let points = steadyface::benchmark::read_frame_points(file, &seq.numbers, true)?;
     // The method's name is the one given, not an element method's; no fps (another program ran).
     let mut s = score(seq, &Predictions { method: Method::Raw, points, fps: 0.0 }, Some(raw))?;
-    s.method = name;
+    s.method = name.to_string();
     Ok(s)
 }
 

@@ -53,8 +53,8 @@ impl Sink {
 /// Between start() and stop().
 struct State {
     sink: Sink,
-    /// What `location` was when the element started, for messages.
-    location: String,
+    /// Where the lines go, for messages: `location` as it was at start, or "standard output".
+    target: String,
     /// Buffers seen since start: the next line's `frame`.
     frame: u64,
     /// A buffer without the meta was reported already.
@@ -148,22 +148,17 @@ impl BaseTransformImpl for LandmarkPublish {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let location = self.settings.lock().unwrap_or_else(|p| p.into_inner()).location.clone();
-        let sink = if location.is_empty() || location == "-" {
-            Sink::Stdout
+        let (sink, target) = if location.is_empty() || location == "-" {
+            (Sink::Stdout, "standard output".to_string())
         } else {
             let file = steadyface::output::open_log(Path::new(&location)).map_err(|e| {
                 gst::error_msg!(gst::ResourceError::OpenWrite, ("Could not open {location} for writing"), ["{e}"])
             })?;
-            Sink::File(file)
+            (Sink::File(file), location)
         };
-        gst::debug!(
-            CAT,
-            imp = self,
-            "writing to {}",
-            if matches!(sink, Sink::Stdout) { "standard output" } else { &location }
-        );
+        gst::debug!(CAT, imp = self, "writing to {target}");
         *self.state.lock().unwrap_or_else(|p| p.into_inner()) =
-            Some(State { sink, location, frame: 0, warned_no_meta: false });
+            Some(State { sink, target, frame: 0, warned_no_meta: false });
         Ok(())
     }
 
@@ -196,8 +191,8 @@ impl BaseTransformImpl for LandmarkPublish {
         let mut line = landmarks.to_json(frame, buf.pts()).to_line();
         line.push('\n');
         if let Err(e) = state.sink.write_line(line.as_bytes()) {
-            let location = if matches!(state.sink, Sink::Stdout) { "standard output" } else { &state.location };
-            gst::element_imp_error!(self, gst::ResourceError::Write, ("Could not write to {location}"), ["{e}"]);
+            let target = &state.target;
+            gst::element_imp_error!(self, gst::ResourceError::Write, ("Could not write to {target}"), ["{e}"]);
             return Err(gst::FlowError::Error);
         }
         Ok(gst::FlowSuccess::Ok)
