@@ -225,12 +225,27 @@ pub fn moving_frames<'a>(
     level: Degradation,
     seed: u64,
 ) -> impl Iterator<Item = (Vec<u8>, Vec<[f32; 2]>)> + 'a {
-    transforms.iter().enumerate().map(move |(i, t)| {
-        let mut rgb = render(source, t, size);
-        level.apply(&mut rgb, size[0], size[1], seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
-        let to_frame = t.inverse();
-        (rgb, points.iter().map(|&p| to_frame.apply(p)).collect())
-    })
+    transforms
+        .iter()
+        .enumerate()
+        .map(move |(i, t)| finish_frame(render(source, t, size), points, t, size, level, seed, i))
+}
+
+/// Frame `i` of a sequence: its rendering `rgb` degraded at `level` with the frame's own noise
+/// (drawn from `seed` and `i`), and `points` (source pixels) moved into it (`to_source`: the
+/// frame's transform).
+fn finish_frame(
+    mut rgb: Vec<u8>,
+    points: &[[f32; 2]],
+    to_source: &Similarity,
+    size: [usize; 2],
+    level: Degradation,
+    seed: u64,
+    i: usize,
+) -> (Vec<u8>, Vec<[f32; 2]>) {
+    level.apply(&mut rgb, size[0], size[1], seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
+    let to_frame = to_source.inverse();
+    (rgb, points.iter().map(|&p| to_frame.apply(p)).collect())
 }
 
 /// [`moving_frames`] with the face's expression animated by `schedule` (`points` must be the 68
@@ -251,10 +266,7 @@ pub fn expression_frames<'a>(
     let mesh = warp::Mesh::new(points);
     transforms.iter().enumerate().map(move |(i, t)| {
         let moved = units.deform(schedule.weights(i));
-        let mut rgb = mesh.render(source, t, size, &moved);
-        level.apply(&mut rgb, size[0], size[1], seed.wrapping_mul(1_000_003).wrapping_add(i as u64));
-        let to_frame = t.inverse();
-        (rgb, moved.iter().map(|&p| to_frame.apply(p)).collect())
+        finish_frame(mesh.render(source, t, size, &moved), &moved, t, size, level, seed, i)
     })
 }
 
