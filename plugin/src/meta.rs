@@ -145,15 +145,15 @@ pub fn face_structure(name: &str, face: &Face, roi_id: Option<i32>) -> gst::Stru
         .build()
 }
 
-/// The frame-level structure: size, scheme and faces (`roi_ids`: each face's upstream ROI).
+/// The frame-level structure: size, scheme and faces (`rois`: each face's upstream ROI).
 pub fn landmarks_structure(
     width: u32,
     height: u32,
     scheme: &str,
     faces: &[Face],
-    roi_ids: &[Option<i32>],
+    rois: &[Option<UpstreamRoi>],
 ) -> gst::Structure {
-    let faces = faces.iter().zip(roi_ids).map(|(f, &id)| face_structure("face", f, id).to_send_value());
+    let faces = faces.iter().zip(rois).map(|(f, r)| face_structure("face", f, r.map(|r| r.id)).to_send_value());
     let faces = gst::Array::new(faces);
     gst::Structure::builder(STRUCTURE_NAME)
         .field("width", width as i32)
@@ -163,9 +163,9 @@ pub fn landmarks_structure(
         .build()
 }
 
-/// Attaches the custom meta and one ROI meta per face: the face's upstream ROI (`roi_ids`, from
-/// [`upstream_rois`]) gets its `landmarks` parameter, a face without one gets a ROI of its own.
-pub fn attach(buf: &mut gst::BufferRef, structure: &gst::Structure, faces: &[Face], roi_ids: &[Option<i32>]) {
+/// Attaches the custom meta and one ROI meta per face: the face's upstream ROI (`rois`, from
+/// [`match_rois`]) gets its `landmarks` parameter, a face without one gets a ROI of its own.
+pub fn attach(buf: &mut gst::BufferRef, structure: &gst::Structure, faces: &[Face], rois: &[Option<UpstreamRoi>]) {
     if let Ok(mut meta) = CustomMeta::add(buf, META_NAME) {
         let s = meta.mut_structure();
         for (name, value) in structure.iter() {
@@ -176,13 +176,14 @@ pub fn attach(buf: &mut gst::BufferRef, structure: &gst::Structure, faces: &[Fac
         (Ok(w), Ok(h)) => (w as f32, h as f32),
         _ => return,
     };
-    for mut roi in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>() {
-        let id = roi.id();
-        if let Some(face) = faces.iter().zip(roi_ids).find(|(_, r)| **r == Some(id)).map(|(f, _)| f) {
-            roi.add_param(face_structure("landmarks", face, Some(id)));
+    // By position among the buffer's ROI metas, not by id: upstream ids need not be unique.
+    for (position, mut roi) in buf.iter_meta_mut::<gst_video::VideoRegionOfInterestMeta>().enumerate() {
+        let matched = faces.iter().zip(rois).find(|(_, r)| r.is_some_and(|r| r.position == position));
+        if let Some((face, Some(upstream))) = matched {
+            roi.add_param(face_structure("landmarks", face, Some(upstream.id)));
         }
     }
-    for face in faces.iter().zip(roi_ids).filter(|(_, r)| r.is_none()).map(|(f, _)| f) {
+    for face in faces.iter().zip(rois).filter(|(_, r)| r.is_none()).map(|(f, _)| f) {
         let [x, y, w, h] = face.bbox;
         let (x0, y0) = (x.clamp(0.0, fw), y.clamp(0.0, fh));
         let (x1, y1) = ((x + w).clamp(0.0, fw), (y + h).clamp(0.0, fh));
@@ -197,6 +198,8 @@ pub fn attach(buf: &mut gst::BufferRef, structure: &gst::Structure, faces: &[Fac
 #[derive(Debug, Clone, Copy)]
 pub struct UpstreamRoi {
     pub id: i32,
+    /// Its place among the buffer's ROI metas (of any type), which finds it again.
+    pub position: usize,
     /// x, y, width, height in frame pixels.
     pub rect: [f32; 4],
 }
@@ -206,18 +209,19 @@ pub struct UpstreamRoi {
 pub fn upstream_rois(buf: &gst::BufferRef) -> Option<Vec<UpstreamRoi>> {
     let rois: Vec<_> = buf
         .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
-        .filter(|roi| roi.roi_type() == "face" && !roi.params().any(|p| p.name() == "landmarks"))
-        .map(|roi| {
+        .enumerate()
+        .filter(|(_, roi)| roi.roi_type() == "face" && !roi.params().any(|p| p.name() == "landmarks"))
+        .map(|(position, roi)| {
             let (x, y, w, h) = roi.rect();
-            UpstreamRoi { id: roi.id(), rect: [x as f32, y as f32, w as f32, h as f32] }
+            UpstreamRoi { id: roi.id(), position, rect: [x as f32, y as f32, w as f32, h as f32] }
         })
         .collect();
     (!rois.is_empty()).then_some(rois)
 }
 
-/// For each face, the id of the upstream ROI its box overlaps most (IoU at least 0.3, each ROI
-/// given to one face at most, the best overlaps first); `None` for a face no ROI claims.
-pub fn match_rois(faces: &[Face], rois: &[UpstreamRoi]) -> Vec<Option<i32>> {
+/// For each face, the upstream ROI its box overlaps most (IoU at least 0.3, each ROI given to one
+/// face at most, the best overlaps first); `None` for a face no ROI claims.
+pub fn match_rois(faces: &[Face], rois: &[UpstreamRoi]) -> Vec<Option<UpstreamRoi>> {
     let mut pairs: Vec<(f32, usize, usize)> = faces
         .iter()
         .enumerate()
@@ -228,7 +232,7 @@ pub fn match_rois(faces: &[Face], rois: &[UpstreamRoi]) -> Vec<Option<i32>> {
     let (mut ids, mut taken) = (vec![None; faces.len()], vec![false; rois.len()]);
     for (_, f, r) in pairs {
         if ids[f].is_none() && !taken[r] {
-            ids[f] = Some(rois[r].id);
+            ids[f] = Some(rois[r]);
             taken[r] = true;
         }
     }
@@ -338,16 +342,48 @@ mod tests {
             new_track: false,
             stabilized: false,
         };
-        let roi = |id, x: f32| UpstreamRoi { id, rect: [x, 0.0, 10.0, 10.0] };
+        let roi = |id, x: f32| UpstreamRoi { id, position: id as usize, rect: [x, 0.0, 10.0, 10.0] };
+        let ids = |m: Vec<Option<UpstreamRoi>>| m.iter().map(|r| r.map(|r| r.id)).collect::<Vec<_>>();
         // Face at 0 against ROIs at 2 (IoU 8/12 = 0.67) and 5 (5/15 = 0.33); face at 4 against
         // them: 8/12 at 2 too, 9/11 = 0.82 at 5. Best first: face 4 takes ROI 5 (0.82), face 0 then
         // ROI 2 (0.67). A face at 50 overlaps nothing; ROI 9 at 30 nothing either.
         let faces = [face(0.0), face(4.0), face(50.0)];
         let rois = [roi(7, 2.0), roi(8, 5.0), roi(9, 30.0)];
-        assert_eq!(match_rois(&faces, &rois), vec![Some(7), Some(8), None]);
+        assert_eq!(ids(match_rois(&faces, &rois)), vec![Some(7), Some(8), None]);
         // Two faces on one ROI (both 8/12 against the ROI at 2): one of them gets it, never both.
         assert_eq!(match_rois(&faces[..2], &rois[..1]).iter().filter(|r| r.is_some()).count(), 1);
-        assert_eq!(match_rois(&faces, &[]), vec![None, None, None]);
+        assert_eq!(ids(match_rois(&faces, &[])), vec![None, None, None]);
+    }
+
+    #[test]
+    fn landmarks_go_to_the_matched_rois_even_when_upstream_ids_repeat() {
+        gst::init().unwrap();
+        let face = |id: u64, x: f32| Face {
+            track_id: id,
+            bbox: [x, 0.0, 10.0, 10.0],
+            score: 1.0,
+            points: vec![[x, 0.0]],
+            confidence: vec![1.0],
+            new_track: false,
+            stabilized: false,
+        };
+        // Two face ROIs and a car, all with the unset id 0.
+        let mut buf = gst::Buffer::new();
+        for (kind, x) in [("face", 0), ("car", 0), ("face", 40)] {
+            gst_video::VideoRegionOfInterestMeta::add(buf.get_mut().unwrap(), kind, (x, 0, 10, 10));
+        }
+        let faces = [face(5, 40.0), face(6, 0.0)];
+        let rois = upstream_rois(&buf).unwrap();
+        let matched = match_rois(&faces, &rois);
+        assert_eq!(matched.iter().map(|r| r.map(|r| r.position)).collect::<Vec<_>>(), [Some(2), Some(0)]);
+        let s = landmarks_structure(100, 100, "ibug68", &faces, &matched);
+        attach(buf.get_mut().unwrap(), &s, &faces, &matched);
+        let params: Vec<(String, Vec<u64>)> = buf
+            .iter_meta::<gst_video::VideoRegionOfInterestMeta>()
+            .map(|r| (r.roi_type().to_string(), r.params().filter_map(|p| p.get::<u64>("track-id").ok()).collect()))
+            .collect();
+        let want = [("face".to_string(), vec![6]), ("car".to_string(), vec![]), ("face".to_string(), vec![5])];
+        assert_eq!(params, want, "each face on its own ROI, the car untouched, no ROI added");
     }
 
     #[test]

@@ -778,12 +778,12 @@ impl BaseTransformImpl for FaceLandmarks {
         };
         self.log_events(state, &report.events);
         // Landmarks of faces found upstream go onto those faces' own ROIs.
-        let roi_ids = match &upstream {
+        let rois = match &upstream {
             Some(rois) => meta::match_rois(&report.faces, rois),
             None => vec![None; report.faces.len()],
         };
-        let structure = meta::landmarks_structure(info.width(), info.height(), &state.scheme, &report.faces, &roi_ids);
-        meta::attach(buf, &structure, &report.faces, &roi_ids);
+        let structure = meta::landmarks_structure(info.width(), info.height(), &state.scheme, &report.faces, &rois);
+        meta::attach(buf, &structure, &report.faces, &rois);
         let took = started.elapsed();
         gst::log!(CAT, imp = self, "{} face(s) in {:.1} ms", report.faces.len(), took.as_secs_f64() * 1e3);
         let latency_changed = state.latency.record(took);
