@@ -158,6 +158,21 @@ impl Detector {
         Ok(found)
     }
 
+    /// How likely a face fills `face` (a track's crop): the best score of the detections centred
+    /// inside it, the model run once on a square region `context` times the crop's side around
+    /// it; 0 when there is none. For a backbone that cannot tell (no presence output) whether
+    /// its crop still holds a face.
+    pub fn presence(&self, frame: &Frame, face: &Roi, context: f32) -> Result<f32> {
+        let side = face.width.max(face.height) * context;
+        let region = Roi { width: side, height: side, angle: 0.0, ..*face };
+        let [x, y, w, h] = face.bounding_box();
+        let inside = |d: &Detection| {
+            let (cx, cy) = (d.bbox[0] + d.bbox[2] / 2.0, d.bbox[1] + d.bbox[3] / 2.0);
+            (x..=x + w).contains(&cx) && (y..=y + h).contains(&cy)
+        };
+        Ok(self.detect_in(frame, &region)?.iter().filter(|d| inside(d)).map(|d| d.score).fold(0.0, f32::max))
+    }
+
     /// Runs the model once on a square, unrotated region of the frame.
     fn detect_in(&self, frame: &Frame, roi: &Roi) -> Result<Vec<Detection>> {
         let n = self.size;

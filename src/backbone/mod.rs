@@ -148,6 +148,12 @@ impl Backbone {
     }
 
     /// Side of the square input crop in pixels.
+    /// Whether the model says how likely its crop holds a face (MediaPipe's face flag); without
+    /// it the tracker asks the detector ([`crate::pipeline`]).
+    pub fn has_presence(&self) -> bool {
+        self.presence.is_some()
+    }
+
     pub fn input_size(&self) -> usize {
         self.size
     }

@@ -98,6 +98,13 @@ impl TrackerConfig {
     }
 }
 
+/// A track of a backbone without a presence output is checked by the detector every this many
+/// frames: a face that leaves is reported for at most this many frames more.
+pub const PRESENCE_CHECK_EVERY: u64 = 5;
+/// The detector sees the track's crop with this much context (side over the crop's side): it
+/// finds faces that fill a part of its input, not all of it.
+const PRESENCE_CONTEXT: f32 = 2.0;
+
 /// What the caller knows about a frame besides its pixels.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct FrameInput<'a> {
@@ -308,7 +315,7 @@ impl Tracker {
         let found = self.find_faces(frame, &input, &mut events)?;
         let fresh = self.start_tracks(frame, found, &mut events)?;
         self.tracks.extend(fresh);
-        let faces = self.update_tracks(frame, time, &mut events)?;
+        let faces = self.update_tracks(frame, time, input.given.is_none(), &mut events)?;
         if input.given.is_none() {
             self.start_background_search(frame, searched_here, input.late, &mut events);
         }
@@ -437,12 +444,20 @@ impl Tracker {
         Ok(fresh)
     }
 
-    /// Landmarks for every track on this frame; ends the tracks whose face is gone.
-    fn update_tracks(&mut self, frame: &Frame, time: f64, events: &mut Vec<Event>) -> Result<Vec<Face>> {
+    /// Landmarks for every track on this frame; ends the tracks whose face is gone (`verify`:
+    /// the detector judges that for a backbone without a presence output; upstream faces do).
+    fn update_tracks(&mut self, frame: &Frame, time: f64, verify: bool, events: &mut Vec<Event>) -> Result<Vec<Face>> {
         let cfg = self.config;
         let tracks = std::mem::take(&mut self.tracks);
         let rois: Vec<Roi> = tracks.iter().map(|t| t.roi).collect();
-        let results = self.landmarks(frame, &rois, Some(&tracks))?;
+        let mut results = self.landmarks(frame, &rois, Some(&tracks))?;
+        if verify && !self.models.backbone.has_presence() {
+            for (track, result) in tracks.iter().zip(&mut results) {
+                if let Some(r) = result {
+                    r.presence = self.detector_presence(frame, track)?;
+                }
+            }
+        }
         let t = Instant::now();
         let mut smoothing_time = Duration::ZERO;
         let mut faces = Vec::with_capacity(tracks.len());
@@ -492,6 +507,20 @@ impl Tracker {
         self.times.smoothing += smoothing_time;
         self.tracks = kept;
         Ok(faces)
+    }
+
+    /// A track's presence score when the backbone has no presence output: the detector's, run on
+    /// the track's crop every [`PRESENCE_CHECK_EVERY`] frames, kept in between (one detector run
+    /// per face every few frames costs little beside the backbone on every frame).
+    fn detector_presence(&mut self, frame: &Frame, track: &Track) -> Result<f32> {
+        if track.age % PRESENCE_CHECK_EVERY != 0 {
+            return Ok(track.score);
+        }
+        let t = Instant::now();
+        let score = self.models.detector.presence(frame, &track.roi, PRESENCE_CONTEXT);
+        self.times.detector += t.elapsed();
+        self.times.detector_runs += 1;
+        score
     }
 
     /// Crops, runs the backbone (one batch), and, when `tracks` are given and a stabilizer is
