@@ -19,3 +19,24 @@ fn regenerated_models_match_the_committed_ones() {
     assert!(out.status.success(), "regenerate.py --check failed:\n{stdout}\n{stderr}");
     assert_eq!(stdout.matches("regenerated: ").count(), 3, "{stdout}");
 }
+
+/// The second backbone, face-api.js's 68-point net, is what `models/face_api_landmark68.py` makes
+/// from the npm package's weights (byte-identical), and its outputs equal the package's own
+/// JavaScript running those weights on TensorFlow.js (within 1e-4 of the crop side) on a face crop
+/// and a random image. Fetches from npm.
+#[test]
+fn face_api_backbone_matches_the_package_running_its_own_weights() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let python = root.join(".venv/bin/python");
+    assert!(python.exists(), "{} missing: run `make setup` first", python.display());
+    let out = Command::new(&python)
+        .arg(root.join("models/face_api_landmark68.py"))
+        .arg("--check")
+        .output()
+        .expect("run face_api_landmark68.py --check");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "face_api_landmark68.py --check failed:\n{stdout}\n{stderr}");
+    assert!(stdout.contains("identical to the committed file"), "{stdout}");
+    assert_eq!(stdout.matches("max |ONNX - face-api.js|").count(), 2, "{stdout}");
+}
