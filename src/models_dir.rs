@@ -8,6 +8,15 @@ pub const BACKBONE: &str = "face_landmark.onnx";
 /// The ConvLSTM stabilizer trained for [`BACKBONE`] (sidecar `stabilizer.json` beside it).
 pub const STABILIZER: &str = "stabilizer.onnx";
 
+/// The stabilizer shipped for the backbone at `backbone`: `NAME.stabilizer.onnx` beside
+/// `NAME.onnx` when there is one (each backbone's own, e.g. `face_api_landmark68.stabilizer.onnx`),
+/// else the default [`STABILIZER`] (made for [`BACKBONE`]; it steps aside for another backbone,
+/// see `Models::load_with_default_stabilizer`).
+pub fn shipped_stabilizer(backbone: &Path) -> PathBuf {
+    let own = backbone.with_extension("stabilizer.onnx");
+    if own.is_file() { own } else { default_model(STABILIZER) }
+}
+
 /// Directories searched for default models, in order.
 pub fn search_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
@@ -26,4 +35,20 @@ pub fn search_dirs() -> Vec<PathBuf> {
 pub fn default_model(name: &str) -> PathBuf {
     let candidates: Vec<PathBuf> = search_dirs().into_iter().map(|d| d.join(name)).collect();
     candidates.iter().find(|p| p.is_file()).cloned().unwrap_or_else(|| candidates[candidates.len() - 1].clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_backbone_with_its_own_stabilizer_gets_it_and_others_the_default() {
+        let dir = std::env::temp_dir().join(format!("steadyface-shipped-stabilizer-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let own = dir.join("mine.stabilizer.onnx");
+        std::fs::write(&own, b"x").expect("write");
+        assert_eq!(shipped_stabilizer(&dir.join("mine.onnx")), own);
+        assert_eq!(shipped_stabilizer(&dir.join("other.onnx")), default_model(STABILIZER));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -389,8 +389,10 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
     if let Some((name, _)) = extra.iter().find(|(n, _)| n == "stabilizer" || n == "smoothing") {
         bail!("--set {name}=...: the method sets it (use --method, and --stabilizer PATH)");
     }
-    // The stabilizer: --stabilizer, else the shipped one when it is installed.
-    let shipped = steadyface::models_dir::default_model(steadyface::models_dir::STABILIZER);
+    // The stabilizer: --stabilizer, else the one shipped for the backbone when it is installed.
+    let backbone = extra.iter().find(|(n, _)| n == "backbone").map(|(_, v)| PathBuf::from(v));
+    let backbone = backbone.unwrap_or_else(|| steadyface::models_dir::default_model(steadyface::models_dir::BACKBONE));
+    let shipped = steadyface::models_dir::shipped_stabilizer(&backbone);
     let stabilizer = match &args.stabilizer {
         Some(p) if !p.is_file() => bail!("--stabilizer {}: no such file", p.display()),
         Some(p) => Some(p.to_string_lossy().to_string()),

@@ -48,8 +48,8 @@ const MODEL_PROPERTIES: [&str; 6] = ["backbone", "detector", "stabilizer", "full
 struct ModelSettings {
     backbone: PathBuf,
     detector: PathBuf,
-    /// Empty (the default): no stabilizer. The shipped one (`models_dir::STABILIZER`) is used only
-    /// where it fits the backbone.
+    /// Empty (the default): no stabilizer. `shipped`: the one installed for the backbone
+    /// (`models_dir::shipped_stabilizer`), used only where it fits the backbone.
     stabilizer: PathBuf,
     full_scheme: bool,
     device: DeviceKind,
@@ -302,8 +302,8 @@ fn load_models(settings: &ModelSettings) -> Result<(Arc<Models>, Option<String>)
         DeviceKind::Cuda => Device::Cuda(settings.device_id),
     };
     let scheme = if settings.full_scheme { Scheme::Full } else { Scheme::Ibug68 };
-    let shipped = models_dir::default_model(models_dir::STABILIZER);
-    // `shipped` names the installed ConvLSTM without its path.
+    // `shipped` names the ConvLSTM installed for the backbone without its path.
+    let shipped = models_dir::shipped_stabilizer(&settings.backbone);
     let stabilizer = match settings.stabilizer.to_str() {
         Some("") => None,
         Some(SHIPPED_STABILIZER) => Some(shipped.clone()),
@@ -363,7 +363,7 @@ impl ObjectImpl for FaceLandmarks {
                     .build(),
                 glib::ParamSpecString::builder("stabilizer")
                     .nick("Stabilizer")
-                    .blurb("ConvLSTM stabilizer ONNX (inputs heatmaps, h, c; outputs s, h_out, c_out; sidecar .json beside it; steadyface finetune trains one); empty (the default) = none; `shipped` = the one trained for the default backbone, installed beside the models (stabilizer.onnx); with another backbone or full-scheme it is skipped with a warning")
+                    .blurb("ConvLSTM stabilizer ONNX (inputs heatmaps, h, c; outputs s, h_out, c_out; sidecar .json beside it; steadyface finetune trains one); empty (the default) = none; `shipped` = the one trained for the backbone, installed beside it (NAME.stabilizer.onnx for backbone NAME.onnx, else stabilizer.onnx, made for the default backbone); where it does not fit the backbone or full-scheme it is skipped with a warning")
                     .default_value(Some(stabilizer.as_ref()))
                     .flags(ready_only)
                     .build(),
