@@ -4,7 +4,7 @@ PLUGIN_PATH := $(CURDIR)/target/release
 SAMPLE := .cache/sample/WolfgangLanger_Pexels.mp4
 export GST_PLUGIN_PATH := $(PLUGIN_PATH)$(if $(GST_PLUGIN_PATH),:$(GST_PLUGIN_PATH))
 
-.PHONY: setup demo test bench results stabilizer install faces validation heldout
+.PHONY: setup demo test bench results training-data stabilizer stabilizer-face-api install faces validation heldout
 
 setup:
 	bash scripts/setup.sh
@@ -46,17 +46,26 @@ results: setup
 # video, unlabelled videos for SBR; takeo and einstein held out. About 15 minutes on 2 CPU cores.
 # models/stabilizer.onnx (the element's default) is this run's output (models/MODELS.md).
 TRAIN_DATA := .cache/train
-stabilizer: setup
-	bash scripts/fetch-training-data.sh
-	test -d $(TRAIN_DATA)/labelled/breakingbad-combined || target/release/steadyface synth \
-	  $(TRAIN_DATA)/images/breakingbad.jpg --out $(TRAIN_DATA)/labelled --levels combined --seed 3
-	target/release/steadyface finetune --out out/stabilizer/stabilizer.onnx --work-dir .cache/stabilizer.train \
-	  --images $(TRAIN_DATA)/images \
+TRAIN_ARGS := --images $(TRAIN_DATA)/images \
 	  --videos $(TRAIN_DATA)/videos/WolfgangLanger_Pexels.mp4 $(TRAIN_DATA)/videos/noface_face.mov \
 	    $(TRAIN_DATA)/videos/face_noface.mov \
 	  --labelled-videos $(TRAIN_DATA)/labelled/breakingbad-combined \
 	  --holdout $(TESTDATA)/takeo.ppm $(TESTDATA)/einstein.jpg \
 	  --sequences 800 --frames 16 --steps 600 --batch 16 --lr 1e-2 --lambda 1.5 --gamma 0.05 --eval-every 100
+training-data: setup
+	bash scripts/fetch-training-data.sh
+	test -d $(TRAIN_DATA)/labelled/breakingbad-combined || target/release/steadyface synth \
+	  $(TRAIN_DATA)/images/breakingbad.jpg --out $(TRAIN_DATA)/labelled --levels combined --seed 3
+stabilizer: training-data
+	target/release/steadyface finetune --out out/stabilizer/stabilizer.onnx --work-dir .cache/stabilizer.train \
+	  $(TRAIN_ARGS)
+
+# The stabilizer shipped for the second backbone (models/face_api_landmark68.stabilizer.onnx): the
+# same data and settings, only the backbone differs.
+stabilizer-face-api: training-data
+	target/release/steadyface finetune --backbone models/face_api_landmark68.onnx \
+	  --out out/stabilizer-face-api/face_api_landmark68.stabilizer.onnx --work-dir .cache/stabilizer-face-api.train \
+	  $(TRAIN_ARGS)
 
 # System-wide install of the plugin, its models and ONNX Runtime (see README).
 install: setup
@@ -82,7 +91,8 @@ validation: faces
 
 # The held-out table (models/MODELS.md): every method and MediaPipe's own graphs (its raw FaceMesh
 # and the FaceLandmarker in VIDEO mode with its One Euro smoothing) on faces never used to choose
-# anything. Writes out/heldout/table.md. MediaPipe installs into its own venv on first use.
+# anything, and the second backbone (face-api.js's, models/face_api_landmark68.onnx) with its own
+# stabilizer. Writes out/heldout/table.md. MediaPipe installs into its own venv on first use.
 HELDOUT := out/heldout
 heldout: faces
 	rm -rf $(HELDOUT) && mkdir -p $(HELDOUT)/seq
@@ -93,7 +103,9 @@ heldout: faces
 	  --predictions mediapipe=mediapipe-facemesh.jsonl --predictions mediapipe-video=mediapipe-video.jsonl > $(HELDOUT)/rows.jsonl
 	target/release/steadyface eval $(HELDOUT)/seq/* --method stabilizer-pose-residual --json > $(HELDOUT)/stacked.jsonl
 	target/release/steadyface eval $(HELDOUT)/seq/* --method one-euro --set registration=false --json > $(HELDOUT)/plain.jsonl
+	target/release/steadyface eval $(HELDOUT)/seq/* --method all --set backbone=$(CURDIR)/models/face_api_landmark68.onnx \
+	  --json > $(HELDOUT)/face-api.jsonl
 	.venv/bin/python scripts/heldout_table.py $(HELDOUT)/rows.jsonl $(HELDOUT)/stacked.jsonl \
-	  "$(HELDOUT)/plain.jsonl:one-euro (no registration)" > $(HELDOUT)/table.md.part
+	  "$(HELDOUT)/plain.jsonl:one-euro (no registration)" $(HELDOUT)/face-api.jsonl::face-api > $(HELDOUT)/table.md.part
 	mv $(HELDOUT)/table.md.part $(HELDOUT)/table.md
 	@cat $(HELDOUT)/table.md

@@ -2,10 +2,13 @@
 """The held-out table: `steadyface eval --json` rows of synth sequences (`<face>-<level>` and
 `<face>-expr-<level>`) turned into markdown, means over faces per method and condition, and per
 face. Each argument is a JSON-lines file, optionally `FILE:LABEL` to name its rows' method LABEL
-(e.g. the same method run with other properties). Rows of one method are averaged over faces with
-every face counting the same; NMJ ratios are per face, then averaged.
+(e.g. the same method run with other properties), or `FILE::BACKBONE` for rows of another backbone:
+their methods become "BACKBONE method" and their ratios are to that backbone's own raw rows. Rows
+of one method are averaged over faces with every face counting the same; NMJ ratios are per face,
+then averaged.
 
-    python3 scripts/heldout_table.py out/heldout/rows.jsonl out/heldout/plain.jsonl:"one-euro (no registration)"
+    python3 scripts/heldout_table.py out/heldout/rows.jsonl out/heldout/plain.jsonl:"one-euro (no registration)" \
+        out/heldout/face-api.jsonl::face-api
 """
 import json
 import sys
@@ -30,6 +33,7 @@ def load(args):
     rows = []
     for arg in args:
         path, _, label = arg.partition(":")
+        backbone = label[1:] if label.startswith(":") else ""
         with open(path) as f:
             for n, line in enumerate(f, 1):
                 if not line.startswith("{"):
@@ -39,7 +43,10 @@ def load(args):
                 except json.JSONDecodeError as e:
                     raise SystemExit(f"{path}:{n}: {e}")
                 r["face"], r["motion"], r["level"] = parse_sequence(r["sequence"])
-                if label:
+                r["backbone"] = backbone
+                if backbone:
+                    r["method"] = f"{backbone} {r['method']}"
+                elif label:
                     r["method"] = label
                 rows.append(r)
     return rows
@@ -62,7 +69,10 @@ def main():
     by = defaultdict(list)
     for r in rows:
         by[(r["method"], r["motion"], r["level"])].append(r)
-    raw = {(r["face"], r["motion"], r["level"]): r for r in rows if r["method"] == "raw"}
+    def is_raw(r):
+        return r["method"] == (f"{r['backbone']} raw" if r["backbone"] else "raw")
+
+    raw = {(r["backbone"], r["face"], r["motion"], r["level"]): r for r in rows if is_raw(r)}
 
     print(f"Means over {len(faces)} faces ({', '.join(faces)}).\n")
     head = "| method | " + " | ".join(f"{m} {l} {name}" for m, l in conditions for _, name, _ in METRICS) + " |"
@@ -73,13 +83,14 @@ def main():
         print(f"| {method} | " + " | ".join(cells) + " |")
 
     if raw:
-        print("\nRatios to raw per face, then the mean over faces (NMJ: lower is steadier; NME: 1 = raw's accuracy).\n")
+        print("\nRatios to raw (the same backbone's) per face, then the mean over faces (NMJ: lower is steadier; "
+              "NME: 1 = raw's accuracy).\n")
         print("| method | " + " | ".join(f"{m} {l} NMJ/raw | {m} {l} NME/raw" for m, l in conditions) + " |")
         print("|---" * (1 + 2 * len(conditions)) + "|")
         for method in methods:
             cells = []
             for m, l in conditions:
-                pairs = [(r, raw.get((r["face"], m, l))) for r in by[(method, m, l)]]
+                pairs = [(r, raw.get((r["backbone"], r["face"], m, l))) for r in by[(method, m, l)]]
                 nmj = mean(r["nmj"] / b["nmj"] for r, b in pairs if b and r.get("nmj") and b.get("nmj"))
                 nme = mean(r["nme49"] / b["nme49"] for r, b in pairs if b and r.get("nme49") and b.get("nme49"))
                 cells += [cell(nmj, 3), cell(nme, 3)]
