@@ -19,6 +19,56 @@ use crate::Result;
 use crate::error::Error;
 use crate::synth::Rng;
 
+/// Weights and settings of the objectives; every weight 0 (and no pre-training) leaves training as
+/// it was without them. `steadyface finetune`'s options of the same names set them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Objectives {
+    /// STRRN cycle consistency.
+    pub cycle_weight: f64,
+    /// STRRN pseudo-labels, and the forward-backward distance (heatmap pixels) under which a point
+    /// becomes one.
+    pub pseudo_weight: f64,
+    pub pseudo_threshold: f64,
+    /// Inverse-sequence consistency.
+    pub inverse_weight: f64,
+    /// Disturbed-sequence consistency, and the noise added to the disturbed maps.
+    pub disturb_weight: f64,
+    pub disturb_noise: f64,
+    /// Steps of the frame-order pretext task before training.
+    pub pretrain_shuffle_steps: usize,
+    /// TSAL teacher-student consistency; the teacher's EMA decay, how often (steps) it absorbs the
+    /// student, and the teacher's share of the student's target where SBR's registration has one.
+    pub teacher_weight: f64,
+    pub ema_decay: f64,
+    pub teacher_every: usize,
+    pub teacher_mu: f64,
+}
+
+impl Default for Objectives {
+    fn default() -> Self {
+        Objectives {
+            cycle_weight: 0.0,
+            pseudo_weight: 0.0,
+            // STRRN thresholds at 0.02 of the inter-pupil distance; on the default 24-pixel
+            // heatmaps the pupils are ~8-10 pixels apart, so ~0.2 px. 0.25 leaves some room for
+            // the decoder's own noise.
+            pseudo_threshold: 0.25,
+            inverse_weight: 0.0,
+            disturb_weight: 0.0,
+            disturb_noise: 0.05,
+            pretrain_shuffle_steps: 0,
+            teacher_weight: 0.0,
+            // Tarvainen & Valpola's (and TSAL's) 0.999 suits runs of many thousand steps; finetune
+            // runs are a few thousand, so the teacher lags ~100 steps instead of ~1000.
+            ema_decay: 0.99,
+            teacher_every: 1,
+            // TSAL's best blend (its Fig. 6).
+            teacher_mu: 0.6,
+        }
+    }
+}
+
 /// The stabilizer as a function of `[B,T,K,H,W]` maps: a [`super::cell::Cell`]'s run in training,
 /// a hand-made stand-in in tests.
 pub type Run<'a> = dyn Fn(&Tensor) -> Result<Tensor> + 'a;
@@ -27,7 +77,12 @@ pub type Run<'a> = dyn Fn(&Tensor) -> Result<Tensor> + 'a;
 pub fn reversed(x: &Tensor) -> Result<Tensor> {
     let t = x.dim(1)? as u32;
     let order: Vec<u32> = (0..t).rev().collect();
-    Ok(x.index_select(&Tensor::new(order.as_slice(), x.device())?, 1)?)
+    select_frames(x, &order)
+}
+
+/// The frames of `x` `[B,T,...]` in `order` (candle's index_select wants a contiguous input).
+fn select_frames(x: &Tensor, order: &[u32]) -> Result<Tensor> {
+    Ok(x.contiguous()?.index_select(&Tensor::new(order, x.device())?, 1)?)
 }
 
 /// Mean over the leading dims of `|a - b|^2` for `[..., 2]` points; with `mask` (the leading
@@ -129,7 +184,7 @@ pub fn disturbed(x: &Tensor, noise: f64, rng: &mut Rng) -> Result<(Tensor, usize
     let dropped = if t > 1 { 1 + rng.below(t - 1) } else { 0 };
     let mut order: Vec<u32> = (0..t as u32).collect();
     order[dropped] = dropped.saturating_sub(1) as u32;
-    let x = x.index_select(&Tensor::new(order.as_slice(), x.device())?, 1)?;
+    let x = select_frames(x, &order)?;
     let values: Vec<f32> = (0..x.elem_count()).map(|_| rng.gauss() * noise as f32).collect();
     let noise = Tensor::from_vec(values, x.shape(), x.device())?.to_dtype(x.dtype())?;
     Ok(((x + noise)?, dropped))
@@ -157,7 +212,7 @@ pub fn shuffled(x: &Tensor, rng: &mut Rng) -> Result<(Tensor, Vec<f32>, Vec<Vec<
             }
         }
         labels.push(if order == identity { 0.0 } else { 1.0 });
-        rows.push(x.narrow(0, i, 1)?.index_select(&Tensor::new(order.as_slice(), x.device())?, 1)?);
+        rows.push(select_frames(&x.narrow(0, i, 1)?, &order)?);
         orders.push(order);
     }
     Ok((Tensor::cat(&rows, 0)?, labels, orders))
