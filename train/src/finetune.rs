@@ -719,7 +719,7 @@ fn objective_columns(e: &StepLog) -> String {
 }
 
 /// Keeps the pre-training's batches apart from the training's (same seed, same step numbers).
-const PRETRAIN_SALT: u64 = 0x5348_5546_464c_45;
+const PRETRAIN_SALT: u64 = 0x0053_4855_4646_4c45; // "SHUFFLE"
 
 /// The frame-order pretext task (self/semi-supervised tracking's first stage, eq. 4): the cell and
 /// a small classifier on its hidden states learn to tell windows in order from shuffled ones, for
