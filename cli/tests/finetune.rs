@@ -209,3 +209,45 @@ fn a_bad_holdout_annotation_is_named_with_its_file_and_line() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Every objective without labels switched on for a few steps (with unlabelled video, so the
+/// teacher's target takes SBR's registration too): the run ends, the pre-training writes its log,
+/// and log.csv has every term's column, a finite number at every step.
+#[test]
+fn objectives_without_labels_run_and_log_every_term() {
+    let dir = scratch("finetune-objectives");
+    let out = dir.join("s.onnx");
+    let video = testdata("single_face.mp4");
+    let video = video.to_str().expect("utf-8 path");
+    let on = [
+        ["--cycle-weight", "1"],
+        ["--pseudo-weight", "1"],
+        ["--inverse-weight", "1"],
+        ["--disturb-weight", "1"],
+        ["--teacher-weight", "1"],
+        ["--teacher-every", "2"],
+        ["--pretrain-shuffle-steps", "2"],
+    ];
+    let mut extra = vec!["--steps", "3", "--videos", video, "--windows-per-video", "2"];
+    extra.extend(on.iter().flatten());
+    assert!(finetune(&out, &extra).status.success(), "finetune failed");
+    let work = out.with_extension("train");
+    let log = std::fs::read_to_string(work.join("log.csv")).expect("CSV log");
+    let header: Vec<&str> = log.lines().next().expect("header").split(',').collect();
+    let rows: Vec<Vec<&str>> = log.lines().skip(1).map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), 3, "{log}");
+    for term in ["cycle", "pseudo", "pseudo_kept", "inverse", "disturb", "teacher"] {
+        let column = header.iter().position(|h| *h == term).unwrap_or_else(|| panic!("no column {term}: {log}"));
+        for row in &rows {
+            let value: f64 = row[column].parse().unwrap_or_else(|e| panic!("{term} {:?}: {e}", row[column]));
+            assert!(value.is_finite() && value >= 0.0, "{term} {value}");
+        }
+    }
+    // At the identity start the pseudo-labels are the backbone's own points, all of them kept.
+    let kept = header.iter().position(|h| *h == "pseudo_kept").expect("pseudo_kept");
+    assert!(rows.iter().all(|r| r[kept] != "0"), "{log}");
+    let pretrain = std::fs::read_to_string(work.join("pretrain.csv")).expect("pretrain.csv");
+    assert_eq!(pretrain.lines().next(), Some("step,order_loss,order_accuracy"));
+    assert_eq!(pretrain.lines().count(), 1 + 2, "{pretrain}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -95,16 +95,23 @@ impl Cell {
 
     /// A whole sequence from zero states: `heatmaps` `[B,T,K,H,W]` -> stabilized `[B,T,K,H,W]`.
     pub fn run(&self, heatmaps: &Tensor) -> Result<Tensor> {
+        Ok(self.run_with_hidden(heatmaps)?.0)
+    }
+
+    /// [`Cell::run`] that also returns the hidden state after every step, `[T, B*K, C, H, W]`
+    /// (the frame-order pretext task classifies windows from it).
+    pub fn run_with_hidden(&self, heatmaps: &Tensor) -> Result<(Tensor, Tensor)> {
         let (b, t, k, height, width) = heatmaps.dims5()?;
         let zeros = Tensor::zeros((b * k, self.spec.hidden, height, width), heatmaps.dtype(), heatmaps.device())?;
         let (mut h, mut c) = (zeros.clone(), zeros);
-        let mut out = Vec::with_capacity(t);
+        let (mut out, mut hidden) = (Vec::with_capacity(t), Vec::with_capacity(t));
         for step in 0..t {
             let (s, h2, c2) = self.step(&heatmaps.narrow(1, step, 1)?.squeeze(1)?, &h, &c)?;
             (h, c) = (h2, c2);
+            hidden.push(h.clone());
             out.push(s);
         }
-        Ok(Tensor::stack(&out, 1)?)
+        Ok((Tensor::stack(&out, 1)?, Tensor::stack(&hidden, 0)?))
     }
 }
 

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::cell::Cell;
+use super::consistency::{self as cons, Objectives};
 use super::data::{Cache, CacheWriter, Kind, Layout, Record};
 use super::loss::{JitterLossConfig, LossParts, jitter_loss, pdc};
 use crate::error::{Error, Result};
@@ -51,6 +52,8 @@ pub struct TrainConfig {
     /// End this session after this step (checkpointed; `--resume` goes on to `steps`).
     #[serde(default)]
     pub stop_after: Option<usize>,
+    /// The objectives on windows without labels (all off by default).
+    pub objectives: Objectives,
 }
 
 impl Default for TrainConfig {
@@ -74,6 +77,7 @@ impl Default for TrainConfig {
             checkpoint_every: 250,
             landmarks_per_step: 17,
             stop_after: None,
+            objectives: Objectives::default(),
         }
     }
 }
@@ -160,15 +164,25 @@ struct CheckpointMeta {
     cache_key: String,
 }
 
-/// Saves weights and optimiser moments through [`steadyface::output`] (temporary files renamed into place).
+/// Saves weights (the TSAL teacher's too, when there is one) and optimiser moments through
+/// [`steadyface::output`] (temporary files renamed into place).
 /// The tensors file holds its own step (`progress`: step, Adam's step), so that a run killed
 /// between the two files resumes from the weights it has, not from the JSON's older step.
-fn save_checkpoint(work: &WorkDir, cell: &Cell, adam: &Adam, meta: &CheckpointMeta) -> Result<()> {
+fn save_checkpoint(
+    work: &WorkDir,
+    cell: &Cell,
+    teacher: Option<&Cell>,
+    adam: &Adam,
+    meta: &CheckpointMeta,
+) -> Result<()> {
     let mut tensors: HashMap<String, Tensor> = HashMap::new();
     for (i, var) in cell.vars().iter().enumerate() {
         tensors.insert(format!("w{i}"), var.as_tensor().clone());
         tensors.insert(format!("m{i}"), adam.m[i].clone());
         tensors.insert(format!("v{i}"), adam.v[i].clone());
+    }
+    for (i, var) in teacher.map(Cell::vars).unwrap_or_default().iter().enumerate() {
+        tensors.insert(format!("t{i}"), var.as_tensor().clone());
     }
     tensors.insert("progress".into(), Tensor::new(&[meta.step as i64, i64::from(meta.adam_step)], &Device::Cpu)?);
     let out = Output::create(&work.checkpoint())?;
@@ -178,8 +192,16 @@ fn save_checkpoint(work: &WorkDir, cell: &Cell, adam: &Adam, meta: &CheckpointMe
     Ok(write(&work.checkpoint_meta(), text.as_bytes())?)
 }
 
-/// Restores weights and moments; the checkpoint must come from the same configuration and data.
-fn load_checkpoint(work: &WorkDir, cell: &Cell, adam: &mut Adam, config: &TrainConfig, key: &str) -> Result<usize> {
+/// Restores weights (and the teacher's) and moments; the checkpoint must come from the same
+/// configuration and data.
+fn load_checkpoint(
+    work: &WorkDir,
+    cell: &Cell,
+    teacher: Option<&Cell>,
+    adam: &mut Adam,
+    config: &TrainConfig,
+    key: &str,
+) -> Result<usize> {
     let meta_path = work.checkpoint_meta();
     let text = std::fs::read_to_string(&meta_path)
         .map_err(|e| Error::Other(format!("--resume: {}: {e}", meta_path.display())))?;
@@ -208,6 +230,9 @@ fn load_checkpoint(work: &WorkDir, cell: &Cell, adam: &mut Adam, config: &TrainC
         var.set(&get(format!("w{i}"))?)?;
         adam.m[i] = get(format!("m{i}"))?;
         adam.v[i] = get(format!("v{i}"))?;
+    }
+    for (i, var) in teacher.map(Cell::vars).unwrap_or_default().iter().enumerate() {
+        var.set(&get(format!("t{i}"))?)?;
     }
     // The tensors' own step where they have one (see save_checkpoint); the JSON's otherwise.
     let (step, adam_step) = match tensors.get("progress") {
@@ -369,10 +394,46 @@ pub struct StepLog {
     pub parts: LossParts,
     pub sbr: f64,
     pub sbr_kept: usize,
+    /// The objectives on windows without labels, each as added to the loss (weighted).
+    pub cycle: f64,
+    pub pseudo: f64,
+    /// Points whose forward and backward passes agreed within the threshold (pseudo-labels).
+    pub pseudo_kept: usize,
+    pub inverse: f64,
+    pub disturb: f64,
+    pub teacher: f64,
 }
 
-/// Loss of one batch (Jitter loss on labelled rows, gamma * SBR on unlabelled rows).
-fn batch_loss(cell: &Cell, batch: &Batch, config: &TrainConfig, layout: Layout) -> Result<(Tensor, StepLog)> {
+/// Window pixels `[..., K, 2]` (with each window's origin `[B,K,2]` broadcast over the middle
+/// dims) -> heatmap pixels -> crop pixels (edges aligned, see steadyface::heatmap).
+fn crop_points(points: &Tensor, origins: &Tensor, layout: Layout) -> Result<Tensor> {
+    let scale = layout.crop as f64 / layout.heatmap as f64;
+    Ok(points.broadcast_add(origins)?.affine(scale, 0.5 * scale - 0.5)?)
+}
+
+/// The inverse of [`crop_points`].
+fn window_points(points: &Tensor, origins: &Tensor, layout: Layout) -> Result<Tensor> {
+    let scale = layout.crop as f64 / layout.heatmap as f64;
+    Ok(points.affine(1.0 / scale, (0.5 - 0.5 * scale) / scale)?.broadcast_sub(origins)?)
+}
+
+/// `weight * loss` added to `total`; returns it as a number for the log.
+fn add_term(total: &mut Tensor, loss: Tensor, weight: f64) -> Result<f64> {
+    let term = (loss * weight)?;
+    *total = (&*total + &term)?;
+    Ok(term.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+/// Loss of one batch (Jitter loss on labelled rows, gamma * SBR on unlabelled rows, and the
+/// objectives of [`cons`] on all rows, their labels unused).
+fn batch_loss(
+    cell: &Cell,
+    teacher: Option<&Cell>,
+    batch: &Batch,
+    config: &TrainConfig,
+    layout: Layout,
+    rng: &mut Rng,
+) -> Result<(Tensor, StepLog)> {
     let s = cell.run(&batch.maps)?;
     let mut log = StepLog::default();
     let mut total = Tensor::zeros((), s.dtype(), s.device())?;
@@ -387,11 +448,7 @@ fn batch_loss(cell: &Cell, batch: &Batch, config: &TrainConfig, layout: Layout) 
         let f = batch.sbr_frame;
         let stab = s.narrow(0, batch.labelled, rows)?.narrow(1, f - 1, 2)?;
         let origins = batch.origins.narrow(0, batch.labelled, rows)?;
-        // Window pixels -> heatmap pixels -> crop pixels (edges aligned, see steadyface::heatmap).
-        let scale = layout.crop as f64 / layout.heatmap as f64;
-        let pts = pdc(&stab, config.pdc_threshold)?
-            .broadcast_add(&origins.unsqueeze(1)?)?
-            .affine(scale, 0.5 * scale - 0.5)?;
+        let pts = crop_points(&pdc(&stab, config.pdc_threshold)?, &origins.unsqueeze(1)?, layout)?;
         let lk = super::lk::LkConfig { gamma: config.gamma as f32, ..super::lk::LkConfig::default() };
         let at = |x: &Tensor, i: usize| -> candle_core::Result<Tensor> { x.narrow(1, i, 1)?.squeeze(1) };
         let (sbr, kept) = super::lk::sbr_loss(&at(grey, 0)?, &at(grey, 1)?, &at(&pts, 0)?, &at(&pts, 1)?, &lk)?;
@@ -399,8 +456,74 @@ fn batch_loss(cell: &Cell, batch: &Batch, config: &TrainConfig, layout: Layout) 
         log.sbr_kept = kept;
         total = (total + sbr)?;
     }
+    unlabelled_terms(cell, &s, batch, config, rng, &mut total, &mut log)?;
+    if let Some(teacher) = teacher {
+        let target = teacher_target(teacher, &s, batch, config, layout)?;
+        let loss = cons::target_loss(&s, &target, config.pdc_threshold)?;
+        log.teacher = add_term(&mut total, loss, config.objectives.teacher_weight)?;
+    }
     log.loss = total.to_dtype(DType::F64)?.to_scalar::<f64>()?;
     Ok((total, log))
+}
+
+/// STRRN's cycle and pseudo-label terms and the inverse- and disturbed-sequence terms, on every
+/// row of the batch (`s`: the cell's output on it); each only when its weight is positive.
+fn unlabelled_terms(
+    cell: &Cell,
+    s: &Tensor,
+    batch: &Batch,
+    config: &TrainConfig,
+    rng: &mut Rng,
+    total: &mut Tensor,
+    log: &mut StepLog,
+) -> Result<()> {
+    let (o, x, threshold) = (&config.objectives, &batch.maps, config.pdc_threshold);
+    let run = |m: &Tensor| cell.run(m);
+    if o.cycle_weight > 0.0 || o.pseudo_weight > 0.0 {
+        let cycle = cons::cycle(&run, x, threshold)?;
+        log.cycle = add_term(total, cons::cycle_loss(&cycle)?, o.cycle_weight)?;
+        let labels = cons::pseudo_labels(&cycle, o.pseudo_threshold)?;
+        log.pseudo_kept = labels.mask.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()? as usize;
+        let loss = cons::pseudo_label_loss(&cycle.forward_maps, &labels, config.heatmap_sigma as f64, config.theta)?;
+        log.pseudo = add_term(total, loss, o.pseudo_weight)?;
+    }
+    if o.inverse_weight > 0.0 {
+        let forward = pdc(s, threshold)?;
+        log.inverse = add_term(total, cons::inverse_loss(&run, x, &forward, threshold)?, o.inverse_weight)?;
+    }
+    if o.disturb_weight > 0.0 {
+        let (disturbed, _) = cons::disturbed(x, o.disturb_noise, rng)?;
+        let loss = cons::target_loss(&cell.run(&disturbed)?, &pdc(s, threshold)?, threshold)?;
+        log.disturb = add_term(total, loss, o.disturb_weight)?;
+    }
+    Ok(())
+}
+
+/// The student's targets for TSAL's consistency: the teacher's points on every row; on the
+/// unlabelled video rows, at SBR's frame, blended with the student's own points of the frame
+/// before registered into it by SBR's gated LK (the three sources: teacher, student, registration).
+fn teacher_target(teacher: &Cell, s: &Tensor, batch: &Batch, config: &TrainConfig, layout: Layout) -> Result<Tensor> {
+    let threshold = config.pdc_threshold;
+    let taught = pdc(&teacher.run(&batch.maps)?, threshold)?.detach();
+    let Some(grey) = &batch.grey else { return Ok(taught) };
+    let (rows, f, labelled) = (grey.dim(0)?, batch.sbr_frame, batch.labelled);
+    let origins = batch.origins.narrow(0, labelled, rows)?;
+    let before = pdc(&s.narrow(0, labelled, rows)?.narrow(1, f - 1, 1)?.squeeze(1)?, threshold)?.detach();
+    let at = |i: usize| -> candle_core::Result<Tensor> { grey.narrow(1, i, 1)?.squeeze(1) };
+    let lk = super::lk::LkConfig::default();
+    let (registered, keep) = super::lk::register(&at(0)?, &at(1)?, &crop_points(&before, &origins, layout)?, &lk)?;
+    let registered = window_points(&registered.detach(), &origins, layout)?;
+    let blended = cons::multi_source_target(
+        &taught.narrow(0, labelled, rows)?,
+        &registered,
+        &keep,
+        f,
+        config.objectives.teacher_mu,
+    )?;
+    if labelled == 0 {
+        return Ok(blended);
+    }
+    Ok(Tensor::cat(&[&taught.narrow(0, 0, labelled)?, &blended], 0)?)
 }
 
 /// Held-out numbers computed from cached sequences (heatmap level, no pipeline): the runtime's
@@ -498,16 +621,37 @@ pub fn train(
     let spec = config.spec(layout.points);
     let cell = Cell::new(&ConvLstmWeights::identity(spec), device, DType::F32)?;
     let vars = cell.vars();
-    let mut adam = Adam::new(&vars, config.learning_rate)?;
-    let mut step = if resume { load_checkpoint(work, &cell, &mut adam, config, cache_key)? } else { 0 };
-    let before =
-        quick_eval(&Cell::new(&ConvLstmWeights::identity(spec), device, DType::F32)?, holdout, config, device)?;
     let groups = by_kind(train);
     let per_group = (config.batch / groups.len()).max(1);
+    let draw = |step: usize, salt: u64| -> Result<(Batch, Rng)> {
+        let mut rng = Rng::new(config.seed.wrapping_mul(1_000_003).wrapping_add(step as u64) ^ salt);
+        let mut records = Vec::with_capacity(per_group * groups.len());
+        for g in &groups {
+            for _ in 0..per_group {
+                records.push(train.read(g[rng.below(g.len())])?);
+            }
+        }
+        Ok((batch_tensors(&records, layout, config, &mut rng, device)?, rng))
+    };
+    if !resume && config.objectives.pretrain_shuffle_steps > 0 {
+        pretrain_order(&cell, config, work, device, &|step| draw(step, PRETRAIN_SALT).map(|b| b.0))?;
+    }
+    // The teacher starts as the student (after any pre-training) and is never trained directly.
+    let teacher = match config.objectives.teacher_weight > 0.0 {
+        true => Some(Cell::new(&cell.weights()?, device, DType::F32)?),
+        false => None,
+    };
+    let mut adam = Adam::new(&vars, config.learning_rate)?;
+    let mut step =
+        if resume { load_checkpoint(work, &cell, teacher.as_ref(), &mut adam, config, cache_key)? } else { 0 };
+    let before =
+        quick_eval(&Cell::new(&ConvLstmWeights::identity(spec), device, DType::F32)?, holdout, config, device)?;
     let start = Instant::now();
     let log_path = work.log();
     let mut csv = if step == 0 {
-        String::from("step,loss,jitter,pixel,psi,sbr,sbr_kept,val_nme_raw,val_nme_stab,val_nmj_raw,val_nmj_stab\n")
+        format!(
+            "step,loss,jitter,pixel,psi,sbr,sbr_kept,val_nme_raw,val_nme_stab,val_nmj_raw,val_nmj_stab,{OBJECTIVE_COLUMNS}\n"
+        )
     } else {
         // The log is written before the checkpoint: rows past the checkpoint's step (a run killed
         // between the two) are made again.
@@ -518,15 +662,8 @@ pub fn train(
     let last = config.stop_after.map_or(config.steps, |s| s.min(config.steps));
     while step < last {
         step += 1;
-        let mut rng = Rng::new(config.seed.wrapping_mul(1_000_003).wrapping_add(step as u64));
-        let mut records = Vec::with_capacity(per_group * groups.len());
-        for g in &groups {
-            for _ in 0..per_group {
-                records.push(train.read(g[rng.below(g.len())])?);
-            }
-        }
-        let batch = batch_tensors(&records, layout, config, &mut rng, device)?;
-        let (loss, entry) = batch_loss(&cell, &batch, config, layout)?;
+        let (batch, mut rng) = draw(step, 0)?;
+        let (loss, entry) = batch_loss(&cell, teacher.as_ref(), &batch, config, layout, &mut rng)?;
         if !entry.loss.is_finite() {
             return Err(Error::Other(format!("step {step}: the loss is not finite ({})", entry.loss)));
         }
@@ -535,6 +672,12 @@ pub fn train(
         // 1e-2 the held-out NME crept up from step 200 on while jitter stopped improving.
         let done = (step - 1) as f64 / config.steps.max(1) as f64;
         adam.step(&vars, &grads, 0.5 * (1.0 + (std::f64::consts::PI * done).cos()))?;
+        // TSAL's asynchronous update: the teacher absorbs the student only every few steps.
+        if let Some(teacher) = &teacher
+            && step % config.objectives.teacher_every.max(1) == 0
+        {
+            cons::ema_update(&teacher.vars(), &vars, config.objectives.ema_decay)?;
+        }
         let val = if step % config.eval_every == 0 || step == config.steps {
             Some(quick_eval(&cell, holdout, config, device)?)
         } else {
@@ -554,16 +697,63 @@ pub fn train(
             if val.is_some() { format!("{:.4}", v.nmj_raw) } else { String::new() },
             if val.is_some() { format!("{:.4}", v.nmj_stabilized) } else { String::new() },
         ));
+        csv.insert_str(csv.len() - 1, &objective_columns(&entry));
         progress(step, config.steps, &entry, val.as_ref());
         if step % config.checkpoint_every == 0 || step == last {
             let meta =
                 CheckpointMeta { step, adam_step: adam.step, config: config.clone(), cache_key: cache_key.into() };
             write(&log_path, csv.as_bytes())?;
-            save_checkpoint(work, &cell, &adam, &meta)?;
+            save_checkpoint(work, &cell, teacher.as_ref(), &adam, &meta)?;
         }
     }
     let after = quick_eval(&cell, holdout, config, device)?;
     Ok(TrainOutcome { weights: cell.weights()?, before, after, steps: step, seconds: start.elapsed().as_secs_f64() })
+}
+
+/// The log's columns for [`Objectives`], after the older ones so that readers of those keep working.
+const OBJECTIVE_COLUMNS: &str = "cycle,pseudo,pseudo_kept,inverse,disturb,teacher";
+
+fn objective_columns(e: &StepLog) -> String {
+    // Scientific: near the identity start these terms are far below the older columns' 1e-6.
+    format!(",{:.4e},{:.4e},{},{:.4e},{:.4e},{:.4e}", e.cycle, e.pseudo, e.pseudo_kept, e.inverse, e.disturb, e.teacher)
+}
+
+/// Keeps the pre-training's batches apart from the training's (same seed, same step numbers).
+const PRETRAIN_SALT: u64 = 0x0053_4855_4646_4c45; // "SHUFFLE"
+
+/// The frame-order pretext task (self/semi-supervised tracking's first stage, eq. 4): the cell and
+/// a small classifier on its hidden states learn to tell windows in order from shuffled ones, for
+/// `pretrain_shuffle_steps` Adam steps at the training's learning rate; the classifier is then
+/// dropped. Only the gates get gradient (the classifier reads the hidden states, which the output
+/// convolution does not shape), and the identity start's output convolution is zero, so the
+/// stabilizer's output stays as it was until training proper. Logged to `pretrain.csv`.
+fn pretrain_order(
+    cell: &Cell,
+    config: &TrainConfig,
+    work: &WorkDir,
+    device: &Device,
+    draw: &dyn Fn(usize) -> Result<Batch>,
+) -> Result<()> {
+    let head = cons::OrderHead::new(config.hidden, device, DType::F32)?;
+    let vars: Vec<Var> = cell.vars().into_iter().chain(head.vars()).collect();
+    let mut adam = Adam::new(&vars, config.learning_rate)?;
+    let mut csv = String::from("step,order_loss,order_accuracy\n");
+    for step in 1..=config.objectives.pretrain_shuffle_steps {
+        let batch = draw(step)?;
+        let mut rng = Rng::new(config.seed ^ PRETRAIN_SALT.wrapping_add(step as u64));
+        let (windows, labels, _) = cons::shuffled(&batch.maps, &mut rng)?;
+        // One logit per landmark track (row b*K + j), each with its window's label.
+        let k = windows.dim(2)?;
+        let labels: Vec<f32> = labels.iter().flat_map(|&l| std::iter::repeat_n(l, k)).collect();
+        let labels = Tensor::from_vec(labels, windows.dim(0)? * k, windows.device())?;
+        let logits = head.logits(&cell.run_with_hidden(&windows)?.1)?;
+        let loss = cons::order_loss(&logits, &labels)?;
+        let right = logits.ge(0.0)?.to_dtype(DType::F32)?.eq(&labels)?.to_dtype(DType::F64)?.mean_all()?;
+        let value = loss.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        csv.push_str(&format!("{step},{value:.6},{:.4}\n", right.to_scalar::<f64>()?));
+        adam.step(&vars, &loss.backward()?, 1.0)?;
+    }
+    Ok(write(&work.dir.join("pretrain.csv"), csv.as_bytes())?)
 }
 
 /// Writes `stabilizer.onnx` and its sidecar (each through [`steadyface::output`]).
@@ -602,4 +792,22 @@ pub fn cached(
     let mut writer = CacheWriter::create(dir, key, layout)?;
     make(&mut writer)?;
     Ok((writer.finish()?, false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Window (0, 0) of a window at heatmap pixel (3, 5) is heatmap pixel (3, 5); with 24-pixel
+    /// maps of a 96-pixel crop (scale 4, edges aligned) that is crop pixel (3 * 4 + 1.5, 5 * 4 + 1.5).
+    #[test]
+    fn window_and_crop_points_convert_both_ways() {
+        let layout = Layout { frames: 2, points: 1, heatmap: 24, crop: 96 };
+        let origins = Tensor::new(&[[[3.0f64, 5.0]]], &Device::Cpu).unwrap();
+        let window = Tensor::new(&[[[0.0f64, 0.0]]], &Device::Cpu).unwrap();
+        let crop = crop_points(&window, &origins, layout).unwrap();
+        assert_eq!(crop.flatten_all().unwrap().to_vec1::<f64>().unwrap(), [13.5, 21.5]);
+        let back = window_points(&crop, &origins, layout).unwrap();
+        assert!(back.flatten_all().unwrap().to_vec1::<f64>().unwrap().iter().all(|v| v.abs() < 1e-12));
+    }
 }

@@ -2,6 +2,7 @@
 //! synthetic moving sequences it and the benchmarks are made of, and reading videos.
 
 pub mod cell;
+pub mod consistency;
 pub mod data;
 pub mod evaluate;
 pub mod finetune;

@@ -266,6 +266,21 @@ fn relative_residual(from: &Tensor, to: &Tensor, from_pts: &Tensor, to_pts: &Ten
     residual / contrast.affine(1.0, 1e-6)?
 }
 
+/// SBR's gated registration: `prev_pts` (`[B, P, 2]`) tracked from `prev` into `cur` (`[B, H, W]`, unblurred), and
+/// which points passed the gates of [`sbr_loss`] (`[B, P]`, u8 1 = kept, no gradient). The tracked points carry
+/// gradient to `prev_pts` and both images. Shared by the SBR loss and the teacher-student registration source.
+pub fn register(prev: &Tensor, cur: &Tensor, prev_pts: &Tensor, cfg: &LkConfig) -> Result<(Tensor, Tensor)> {
+    let sigma = cfg.smoothing as f64;
+    let (prev, cur) = (&blur(prev, sigma)?, &blur(cur, sigma)?);
+    let forward = track_blurred(prev, cur, prev_pts, cfg)?;
+    let back = track_blurred(&cur.detach(), &prev.detach(), &forward.detach(), cfg)?;
+    let fb = (back - prev_pts.detach())?.sqr()?.sum(2)?.sqrt()?; // [B, P]
+    let residual = relative_residual(prev, cur, prev_pts, &forward, cfg)?;
+    // NaN (a broken input) compares false and is dropped too.
+    let keep = (fb.lt(cfg.fb_threshold as f64)?.to_dtype(DType::U8)? * residual.lt(cfg.max_residual as f64)?)?;
+    Ok((forward, keep))
+}
+
 /// SBR registration loss between consecutive frames `prev`, `cur` (`[B, H, W]`) and their predicted points `prev_pts`,
 /// `cur_pts` (`[B, P, 2]`). Returns the loss (a scalar tensor) and how many points passed the gates.
 ///
@@ -293,14 +308,7 @@ pub fn sbr_loss(
             prev_pts.dtype()
         )));
     }
-    let sigma = cfg.smoothing as f64;
-    let (prev, cur) = (&blur(prev, sigma)?, &blur(cur, sigma)?);
-    let forward = track_blurred(prev, cur, prev_pts, cfg)?;
-    let back = track_blurred(&cur.detach(), &prev.detach(), &forward.detach(), cfg)?;
-    let fb = (back - prev_pts.detach())?.sqr()?.sum(2)?.sqrt()?; // [B, P]
-    let residual = relative_residual(prev, cur, prev_pts, &forward, cfg)?;
-    // NaN (a broken input) compares false and is dropped too.
-    let keep = (fb.lt(cfg.fb_threshold as f64)?.to_dtype(DType::U8)? * residual.lt(cfg.max_residual as f64)?)?;
+    let (forward, keep) = register(prev, cur, prev_pts, cfg)?;
     let kept = keep.to_dtype(DType::F64)?.sum_all()?.to_scalar::<f64>()? as usize;
     let dist = (forward - cur_pts)?.sqr()?.sum(2)?.affine(1.0, DIST_EPS)?.sqrt()?;
     // where_cond rather than a product with the mask, so a non-finite dropped distance cannot poison the sum.

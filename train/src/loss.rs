@@ -127,19 +127,50 @@ pub fn jitter_loss(
     Ok((loss, parts))
 }
 
+/// Helpers shared by the loss tests here and in [`crate::consistency`].
 #[cfg(test)]
-mod tests {
-    use candle_core::{Device, Var};
-
-    use super::*;
-    use steadyface::decode::Decoder;
+pub(crate) mod testing {
     use steadyface::heatmap::{HeatmapSpec, render};
 
-    fn maps(points: &[[f32; 2]], size: usize, sigma: f32) -> Vec<f32> {
+    /// Peak-1 Gaussians at `points` on `size x size` maps, as the runtime renders targets.
+    pub fn maps(points: &[[f32; 2]], size: usize, sigma: f32) -> Vec<f32> {
         let mut out = vec![0.0; points.len() * size * size];
         render(points, &HeatmapSpec { size, sigma }, &mut out);
         out
     }
+
+    /// Central finite differences of `f` at `x`.
+    pub fn numeric(f: &dyn Fn(&[f64]) -> f64, x: &[f64], eps: f64) -> Vec<f64> {
+        (0..x.len())
+            .map(|i| {
+                let (mut a, mut b) = (x.to_vec(), x.to_vec());
+                a[i] += eps;
+                b[i] -= eps;
+                (f(&a) - f(&b)) / (2.0 * eps)
+            })
+            .collect()
+    }
+
+    pub fn assert_close(autodiff: &[f64], numeric: &[f64], what: &str) {
+        let scale = numeric.iter().map(|v| v.abs()).fold(0.0, f64::max);
+        assert!(scale > 1e-6, "{what}: gradient is zero, the check would prove nothing");
+        let mut worst = 0.0f64;
+        for (a, n) in autodiff.iter().zip(numeric) {
+            // Relative to the gradient's scale: entries near zero are compared against it.
+            worst = worst.max((a - n).abs() / n.abs().max(1e-2 * scale));
+        }
+        assert!(worst < 1e-3, "{what}: autodiff and finite differences differ by {worst:.2e} relative");
+        eprintln!("{what}: max relative difference {worst:.2e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use candle_core::{Device, Var};
+
+    use super::testing::{assert_close, maps, numeric};
+    use super::*;
+    use steadyface::decode::Decoder;
 
     /// The differentiable PDC decodes exactly what the runtime's `pdc-soft` decoder decodes.
     #[test]
@@ -152,30 +183,6 @@ mod tests {
         for (g, w) in got.iter().zip(&want) {
             assert!((g[0] - w[0]).abs() < 1e-5 && (g[1] - w[1]).abs() < 1e-5, "{g:?} vs {w:?}");
         }
-    }
-
-    /// Central finite differences of `f` at `x`.
-    fn numeric(f: &dyn Fn(&[f64]) -> f64, x: &[f64], eps: f64) -> Vec<f64> {
-        (0..x.len())
-            .map(|i| {
-                let (mut a, mut b) = (x.to_vec(), x.to_vec());
-                a[i] += eps;
-                b[i] -= eps;
-                (f(&a) - f(&b)) / (2.0 * eps)
-            })
-            .collect()
-    }
-
-    fn assert_close(autodiff: &[f64], numeric: &[f64], what: &str) {
-        let scale = numeric.iter().map(|v| v.abs()).fold(0.0, f64::max);
-        assert!(scale > 1e-6, "{what}: gradient is zero, the check would prove nothing");
-        let mut worst = 0.0f64;
-        for (a, n) in autodiff.iter().zip(numeric) {
-            // Relative to the gradient's scale: entries near zero are compared against it.
-            worst = worst.max((a - n).abs() / n.abs().max(1e-2 * scale));
-        }
-        assert!(worst < 1e-3, "{what}: autodiff and finite differences differ by {worst:.2e} relative");
-        eprintln!("{what}: max relative difference {worst:.2e}");
     }
 
     /// A smooth sequence of noisy Gaussians: B=1, T=3, K=2, 8x8, f64.

@@ -6,6 +6,7 @@ use std::time::Instant;
 
 use candle_core::Device;
 
+use super::consistency::Objectives;
 use super::data::{
     Layout, MotionConfig, Notes, OnBadData, StillFace, image_files, on_bad, still_faces, still_sequence, video_records,
 };
@@ -123,6 +124,119 @@ pub struct FinetuneArgs {
     /// No progress bars (log lines only).
     #[arg(long)]
     pub quiet: bool,
+    #[command(flatten)]
+    pub objectives: ObjectiveArgs,
+}
+
+/// What `finetune --help` says after the options: the objectives without labels, their papers
+/// and losses (docs/design.md, "Objectives without labels", says more).
+const OBJECTIVES_HELP: &str = "\
+Objectives without labels (each off until its weight is positive; on every window of a step, \
+--videos windows and synthetic sequences alike, labels unused; p = PDC-decoded points of the \
+stabilized maps in window pixels, sg = stop-gradient, means over windows, frames and landmarks):
+  STRRN, omni-supervised face alignment (Zhu et al.), cycle consistency:
+    play x_1..x_T, x_{T-1}..x_1 as one sequence; L_cycle = mean_t |p_fwd(t) - p_bwd(t)|^2
+    (--cycle-weight)
+  STRRN pseudo-labels: where |p_fwd - p_bwd| < --pseudo-threshold, c = sg((p_fwd + p_bwd) / 2);
+    L_pseudo = mean over those points of GemanMcClure(norm(s_fwd), Gaussian(c)) (--pseudo-weight)
+  Self/semi-supervised tracking (Yin et al.), inverse sequence:
+    L_inv = mean_t |p(x_1..x_t) - p(x_T..x_t)|^2 (--inverse-weight)
+  Self/semi-supervised tracking, disturbed sequence: x~ = x + N(0, --disturb-noise^2), one frame
+    dropped (its predecessor shown twice); L_dist = mean_t |p(x~)(t) - sg(p(x)(t))|^2
+    (--disturb-weight)
+  Self/semi-supervised tracking, frame-order pretext: before training, --pretrain-shuffle-steps
+    steps of L_order = mean softplus(z) - y z, z = w . mean_{t,x,y} h_t + b from the cell's hidden
+    states, y = 1 for a shuffled window, 0 in order (writes pretrain.csv)
+  TSAL, teacher-student asynchronous learning (Meng et al.), multi-source consistency: teacher = EMA of the
+    student, every --teacher-every steps theta_T <- d theta_T + (1 - d) theta_S (--ema-decay d);
+    target q = p_teacher, and at SBR's frame f where SBR's LK registration r of the student's
+    points of frame f-1 passes its gates, q = mu p_teacher + (1 - mu) r (--teacher-mu);
+    L_teacher = mean |p_student - sg(q)|^2 (--teacher-weight)
+Each weighted term has its column in the work directory's log.csv.";
+
+/// The objectives without labels (see [`OBJECTIVES_HELP`]); defaults from [`Objectives`].
+#[derive(clap::Args, Debug, Clone)]
+#[command(after_long_help = OBJECTIVES_HELP)]
+pub struct ObjectiveArgs {
+    /// STRRN (omni-supervised face alignment) cycle consistency: weight of
+    /// mean |p_fwd - p_bwd|^2 over the window played forward then back.
+    #[arg(long, default_value_t = Objectives::default().cycle_weight, help_heading = OBJECTIVES)]
+    pub cycle_weight: f64,
+    /// STRRN pseudo-labels: weight of the pixel loss towards Gaussians at sg((p_fwd + p_bwd) / 2)
+    /// where the two passes agree within --pseudo-threshold.
+    #[arg(long, default_value_t = Objectives::default().pseudo_weight, help_heading = OBJECTIVES)]
+    pub pseudo_weight: f64,
+    /// STRRN pseudo-labels: largest forward-backward distance (heatmap pixels) of a pseudo-label.
+    #[arg(long, default_value_t = Objectives::default().pseudo_threshold, help_heading = OBJECTIVES)]
+    pub pseudo_threshold: f64,
+    /// Self/semi-supervised tracking, inverse sequence: weight of mean_t |p(x_1..x_t) - p(x_T..x_t)|^2.
+    #[arg(long, default_value_t = Objectives::default().inverse_weight, help_heading = OBJECTIVES)]
+    pub inverse_weight: f64,
+    /// Self/semi-supervised tracking, disturbed sequence: weight of mean |p(disturbed) - sg(p(clean))|^2.
+    #[arg(long, default_value_t = Objectives::default().disturb_weight, help_heading = OBJECTIVES)]
+    pub disturb_weight: f64,
+    /// Disturbed sequence: standard deviation of the Gaussian noise on its maps (one frame is also dropped).
+    #[arg(long, default_value_t = Objectives::default().disturb_noise, help_heading = OBJECTIVES)]
+    pub disturb_noise: f64,
+    /// Self/semi-supervised tracking, frame-order pretext: steps of telling ordered from shuffled
+    /// windows (binary cross-entropy on the cell's hidden states) before training.
+    #[arg(long, default_value_t = Objectives::default().pretrain_shuffle_steps, help_heading = OBJECTIVES)]
+    pub pretrain_shuffle_steps: usize,
+    /// TSAL teacher-student: weight of mean |p_student - sg(q)|^2, q the EMA teacher's points
+    /// blended with SBR's registration.
+    #[arg(long, default_value_t = Objectives::default().teacher_weight, help_heading = OBJECTIVES)]
+    pub teacher_weight: f64,
+    /// TSAL: the teacher's EMA decay d (theta_T <- d theta_T + (1 - d) theta_S), in [0, 1].
+    #[arg(long, default_value_t = Objectives::default().ema_decay, help_heading = OBJECTIVES)]
+    pub ema_decay: f64,
+    /// TSAL: the teacher absorbs the student every this many steps.
+    #[arg(long, default_value_t = Objectives::default().teacher_every, help_heading = OBJECTIVES)]
+    pub teacher_every: usize,
+    /// TSAL: the teacher's share mu of the target where SBR registered a point (the rest is the registration), in [0, 1].
+    #[arg(long, default_value_t = Objectives::default().teacher_mu, help_heading = OBJECTIVES)]
+    pub teacher_mu: f64,
+}
+
+const OBJECTIVES: &str = "Objectives without labels (off by default; formulas after the options in --help)";
+
+impl ObjectiveArgs {
+    fn objectives(&self) -> Objectives {
+        Objectives {
+            cycle_weight: self.cycle_weight,
+            pseudo_weight: self.pseudo_weight,
+            pseudo_threshold: self.pseudo_threshold,
+            inverse_weight: self.inverse_weight,
+            disturb_weight: self.disturb_weight,
+            disturb_noise: self.disturb_noise,
+            pretrain_shuffle_steps: self.pretrain_shuffle_steps,
+            teacher_weight: self.teacher_weight,
+            ema_decay: self.ema_decay,
+            teacher_every: self.teacher_every,
+            teacher_mu: self.teacher_mu,
+        }
+    }
+
+    fn check(&self) -> Result<()> {
+        let weights = [
+            ("--cycle-weight", self.cycle_weight),
+            ("--pseudo-weight", self.pseudo_weight),
+            ("--inverse-weight", self.inverse_weight),
+            ("--disturb-weight", self.disturb_weight),
+            ("--disturb-noise", self.disturb_noise),
+            ("--teacher-weight", self.teacher_weight),
+        ];
+        if let Some((name, v)) = weights.iter().find(|(_, v)| !(v.is_finite() && *v >= 0.0)) {
+            return Err(Error::Other(format!("{name} {v}: must be a number >= 0")));
+        }
+        let unit = [("--ema-decay", self.ema_decay), ("--teacher-mu", self.teacher_mu)];
+        if let Some((name, v)) = unit.iter().find(|(_, v)| !(0.0..=1.0).contains(v)) {
+            return Err(Error::Other(format!("{name} {v}: must be between 0 and 1")));
+        }
+        if !(self.pseudo_threshold.is_finite() && self.pseudo_threshold > 0.0) || self.teacher_every == 0 {
+            return Err(Error::Other("--pseudo-threshold and --teacher-every must be positive".into()));
+        }
+        Ok(())
+    }
 }
 
 impl FinetuneArgs {
@@ -150,6 +264,7 @@ impl FinetuneArgs {
             checkpoint_every: self.eval_every.max(1),
             landmarks_per_step: self.landmarks_per_step,
             stop_after: self.stop_after,
+            objectives: self.objectives.objectives(),
         }
     }
 
@@ -164,6 +279,7 @@ impl FinetuneArgs {
         if self.batch == 0 || self.lr <= 0.0 || !self.lr.is_finite() {
             return bad("--batch must be positive and --lr a positive number".into());
         }
+        self.objectives.check()?;
         if self.holdout.is_empty() {
             return bad("--holdout: give at least one annotated image (with .pts) kept out of training".into());
         }
