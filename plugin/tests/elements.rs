@@ -22,6 +22,30 @@ fn single_face_video_has_one_tracked_face_every_frame() {
     }
 }
 
+/// The second backbone (face-api.js's net: NCHW, mean/std input, normalised coordinates, no
+/// presence output), with its description and its own stabilizer beside it, runs in a paced
+/// pipeline with only `backbone=` and `stabilizer=shipped` set: 68 stabilized points on every
+/// frame, one track.
+#[test]
+fn the_second_backbone_runs_paced_with_its_own_stabilizer() {
+    let backbone = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/face_api_landmark68.onnx");
+    let frames = run(&format!(
+        "{} ! identity sync=true ! facelandmarks backbone={} stabilizer=shipped \
+         ! fakesink name=sink sync=true qos=true",
+        decode("single_face.mp4"),
+        backbone.display()
+    ))
+    .unwrap();
+    // QoS may drop late frames on a loaded machine; keeping up is live.rs's subject.
+    assert!(frames.len() >= 36, "{} of 72 frames", frames.len());
+    for (i, faces) in frames.iter().enumerate() {
+        assert_eq!(faces.len(), 1, "frame {i}");
+        assert_eq!(faces[0].points.len(), 68, "frame {i}");
+        assert!(faces[0].stabilized, "frame {i}: face_api_landmark68.stabilizer.onnx is loaded");
+        assert_eq!(faces[0].track_id, frames[0][0].track_id, "frame {i}: track id changed");
+    }
+}
+
 #[test]
 fn the_default_stabilizer_steps_aside_with_a_warning_where_it_does_not_fit() {
     // The shipped stabilizer knows the 68 iBUG points; with the backbone's full point set the
