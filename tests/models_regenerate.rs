@@ -4,19 +4,25 @@
 use std::path::Path;
 use std::process::Command;
 
-#[test]
-fn regenerated_models_match_the_committed_ones() {
+/// `models/SCRIPT --check` with the project's venv; its standard output, once it succeeded.
+fn check(script: &str) -> String {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let python = root.join(".venv/bin/python");
     assert!(python.exists(), "{} missing: run `make setup` first", python.display());
     let out = Command::new(&python)
-        .arg(root.join("models/regenerate.py"))
+        .arg(root.join("models").join(script))
         .arg("--check")
         .output()
-        .expect("run regenerate.py --check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+        .unwrap_or_else(|e| panic!("run {script} --check: {e}"));
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "regenerate.py --check failed:\n{stdout}\n{stderr}");
+    assert!(out.status.success(), "{script} --check failed:\n{stdout}\n{stderr}");
+    stdout
+}
+
+#[test]
+fn regenerated_models_match_the_committed_ones() {
+    let stdout = check("regenerate.py");
     assert_eq!(stdout.matches("regenerated: ").count(), 3, "{stdout}");
 }
 
@@ -26,17 +32,7 @@ fn regenerated_models_match_the_committed_ones() {
 /// and a random image. Fetches from npm.
 #[test]
 fn face_api_backbone_matches_the_package_running_its_own_weights() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv/bin/python");
-    assert!(python.exists(), "{} missing: run `make setup` first", python.display());
-    let out = Command::new(&python)
-        .arg(root.join("models/face_api_landmark68.py"))
-        .arg("--check")
-        .output()
-        .expect("run face_api_landmark68.py --check");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "face_api_landmark68.py --check failed:\n{stdout}\n{stderr}");
+    let stdout = check("face_api_landmark68.py");
     assert!(stdout.contains("identical to the committed file"), "{stdout}");
     assert_eq!(stdout.matches("max |ONNX - face-api.js|").count(), 2, "{stdout}");
 }
