@@ -58,7 +58,6 @@ impl FrameVisitor for Crop<'_> {
 
     fn visit<S: PixelSource>(self, src: &S) {
         let Crop { t, size, layout, scale, out } = self;
-        let (w, h) = src.size();
         // One bilinear sample per crop pixel up to a 2x downscale (as OpenCV and MediaPipe do),
         // then a grid of them so that large downscales average instead of aliasing.
         let taps = (t.scale().floor() as usize).clamp(1, 4);
@@ -83,12 +82,13 @@ impl FrameVisitor for Crop<'_> {
         };
         let plane = size * size;
         let mut row = vec![[0u32; 3]; size];
+        let mut grid = TapGrid::new(size);
         for v in 0..size {
             row.fill([0; 3]);
             for j in 0..taps {
                 for i in 0..taps {
                     let first = [offset + i as f32 * step, v as f32 + offset + j as f32 * step];
-                    add_tap_row(src, t, first, &mut row, (w, h));
+                    add_tap_row(src, t, first, &mut row, &mut grid);
                 }
             }
             // Sums stay below 2^31 (see `norm`), so the i32 conversion, which vectorises, is exact;
@@ -118,84 +118,75 @@ impl FrameVisitor for Crop<'_> {
     }
 }
 
+/// Where one row of bilinear taps reads: per tap, the top-left pixel's column and row and the
+/// 8-bit weights of the next column and row (0..=256).
+struct TapGrid {
+    x0: Vec<i32>,
+    fx: Vec<i32>,
+    y0: Vec<i32>,
+    fy: Vec<i32>,
+}
+
+impl TapGrid {
+    fn new(n: usize) -> Self {
+        TapGrid { x0: vec![0; n], fx: vec![0; n], y0: vec![0; n], fy: vec![0; n] }
+    }
+}
+
 /// Adds, for u = 0..row.len(), the bilinear sample at crop position `first + (u, 0)` (65536 times
-/// the value). Positions step along a straight line, so the samples inside the frame form one run:
-/// that run steps in 16.16 fixed point with no clamping, the rest clamp each sample to the frame
-/// (the border repeats).
-fn add_tap_row<S: PixelSource>(src: &S, t: &Similarity, first: [f32; 2], row: &mut [[u32; 3]], (w, h): (usize, usize)) {
-    let n = row.len();
-    let start = t.apply(first);
-    let (inside_from, inside_to) =
-        if w > 1 && h > 1 { inside_run(start, [t.a, t.b], [(w - 1) as f32, (h - 1) as f32], n) } else { (n, n) };
-    add_clamped(src, t, first, &mut row[..inside_from], 0, (w, h));
-    if inside_from < inside_to {
-        const ONE: f32 = 65536.0;
-        let p = t.apply([first[0] + inside_from as f32, first[1]]);
-        let (mut x, mut y) = ((p[0] * ONE) as i64, (p[1] * ONE) as i64);
-        let (dx, dy) = ((t.a * ONE) as i64, (t.b * ONE) as i64);
-        for acc in &mut row[inside_from..inside_to] {
-            // The run keeps a margin from the border, so fixed-point rounding stays inside.
-            let (x0, y0) = (((x >> 16) as usize).min(w - 2), ((y >> 16) as usize).min(h - 2));
-            let rgb = src.bilinear(x0, y0, ((x >> 8) & 0xff) as u32, ((y >> 8) & 0xff) as u32);
-            for k in 0..3 {
-                acc[k] += rgb[k];
-            }
-            x += dx;
-            y += dy;
-        }
+/// the value), the position clamped to the frame (the border repeats). The positions of the
+/// whole row are worked out first, in a loop with no memory reads that vectorises; the texel
+/// reads follow with no per-sample clamping or branching.
+fn add_tap_row<S: PixelSource>(src: &S, t: &Similarity, first: [f32; 2], row: &mut [[u32; 3]], grid: &mut TapGrid) {
+    let (w, h) = src.size();
+    if w < 2 || h < 2 {
+        return add_texels(src, t, first, row);
     }
-    let tail = inside_to.max(inside_from);
-    add_clamped(src, t, first, &mut row[tail..], tail, (w, h));
-}
-
-/// The run of u in 0..n for which `start + u * step` lies in [0, max) on both axes (with a
-/// small margin), as a half-open range; empty when there is none.
-fn inside_run(start: [f32; 2], step: [f32; 2], max: [f32; 2], n: usize) -> (usize, usize) {
-    const MARGIN: f32 = 1e-3;
-    let (mut lo, mut hi) = (0.0f32, n as f32 - 1.0);
-    for k in 0..2 {
-        let (a, b) = (MARGIN, max[k] - MARGIN);
-        if step[k].abs() < 1e-9 {
-            if !(start[k] >= a && start[k] <= b) {
-                return (n, n);
-            }
-            continue;
-        }
-        let (u1, u2) = ((a - start[k]) / step[k], (b - start[k]) / step[k]);
-        lo = lo.max(u1.min(u2));
-        hi = hi.min(u1.max(u2));
-    }
-    if lo.is_nan() || hi.is_nan() || lo > hi {
-        return (n, n);
-    }
-    let (from, to) = (lo.ceil() as usize, hi.floor() as usize + 1);
-    if from >= to.min(n) { (n, n) } else { (from, to.min(n)) }
-}
-
-/// Adds clamped bilinear samples for `row[i]` at crop position `first + (offset + i, 0)`.
-fn add_clamped<S: PixelSource>(
-    src: &S,
-    t: &Similarity,
-    first: [f32; 2],
-    row: &mut [[u32; 3]],
-    offset: usize,
-    (w, h): (usize, usize),
-) {
-    let (max_x, max_y) = ((w - 1) as f32, (h - 1) as f32);
-    for (i, acc) in row.iter_mut().enumerate() {
-        let [x, y] = t.apply([first[0] + (offset + i) as f32, first[1]]);
-        // NaN reads the top-left pixel. x0 stops one short of the last column (weight 1 on it
-        // instead), so (x0 + 1, y0 + 1) is inside; a one-pixel-wide frame reads per pixel.
-        let x = if x.is_finite() { x.clamp(0.0, max_x) } else { 0.0 };
-        let y = if y.is_finite() { y.clamp(0.0, max_y) } else { 0.0 };
-        let rgb = if w > 1 && h > 1 {
-            let (x0, y0) = ((x as usize).min(w - 2), (y as usize).min(h - 2));
-            src.bilinear(x0, y0, ((x - x0 as f32) * 256.0) as u32, ((y - y0 as f32) * 256.0) as u32)
-        } else {
-            src.texel(x as usize, y as usize).map(|c| c * 65536)
-        };
+    // x = a*u - b*v + tx and y = b*u + a*v + ty, term by term as `Similarity::apply` rounds
+    // them, so every sample lands exactly where a per-sample `apply` puts it.
+    let [u, v] = first;
+    axis_taps([t.a, -(t.b * v), t.tx], u, w, &mut grid.x0, &mut grid.fx);
+    axis_taps([t.b, t.a * v, t.ty], u, h, &mut grid.y0, &mut grid.fy);
+    let TapGrid { x0, fx, y0, fy } = grid;
+    for ((acc, (&x0, &fx)), (&y0, &fy)) in row.iter_mut().zip(x0.iter().zip(fx.iter())).zip(y0.iter().zip(fy.iter())) {
+        let rgb = src.bilinear(x0 as usize, y0 as usize, fx as u32, fy as u32);
         for k in 0..3 {
             acc[k] += rgb[k];
+        }
+    }
+}
+
+/// One axis of a row's samples: position p = (k * (first + i) + c) + t for sample i, clamped
+/// to [0, len - 1] (a non-finite one reads pixel 0), split into pixel p0 <= len - 2 and the
+/// 8-bit weight of p0 + 1, so that the last pixel is read as p0 + 1 with weight 256.
+fn axis_taps([k, c, t]: [f32; 3], first: f32, len: usize, p0: &mut [i32], frac: &mut [i32]) {
+    // In 1/256 pixels: q = trunc(256 p) is exact (256 p is), so q >> 8 and q & 255 are the
+    // pixel and weight that trunc(p) and trunc(256 (p - trunc(p))) give.
+    // (2^30 caps q inside i32 even for absurd sizes, where f32 positions are not exact anyway.)
+    let max = ((len - 1) as f32 * 256.0).min(1_073_741_824.0);
+    let last = (len - 2).min(i32::MAX as usize) as i32;
+    for (i, (p0, frac)) in (0i32..).zip(p0.iter_mut().zip(frac.iter_mut())) {
+        // (An i32 counter: usize to f32 has no vector instruction on x86-64.)
+        let p = k * (first + i as f32) + c + t;
+        let q = if p.is_finite() { (p * 256.0).max(0.0).min(max) } else { 0.0 };
+        // SAFETY: q is finite and in [0, 2^30], inside i32. `as i32` would check for NaN and
+        // saturate, which keeps this loop from vectorising (it runs for every tap of every crop
+        // pixel).
+        let q: i32 = unsafe { q.to_int_unchecked() };
+        let whole = (q >> 8).min(last);
+        *p0 = whole;
+        *frac = q - (whole << 8);
+    }
+}
+
+/// [`add_tap_row`] for a frame one pixel wide or high, which has no 2x2 neighbourhood: each
+/// sample reads the pixel it falls in.
+fn add_texels<S: PixelSource>(src: &S, t: &Similarity, first: [f32; 2], row: &mut [[u32; 3]]) {
+    for (i, acc) in row.iter_mut().enumerate() {
+        let [x, y] = src.clamp(t.apply([first[0] + i as f32, first[1]]));
+        let rgb = src.texel(x as usize, y as usize);
+        for k in 0..3 {
+            acc[k] += rgb[k] * 65536;
         }
     }
 }
@@ -203,6 +194,7 @@ fn add_clamped<S: PixelSource>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::frame::PixelFormat;
     use crate::geometry::Roi;
 
     #[test]
@@ -250,14 +242,6 @@ mod tests {
     }
 
     #[test]
-    fn inside_run_is_exactly_the_inside_samples() {
-        // x = -2.5 + 0.5 u on a frame 10 wide: inside [0, 9) for u in 6..=22 (with the margin).
-        let (from, to) = inside_run([-2.5, 3.0], [0.5, 0.0], [9.0, 9.0], 40);
-        assert_eq!((from, to), (6, 23));
-        assert_eq!(inside_run([-5.0, 3.0], [0.0, 0.1], [9.0, 9.0], 40), (40, 40));
-    }
-
-    #[test]
     fn per_channel_scale_and_bgr_order_in_both_layouts() {
         let data: Vec<u8> = (0..16u8).flat_map(|i| [i * 10, i, 255 - i]).collect();
         let frame = Frame::rgb(&data, 4, 4).unwrap();
@@ -284,5 +268,113 @@ mod tests {
         let mut out = vec![0f32; 3];
         crop_rgb(&frame, &roi.crop_to_frame(1), 1, Layout::Hwc, &ChannelScale::uniform(1.0, 0.0), &mut out);
         assert!((out[0] - 100.0).abs() < 1e-3, "{out:?}");
+    }
+
+    /// The crop as the previous general path computed each sample: its position by
+    /// `Similarity::apply`, clamped to the frame, 8-bit weights from that position, the taps
+    /// summed, then scaled; slow, for comparison only.
+    fn reference_crop(frame: &Frame, t: &Similarity, size: usize, layout: Layout, scale: &ChannelScale) -> Vec<f32> {
+        let (w, h) = (frame.width(), frame.height());
+        let taps = (t.scale().floor() as usize).clamp(1, 4);
+        let (step, norm) = (1.0 / taps as f32, 1.0 / (taps * taps * 65536) as f32);
+        let offset = 0.5 * step - 0.5;
+        // Rounded to whole levels, as `PixelSource::texel` reads 4:2:0 frames.
+        let texel = |x: usize, y: usize| frame.pixel(x, y).map(|c| (c + 0.5) as u32);
+        let tap = |x: f32, y: f32| -> [u32; 3] {
+            let x = if x.is_finite() { x.clamp(0.0, (w - 1) as f32) } else { 0.0 };
+            let y = if y.is_finite() { y.clamp(0.0, (h - 1) as f32) } else { 0.0 };
+            if w < 2 || h < 2 {
+                return texel(x as usize, y as usize).map(|c| c * 65536);
+            }
+            let (x0, y0) = ((x as usize).min(w - 2), (y as usize).min(h - 2));
+            let (fx, fy) = (((x - x0 as f32) * 256.0) as u32, ((y - y0 as f32) * 256.0) as u32);
+            let c = [texel(x0, y0), texel(x0 + 1, y0), texel(x0, y0 + 1), texel(x0 + 1, y0 + 1)];
+            let wt = [(256 - fx) * (256 - fy), fx * (256 - fy), (256 - fx) * fy, fx * fy];
+            std::array::from_fn(|k| (0..4).map(|n| c[n][k] * wt[n]).sum())
+        };
+        let mut out = vec![0f32; 3 * size * size];
+        for (v, u) in (0..size).flat_map(|v| (0..size).map(move |u| (v, u))) {
+            let mut sum = [0u32; 3];
+            for (j, i) in (0..taps).flat_map(|j| (0..taps).map(move |i| (j, i))) {
+                let first = [offset + i as f32 * step, v as f32 + offset + j as f32 * step];
+                let [x, y] = t.apply([first[0] + u as f32, first[1]]);
+                let s = tap(x, y);
+                (0..3).for_each(|k| sum[k] += s[k]);
+            }
+            for c in 0..3 {
+                let k = if scale.bgr { 2 - c } else { c };
+                let value = sum[k] as i32 as f32 * (scale.gain[c] * norm) + scale.bias[c];
+                match layout {
+                    Layout::Hwc => out[(v * size + u) * 3 + c] = value,
+                    Layout::Chw => out[c * size * size + v * size + u] = value,
+                }
+            }
+        }
+        out
+    }
+
+    /// A small deterministic generator (64-bit LCG) for the random cases.
+    struct Lcg(u64);
+
+    impl Lcg {
+        fn unit(&mut self) -> f32 {
+            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (self.0 >> 40) as f32 / (1u64 << 24) as f32
+        }
+
+        fn range(&mut self, lo: f32, hi: f32) -> f32 {
+            lo + (hi - lo) * self.unit()
+        }
+    }
+
+    #[test]
+    fn equals_the_per_sample_reference_on_random_similarities() {
+        let mut rng = Lcg(18);
+        for case in 0..300 {
+            // Frames down to 1 pixel wide or high, packed with padding, and 4:2:0.
+            let (w, h) = (1 + (rng.unit() * 40.0) as usize, 1 + (rng.unit() * 30.0) as usize);
+            let bytes: Vec<u8> = (0..(w * 4 + 3) * h).map(|_| (rng.unit() * 256.0) as u8).collect();
+            let (cw, ch) = (w.div_ceil(2), h.div_ceil(2));
+            let frame = match case % 3 {
+                0 => Frame::new(PixelFormat::Rgb, w, h, &[&bytes], &[w * 3 + 1]).unwrap(),
+                1 => Frame::new(PixelFormat::Bgrx, w, h, &[&bytes], &[w * 4]).unwrap(),
+                _ => Frame::new(PixelFormat::I420, w, h, &[&bytes, &bytes[..cw * ch], &bytes[1..]], &[w, cw, cw])
+                    .unwrap(),
+            };
+            // Crops inside, across the border and wholly outside; one to five frame pixels per
+            // crop pixel (1 to 4 taps a side), any angle.
+            let size = 1 + (rng.unit() * 12.0) as usize;
+            let side = size as f32 * rng.range(0.3, 5.5);
+            let roi = Roi {
+                cx: rng.range(-0.5, 1.5) * w as f32,
+                cy: rng.range(-0.5, 1.5) * h as f32,
+                width: side,
+                height: side,
+                angle: rng.range(-4.0, 4.0) * (case % 4 != 0) as u8 as f32,
+            };
+            let t = roi.crop_to_frame(size);
+            let layout = if case % 2 == 0 { Layout::Hwc } else { Layout::Chw };
+            let scale = ChannelScale {
+                gain: [rng.range(-2.0, 2.0), rng.range(-2.0, 2.0), rng.range(0.0, 1.0 / 255.0)],
+                bias: [rng.range(-1.0, 1.0), 0.0, 3.0],
+                bgr: case % 5 == 0,
+            };
+            let mut out = vec![0f32; 3 * size * size];
+            crop_rgb(&frame, &t, size, layout, &scale, &mut out);
+            let want = reference_crop(&frame, &t, size, layout, &scale);
+            for (n, (a, b)) in out.iter().zip(&want).enumerate() {
+                assert!((a - b).abs() <= 1e-4, "case {case} {w}x{h} {roi:?} size {size} value {n}: {a} vs {b}");
+            }
+        }
+    }
+
+    #[test]
+    fn non_finite_positions_read_the_top_left_pixel() {
+        let data: Vec<u8> = (0..27u8).collect();
+        let frame = Frame::rgb(&data, 3, 3).unwrap();
+        let t = Similarity { a: 1.0, b: 0.0, tx: f32::NAN, ty: f32::INFINITY };
+        let mut out = vec![0f32; 3 * 4];
+        crop_rgb(&frame, &t, 2, Layout::Hwc, &ChannelScale::uniform(1.0, 0.0), &mut out);
+        assert!(out.chunks_exact(3).all(|p| p == [0.0, 1.0, 2.0]), "{out:?}");
     }
 }

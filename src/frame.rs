@@ -221,13 +221,22 @@ pub trait PixelSource {
         self.sample(x, y)
     }
 
+    /// The nearest position inside the frame (pixel centres at integers); a non-finite
+    /// coordinate becomes 0.
+    #[inline(always)]
+    fn clamp(&self, [x, y]: [f32; 2]) -> [f32; 2] {
+        let (w, h) = self.size();
+        let x = if x.is_finite() { x.clamp(0.0, (w - 1) as f32) } else { 0.0 };
+        let y = if y.is_finite() { y.clamp(0.0, (h - 1) as f32) } else { 0.0 };
+        [x, y]
+    }
+
     /// Bilinear RGB at a sub-pixel position (pixel centres at integers); outside the frame the
     /// border pixels repeat, and a non-finite position reads the top-left pixel.
     #[inline(always)]
     fn sample(&self, x: f32, y: f32) -> [f32; 3] {
         let (w, h) = self.size();
-        let x = if x.is_finite() { x.clamp(0.0, (w - 1) as f32) } else { 0.0 };
-        let y = if y.is_finite() { y.clamp(0.0, (h - 1) as f32) } else { 0.0 };
+        let [x, y] = self.clamp([x, y]);
         let (x0, y0) = (x as usize, y as usize);
         let (x1, y1) = ((x0 + 1).min(w - 1), (y0 + 1).min(h - 1));
         let (fx, fy) = (x - x0 as f32, y - y0 as f32);
