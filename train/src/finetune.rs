@@ -658,7 +658,7 @@ impl Learner {
         self.adam.step(&self.vars, &loss.backward()?, scale)?;
         // TSAL's asynchronous update: the teacher absorbs the student only every few steps.
         if let Some(teacher) = &self.teacher
-            && step % config.objectives.teacher_every.max(1) == 0
+            && step.is_multiple_of(config.objectives.teacher_every.max(1))
         {
             cons::ema_update(&teacher.vars(), &self.vars, config.objectives.ema_decay)?;
         }
