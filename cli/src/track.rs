@@ -107,20 +107,7 @@ fn personalized(
         Output::create(out)?;
         Output::create(&steadyface::stabilizer::sidecar_path(out))?;
     }
-    let path =
-        |name, default| property(properties, name).map_or_else(|| models_dir::default_model(default), PathBuf::from);
-    let (backbone, detector) = (path("backbone", models_dir::BACKBONE), path("detector", models_dir::DETECTOR));
-    let stabilizer = match property(properties, "stabilizer") {
-        Some("") => bail!("--personalize adapts a stabilizer, and --stabilizer \"\" asks for none"),
-        Some(given) => PathBuf::from(given),
-        None => models_dir::shipped_stabilizer(&backbone),
-    };
-    if !stabilizer.is_file() {
-        bail!(
-            "--personalize: no stabilizer to start from ({} does not exist; give --stabilizer PATH)",
-            stabilizer.display()
-        );
-    }
+    let [backbone, detector, stabilizer] = models(properties)?;
     let device_id = match property(properties, "device-id") {
         Some(id) => id.parse().with_context(|| format!("--device-id {id}"))?,
         None => 0,
@@ -156,4 +143,23 @@ fn personalized(
         args.personalize_out.as_ref().map(|p| format!("; written to {}", p.display())).unwrap_or_default()
     );
     Ok((out, scratch))
+}
+
+/// The backbone, detector and stabilizer to start from that the element would use.
+fn models(properties: &[(String, String)]) -> anyhow::Result<[PathBuf; 3]> {
+    let path =
+        |name, default| property(properties, name).map_or_else(|| models_dir::default_model(default), PathBuf::from);
+    let (backbone, detector) = (path("backbone", models_dir::BACKBONE), path("detector", models_dir::DETECTOR));
+    let stabilizer = match property(properties, "stabilizer") {
+        Some("") => bail!("--personalize adapts a stabilizer, and --stabilizer \"\" asks for none"),
+        Some(given) => PathBuf::from(given),
+        None => models_dir::shipped_stabilizer(&backbone),
+    };
+    if !stabilizer.is_file() {
+        bail!(
+            "--personalize: no stabilizer to start from ({} does not exist; give --stabilizer PATH)",
+            stabilizer.display()
+        );
+    }
+    Ok([backbone, detector, stabilizer])
 }

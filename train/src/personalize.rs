@@ -144,14 +144,14 @@ pub fn personalize(job: &Job, settings: &Settings, progress: &mut dyn Progress) 
     let reading_seconds = read_started.elapsed().as_secs_f64();
     progress.say(&cache.summary.join("; "));
     let limits = Limits { budget: settings.budget, max_steps: settings.max_steps };
-    let (len, unit) = match settings.max_steps {
-        Some(steps) => (steps as u64, "steps"),
-        None => (settings.budget.as_secs().max(1), "seconds"),
-    };
-    progress.start(&format!("personalising ({unit})"), len);
+    // The bar counts steps: the given most, else as many as the first step's time says fit.
+    progress.start("personalising", settings.max_steps.unwrap_or(0) as u64);
     let adapted = adapt(&start, &config, &cache, limits, &Device::Cpu, &mut |step, elapsed, log| {
-        let at = if settings.max_steps.is_some() { step as u64 } else { elapsed.as_secs() };
-        progress.at(at, &format!("step {step}: loss {:.4} sbr {:.4}", log.loss, log.sbr));
+        if step == 1 && settings.max_steps.is_none() {
+            progress.finish();
+            progress.start("personalising", (settings.budget.as_secs_f64() / elapsed.as_secs_f64().max(1e-3)) as u64);
+        }
+        progress.at(step as u64, &format!("loss {:.4} sbr {:.4}", log.loss, log.sbr));
     })?;
     progress.finish();
     let mut sidecar = sidecar.unwrap_or_default();
