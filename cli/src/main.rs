@@ -104,8 +104,13 @@ enum Command {
         /// Write the video with the landmarks drawn (landmarkoverlay, H.264 in MP4).
         #[arg(long)]
         overlay: Option<PathBuf>,
+        /// No progress bars.
+        #[arg(long)]
+        quiet: bool,
         #[command(flatten)]
         element: Box<options::ElementArgs>,
+        #[command(flatten)]
+        personalize: options::PersonalizeArgs,
     },
     /// Scores the facelandmarks element on benchmark sequences (numbered frames + gt.jsonl, see
     /// docs/design.md) or videos without ground truth: one table row per sequence and method.
@@ -182,8 +187,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Track { video, json, overlay, element } => {
-            track::track(&video, json.as_deref(), overlay.as_deref(), &element)
+        Command::Track { video, json, overlay, quiet, element, personalize } => {
+            let outputs = track::Outputs { json: json.as_deref(), overlay: overlay.as_deref(), quiet };
+            track::track(&video, &outputs, &element, &personalize)
         }
         Command::Eval { sequences, method, stabilizer, set, json, plot, landmark, predictions } => {
             eval::eval(&eval::EvalArgs { sequences, method, stabilizer, set, json, plot, landmark, predictions })

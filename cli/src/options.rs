@@ -100,3 +100,27 @@ impl ElementArgs {
         Ok(out)
     }
 }
+
+/// `track --personalize`: adapting the stabilizer to the video before tracking it.
+#[derive(clap::Args, Clone, Default)]
+pub struct PersonalizeArgs {
+    /// Offline, for long recordings: before tracking, adapt the stabilizer (--stabilizer, else the
+    /// one shipped for the backbone) to this video without labels (SBR's personalised adaptation:
+    /// its registration loss, TSAL's EMA teacher and the disturbed-sequence loss; docs/design.md,
+    /// "Personalisation"), then track with the adapted stabilizer on.
+    #[arg(long, help_heading = PERSONALIZE)]
+    pub personalize: bool,
+    /// Seconds of training for the adaptation (reading the video's windows comes first, not
+    /// counted); it stops before a step that would overrun.
+    #[arg(long, value_name = "SECONDS", default_value_t = 60.0, requires = "personalize", help_heading = PERSONALIZE)]
+    pub personalize_budget: f64,
+    /// At most this many training steps (reproducible runs; the budget still applies).
+    #[arg(long, value_name = "N", requires = "personalize", help_heading = PERSONALIZE)]
+    pub personalize_steps: Option<usize>,
+    /// Also write the adapted stabilizer here (ONNX, its .json sidecar beside it), for
+    /// --stabilizer later.
+    #[arg(long, value_name = "PATH", requires = "personalize", help_heading = PERSONALIZE)]
+    pub personalize_out: Option<PathBuf>,
+}
+
+const PERSONALIZE: &str = "Personalisation";

@@ -2,20 +2,43 @@
 //! `steadyface.landmarks/1`), optionally an annotated video.
 
 use std::io::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressStyle};
+use steadyface::models_dir;
+use steadyface::output::Output;
+use steadyface::runtime::Device;
+use steadyface_train::personalize::{Job, ScratchDir, Settings, personalize};
 
 use crate::element;
-use crate::options::ElementArgs;
+use crate::options::{ElementArgs, PersonalizeArgs};
+use crate::progress;
 
-pub fn track(video: &Path, json: Option<&Path>, overlay: Option<&Path>, args: &ElementArgs) -> anyhow::Result<()> {
+/// What `track` writes and how it talks.
+pub struct Outputs<'a> {
+    pub json: Option<&'a Path>,
+    pub overlay: Option<&'a Path>,
+    /// No progress bars.
+    pub quiet: bool,
+}
+
+pub fn track(video: &Path, outputs: &Outputs, args: &ElementArgs, personal: &PersonalizeArgs) -> anyhow::Result<()> {
+    let Outputs { json, overlay, quiet } = *outputs;
     element::init()?;
-    let properties = args.properties()?;
+    let mut properties = args.properties()?;
     // An output that cannot be written (its folder missing, a folder in its place) fails now,
     // not after every frame has been processed.
-    json.map(steadyface::output::Output::create).transpose()?;
+    json.map(Output::create).transpose()?;
+    // Held until the video is tracked: without --personalize-out the adapted stabilizer is in it.
+    let mut _scratch = None;
+    if personal.personalize {
+        let (adapted, scratch) = personalized(video, &properties, personal, quiet)?;
+        // Last, so that it wins over a --stabilizer or --set stabilizer= given before.
+        properties.push(("stabilizer".into(), adapted.to_string_lossy().into_owned()));
+        _scratch = scratch;
+    }
     let total = if video.is_dir() {
         steadyface_train::video::numbered_frames(video).ok().map(|f| f.len() as u64)
     } else {
@@ -23,6 +46,7 @@ pub fn track(video: &Path, json: Option<&Path>, overlay: Option<&Path>, args: &E
     };
     let frames = steadyface_train::video::frames(video)?;
     let bar = match total {
+        _ if quiet => ProgressBar::hidden(),
         Some(n) => ProgressBar::new(n),
         None => ProgressBar::no_length(),
     };
@@ -58,4 +82,84 @@ pub fn track(video: &Path, json: Option<&Path>, overlay: Option<&Path>, args: &E
         overlay.map(|p| format!("; video: {}", p.display())).unwrap_or_default(),
     );
     Ok(())
+}
+
+/// The property `name` as the element will get it (the last setting wins).
+fn property<'a>(properties: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    properties.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// Adapts the stabilizer to `video` (see [`PersonalizeArgs`]) and writes it to --personalize-out,
+/// else into a scratch folder returned with it (removed when dropped).
+fn personalized(
+    video: &Path,
+    properties: &[(String, String)],
+    args: &PersonalizeArgs,
+    quiet: bool,
+) -> anyhow::Result<(PathBuf, Option<ScratchDir>)> {
+    let budget = args.personalize_budget;
+    if !(budget.is_finite() && budget > 0.0) {
+        bail!(
+            "--personalize-budget {budget}: give a positive number of seconds (without --personalize the stabilizer is used unadapted)"
+        );
+    }
+    if let Some(out) = &args.personalize_out {
+        Output::create(out)?;
+        Output::create(&steadyface::stabilizer::sidecar_path(out))?;
+    }
+    let [backbone, detector, stabilizer] = models(properties)?;
+    let device_id = match property(properties, "device-id") {
+        Some(id) => id.parse().with_context(|| format!("--device-id {id}"))?,
+        None => 0,
+    };
+    let command_line = std::env::args().collect::<Vec<_>>().join(" ");
+    let job = Job {
+        video,
+        stabilizer: &stabilizer,
+        backbone: &backbone,
+        detector: &detector,
+        device: Device::parse(property(properties, "device").unwrap_or("auto"), device_id)?,
+        command_line: &command_line,
+    };
+    let settings =
+        Settings { budget: Duration::from_secs_f64(budget), max_steps: args.personalize_steps, ..Settings::default() };
+    let adapted = personalize(&job, &settings, &mut progress::Terminal::new(quiet))
+        .with_context(|| format!("--personalize {}", video.display()))?;
+    let (out, scratch) = match &args.personalize_out {
+        Some(out) => (out.clone(), None),
+        None => {
+            let scratch = ScratchDir::new("personalized")?;
+            (scratch.path.join("stabilizer.onnx"), Some(scratch))
+        }
+    };
+    steadyface_train::finetune::export(&adapted.weights, &out, &adapted.sidecar)?;
+    eprintln!(
+        "{}: stabilizer personalised: {} windows, {} steps; {:.1} s reading + {:.1} s training{}",
+        video.display(),
+        adapted.windows,
+        adapted.steps,
+        adapted.reading_seconds,
+        adapted.training_seconds,
+        args.personalize_out.as_ref().map(|p| format!("; written to {}", p.display())).unwrap_or_default()
+    );
+    Ok((out, scratch))
+}
+
+/// The backbone, detector and stabilizer to start from that the element would use.
+fn models(properties: &[(String, String)]) -> anyhow::Result<[PathBuf; 3]> {
+    let path =
+        |name, default| property(properties, name).map_or_else(|| models_dir::default_model(default), PathBuf::from);
+    let (backbone, detector) = (path("backbone", models_dir::BACKBONE), path("detector", models_dir::DETECTOR));
+    let stabilizer = match property(properties, "stabilizer") {
+        Some("") => bail!("--personalize adapts a stabilizer, and --stabilizer \"\" asks for none"),
+        Some(given) => PathBuf::from(given),
+        None => models_dir::shipped_stabilizer(&backbone),
+    };
+    if !stabilizer.is_file() {
+        bail!(
+            "--personalize: no stabilizer to start from ({} does not exist; give --stabilizer PATH)",
+            stabilizer.display()
+        );
+    }
+    Ok([backbone, detector, stabilizer])
 }

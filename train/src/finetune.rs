@@ -589,6 +589,83 @@ fn by_kind(cache: &Cache) -> Vec<Vec<usize>> {
         .collect()
 }
 
+/// Draws each step's batch from a cache: an even share of the batch from every kind of record
+/// present, records and landmarks picked by a generator seeded from the step number (and a salt),
+/// so that a step draws the same batch in every run and after `--resume`.
+pub struct Sampler<'a> {
+    cache: &'a Cache,
+    groups: Vec<Vec<usize>>,
+    per_group: usize,
+}
+
+impl<'a> Sampler<'a> {
+    pub fn new(cache: &'a Cache, batch: usize) -> Self {
+        let groups = by_kind(cache);
+        let per_group = (batch / groups.len().max(1)).max(1);
+        Sampler { cache, groups, per_group }
+    }
+
+    fn draw(&self, step: usize, salt: u64, config: &TrainConfig, device: &Device) -> Result<(Batch, Rng)> {
+        let mut rng = Rng::new(config.seed.wrapping_mul(1_000_003).wrapping_add(step as u64) ^ salt);
+        let mut records = Vec::with_capacity(self.per_group * self.groups.len());
+        for g in &self.groups {
+            for _ in 0..self.per_group {
+                records.push(self.cache.read(g[rng.below(g.len())])?);
+            }
+        }
+        Ok((batch_tensors(&records, self.cache.layout, config, &mut rng, device)?, rng))
+    }
+}
+
+/// What a step changes: the student cell, its TSAL teacher (when that objective is on) and
+/// Adam's moments. `finetune` starts it from the identity, personalisation from a trained
+/// stabilizer.
+pub struct Learner {
+    pub cell: Cell,
+    teacher: Option<Cell>,
+    vars: Vec<Var>,
+    adam: Adam,
+}
+
+impl Learner {
+    /// Starts from `cell` as it is; the teacher starts as a copy of it and is never trained directly.
+    pub fn new(cell: Cell, config: &TrainConfig, device: &Device) -> Result<Self> {
+        let teacher = match config.objectives.teacher_weight > 0.0 {
+            true => Some(Cell::new(&cell.weights()?, device, DType::F32)?),
+            false => None,
+        };
+        let vars = cell.vars();
+        let adam = Adam::new(&vars, config.learning_rate)?;
+        Ok(Learner { cell, teacher, vars, adam })
+    }
+
+    /// Step `step`: its batch from `sampler`, one Adam update at `scale` times the learning rate,
+    /// and the teacher's EMA update when due.
+    pub fn step(
+        &mut self,
+        sampler: &Sampler,
+        step: usize,
+        config: &TrainConfig,
+        scale: f64,
+        device: &Device,
+    ) -> Result<StepLog> {
+        let (batch, mut rng) = sampler.draw(step, 0, config, device)?;
+        let layout = sampler.cache.layout;
+        let (loss, entry) = batch_loss(&self.cell, self.teacher.as_ref(), &batch, config, layout, &mut rng)?;
+        if !entry.loss.is_finite() {
+            return Err(Error::Other(format!("step {step}: the loss is not finite ({})", entry.loss)));
+        }
+        self.adam.step(&self.vars, &loss.backward()?, scale)?;
+        // TSAL's asynchronous update: the teacher absorbs the student only every few steps.
+        if let Some(teacher) = &self.teacher
+            && step.is_multiple_of(config.objectives.teacher_every.max(1))
+        {
+            cons::ema_update(&teacher.vars(), &self.vars, config.objectives.ema_decay)?;
+        }
+        Ok(entry)
+    }
+}
+
 /// What a finished run reports.
 pub struct TrainOutcome {
     pub weights: ConvLstmWeights,
@@ -620,30 +697,16 @@ pub fn train(
     let layout = train.layout;
     let spec = config.spec(layout.points);
     let cell = Cell::new(&ConvLstmWeights::identity(spec), device, DType::F32)?;
-    let vars = cell.vars();
-    let groups = by_kind(train);
-    let per_group = (config.batch / groups.len()).max(1);
-    let draw = |step: usize, salt: u64| -> Result<(Batch, Rng)> {
-        let mut rng = Rng::new(config.seed.wrapping_mul(1_000_003).wrapping_add(step as u64) ^ salt);
-        let mut records = Vec::with_capacity(per_group * groups.len());
-        for g in &groups {
-            for _ in 0..per_group {
-                records.push(train.read(g[rng.below(g.len())])?);
-            }
-        }
-        Ok((batch_tensors(&records, layout, config, &mut rng, device)?, rng))
-    };
+    let sampler = Sampler::new(train, config.batch);
     if !resume && config.objectives.pretrain_shuffle_steps > 0 {
-        pretrain_order(&cell, config, work, device, &|step| draw(step, PRETRAIN_SALT).map(|b| b.0))?;
+        let draw = |step| sampler.draw(step, PRETRAIN_SALT, config, device).map(|b| b.0);
+        pretrain_order(&cell, config, work, device, &draw)?;
     }
-    // The teacher starts as the student (after any pre-training) and is never trained directly.
-    let teacher = match config.objectives.teacher_weight > 0.0 {
-        true => Some(Cell::new(&cell.weights()?, device, DType::F32)?),
-        false => None,
+    let mut learner = Learner::new(cell, config, device)?;
+    let mut step = match resume {
+        true => load_checkpoint(work, &learner.cell, learner.teacher.as_ref(), &mut learner.adam, config, cache_key)?,
+        false => 0,
     };
-    let mut adam = Adam::new(&vars, config.learning_rate)?;
-    let mut step =
-        if resume { load_checkpoint(work, &cell, teacher.as_ref(), &mut adam, config, cache_key)? } else { 0 };
     let before =
         quick_eval(&Cell::new(&ConvLstmWeights::identity(spec), device, DType::F32)?, holdout, config, device)?;
     let start = Instant::now();
@@ -662,24 +725,12 @@ pub fn train(
     let last = config.stop_after.map_or(config.steps, |s| s.min(config.steps));
     while step < last {
         step += 1;
-        let (batch, mut rng) = draw(step, 0)?;
-        let (loss, entry) = batch_loss(&cell, teacher.as_ref(), &batch, config, layout, &mut rng)?;
-        if !entry.loss.is_finite() {
-            return Err(Error::Other(format!("step {step}: the loss is not finite ({})", entry.loss)));
-        }
-        let grads = loss.backward()?;
         // Cosine decay to zero: the full rate early, small steps at the end. With a constant
         // 1e-2 the held-out NME crept up from step 200 on while jitter stopped improving.
         let done = (step - 1) as f64 / config.steps.max(1) as f64;
-        adam.step(&vars, &grads, 0.5 * (1.0 + (std::f64::consts::PI * done).cos()))?;
-        // TSAL's asynchronous update: the teacher absorbs the student only every few steps.
-        if let Some(teacher) = &teacher
-            && step % config.objectives.teacher_every.max(1) == 0
-        {
-            cons::ema_update(&teacher.vars(), &vars, config.objectives.ema_decay)?;
-        }
+        let entry = learner.step(&sampler, step, config, 0.5 * (1.0 + (std::f64::consts::PI * done).cos()), device)?;
         let val = if step % config.eval_every == 0 || step == config.steps {
-            Some(quick_eval(&cell, holdout, config, device)?)
+            Some(quick_eval(&learner.cell, holdout, config, device)?)
         } else {
             None
         };
@@ -700,14 +751,24 @@ pub fn train(
         csv.insert_str(csv.len() - 1, &objective_columns(&entry));
         progress(step, config.steps, &entry, val.as_ref());
         if step % config.checkpoint_every == 0 || step == last {
-            let meta =
-                CheckpointMeta { step, adam_step: adam.step, config: config.clone(), cache_key: cache_key.into() };
+            let meta = CheckpointMeta {
+                step,
+                adam_step: learner.adam.step,
+                config: config.clone(),
+                cache_key: cache_key.into(),
+            };
             write(&log_path, csv.as_bytes())?;
-            save_checkpoint(work, &cell, teacher.as_ref(), &adam, &meta)?;
+            save_checkpoint(work, &learner.cell, learner.teacher.as_ref(), &learner.adam, &meta)?;
         }
     }
-    let after = quick_eval(&cell, holdout, config, device)?;
-    Ok(TrainOutcome { weights: cell.weights()?, before, after, steps: step, seconds: start.elapsed().as_secs_f64() })
+    let after = quick_eval(&learner.cell, holdout, config, device)?;
+    Ok(TrainOutcome {
+        weights: learner.cell.weights()?,
+        before,
+        after,
+        steps: step,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// The log's columns for [`Objectives`], after the older ones so that readers of those keep working.

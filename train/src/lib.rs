@@ -8,6 +8,7 @@ pub mod evaluate;
 pub mod finetune;
 pub mod lk;
 pub mod loss;
+pub mod personalize;
 pub mod run;
 pub mod synth;
 pub mod video;
