@@ -17,6 +17,23 @@ pub fn shipped_stabilizer(backbone: &Path) -> PathBuf {
     if own.is_file() { own } else { default_model(STABILIZER) }
 }
 
+/// The value of a `stabilizer` setting (the element's property, `--stabilizer`) that names the
+/// stabilizer shipped for the backbone, without its path.
+pub const SHIPPED_STABILIZER: &str = "shipped";
+
+/// The stabilizer a `stabilizer` setting names for `backbone`: none for an empty one, the one
+/// shipped for the backbone ([`shipped_stabilizer`]) for [`SHIPPED_STABILIZER`], else the path
+/// given.
+pub fn stabilizer_setting(value: &Path, backbone: &Path) -> Option<PathBuf> {
+    if value.as_os_str().is_empty() {
+        None
+    } else if value == Path::new(SHIPPED_STABILIZER) {
+        Some(shipped_stabilizer(backbone))
+    } else {
+        Some(value.to_path_buf())
+    }
+}
+
 /// Directories searched for default models, in order.
 pub fn search_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
@@ -49,6 +66,10 @@ mod tests {
         std::fs::write(&own, b"x").expect("write");
         assert_eq!(shipped_stabilizer(&dir.join("mine.onnx")), own);
         assert_eq!(shipped_stabilizer(&dir.join("other.onnx")), default_model(STABILIZER));
+        let setting = |value: &str| stabilizer_setting(Path::new(value), &dir.join("mine.onnx"));
+        assert_eq!(setting(""), None);
+        assert_eq!(setting("shipped"), Some(own.clone()));
+        assert_eq!(setting("/x/s.onnx"), Some(PathBuf::from("/x/s.onnx")));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

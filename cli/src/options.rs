@@ -101,6 +101,12 @@ impl ElementArgs {
     }
 }
 
+/// The property `name` as the element will get it from `properties` (name, value pairs set in
+/// order: the last setting wins).
+pub fn property<'a>(properties: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    properties.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
 /// `track --personalize`: adapting the stabilizer to the video before tracking it.
 #[derive(clap::Args, Clone, Default)]
 pub struct PersonalizeArgs {

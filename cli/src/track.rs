@@ -13,7 +13,7 @@ use steadyface::runtime::Device;
 use steadyface_train::personalize::{Job, ScratchDir, Settings, personalize};
 
 use crate::element;
-use crate::options::{ElementArgs, PersonalizeArgs};
+use crate::options::{ElementArgs, PersonalizeArgs, property};
 use crate::progress;
 
 /// What `track` writes and how it talks.
@@ -84,11 +84,6 @@ pub fn track(video: &Path, outputs: &Outputs, args: &ElementArgs, personal: &Per
     Ok(())
 }
 
-/// The property `name` as the element will get it (the last setting wins).
-fn property<'a>(properties: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    properties.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
-}
-
 /// Adapts the stabilizer to `video` (see [`PersonalizeArgs`]) and writes it to --personalize-out,
 /// else into a scratch folder returned with it (removed when dropped).
 fn personalized(
@@ -150,10 +145,9 @@ fn models(properties: &[(String, String)]) -> anyhow::Result<[PathBuf; 3]> {
     let path =
         |name, default| property(properties, name).map_or_else(|| models_dir::default_model(default), PathBuf::from);
     let (backbone, detector) = (path("backbone", models_dir::BACKBONE), path("detector", models_dir::DETECTOR));
-    let stabilizer = match property(properties, "stabilizer") {
-        Some("") => bail!("--personalize adapts a stabilizer, and --stabilizer \"\" asks for none"),
-        Some(given) => PathBuf::from(given),
-        None => models_dir::shipped_stabilizer(&backbone),
+    let setting = property(properties, "stabilizer").unwrap_or(models_dir::SHIPPED_STABILIZER);
+    let Some(stabilizer) = models_dir::stabilizer_setting(Path::new(setting), &backbone) else {
+        bail!("--personalize adapts a stabilizer, and --stabilizer \"\" asks for none")
     };
     if !stabilizer.is_file() {
         bail!(

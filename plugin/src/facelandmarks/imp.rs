@@ -38,9 +38,6 @@ const DEFAULT_DEVICE_ID: i32 = 0;
 const DEFAULT_POST_MESSAGES: bool = false;
 
 /// Properties that choose what `start()` loads: they change only in NULL or READY.
-/// The `stabilizer` value that loads the installed ConvLSTM stabilizer.
-const SHIPPED_STABILIZER: &str = "shipped";
-
 const MODEL_PROPERTIES: [&str; 6] = ["backbone", "detector", "stabilizer", "full-scheme", "device", "device-id"];
 
 /// What `start()` loads.
@@ -302,13 +299,8 @@ fn load_models(settings: &ModelSettings) -> Result<(Arc<Models>, Option<String>)
         DeviceKind::Cuda => Device::Cuda(settings.device_id),
     };
     let scheme = if settings.full_scheme { Scheme::Full } else { Scheme::Ibug68 };
-    // `shipped` names the ConvLSTM installed for the backbone without its path.
     let shipped = models_dir::shipped_stabilizer(&settings.backbone);
-    let stabilizer = match settings.stabilizer.to_str() {
-        Some("") => None,
-        Some(SHIPPED_STABILIZER) => Some(shipped.clone()),
-        _ => Some(settings.stabilizer.clone()),
-    };
+    let stabilizer = models_dir::stabilizer_setting(&settings.stabilizer, &settings.backbone);
     let paths = ModelPaths { detector: settings.detector.clone(), backbone: settings.backbone.clone(), stabilizer };
     let loaded = if paths.stabilizer.as_ref() == Some(&shipped) {
         Models::load_with_default_stabilizer(&paths, &shipped, device, scheme)
