@@ -487,14 +487,17 @@ fn unlabelled_terms(
         let loss = cons::pseudo_label_loss(&cycle.forward_maps, &labels, config.heatmap_sigma as f64, config.theta)?;
         log.pseudo = add_term(total, loss, o.pseudo_weight)?;
     }
-    if o.inverse_weight > 0.0 {
+    if o.inverse_weight > 0.0 || o.disturb_weight > 0.0 {
+        // The window's points, which both compare against.
         let forward = pdc(s, threshold)?;
-        log.inverse = add_term(total, cons::inverse_loss(&run, x, &forward, threshold)?, o.inverse_weight)?;
-    }
-    if o.disturb_weight > 0.0 {
-        let (disturbed, _) = cons::disturbed(x, o.disturb_noise, rng)?;
-        let loss = cons::target_loss(&cell.run(&disturbed)?, &pdc(s, threshold)?, threshold)?;
-        log.disturb = add_term(total, loss, o.disturb_weight)?;
+        if o.inverse_weight > 0.0 {
+            log.inverse = add_term(total, cons::inverse_loss(&run, x, &forward, threshold)?, o.inverse_weight)?;
+        }
+        if o.disturb_weight > 0.0 {
+            let (disturbed, _) = cons::disturbed(x, o.disturb_noise, rng)?;
+            let loss = cons::target_loss(&cell.run(&disturbed)?, &forward, threshold)?;
+            log.disturb = add_term(total, loss, o.disturb_weight)?;
+        }
     }
     Ok(())
 }
