@@ -513,7 +513,7 @@ impl Tracker {
     /// the track's crop every [`PRESENCE_CHECK_EVERY`] frames, kept in between (one detector run
     /// per face every few frames costs little beside the backbone on every frame).
     fn detector_presence(&mut self, frame: &Frame, track: &Track) -> Result<f32> {
-        if track.age % PRESENCE_CHECK_EVERY != 0 {
+        if !track.age.is_multiple_of(PRESENCE_CHECK_EVERY) {
             return Ok(track.score);
         }
         let t = Instant::now();
