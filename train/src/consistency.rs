@@ -85,13 +85,9 @@ fn select_frames(x: &Tensor, order: &[u32]) -> Result<Tensor> {
     Ok(x.contiguous()?.index_select(&Tensor::new(order, x.device())?, 1)?)
 }
 
-/// Mean over the leading dims of `|a - b|^2` for `[..., 2]` points; with `mask` (the leading
-/// dims, 0/1) the mean over the entries it keeps, zero when it keeps none.
-pub fn mean_sq_distance(a: &Tensor, b: &Tensor, mask: Option<&Tensor>) -> Result<Tensor> {
-    let d2 = (a - b)?.sqr()?.sum(D::Minus1)?;
-    let Some(mask) = mask else { return Ok(d2.mean_all()?) };
-    let count = mask.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?.max(1.0);
-    Ok((d2 * mask)?.sum_all()?.affine(1.0 / count, 0.0)?)
+/// Mean over the leading dims of `|a - b|^2` for `[..., 2]` points.
+pub fn mean_sq_distance(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    Ok((a - b)?.sqr()?.sum(D::Minus1)?.mean_all()?)
 }
 
 /// What one forward-then-back play of a window gives (STRRN's two trackers, which share weights).
@@ -121,7 +117,7 @@ pub fn cycle(run: &Run, x: &Tensor, threshold: f64) -> Result<Cycle> {
 
 /// STRRN's cycle-consistency loss (eq. 5): `mean |p_fwd - p_bwd|^2`.
 pub fn cycle_loss(cycle: &Cycle) -> Result<Tensor> {
-    mean_sq_distance(&cycle.forward, &cycle.backward, None)
+    mean_sq_distance(&cycle.forward, &cycle.backward)
 }
 
 /// Pseudo-labels of a cycle: where the two passes land within `threshold` pixels of each other,
@@ -172,7 +168,7 @@ pub fn pseudo_label_loss(maps: &Tensor, labels: &PseudoLabels, sigma: f64, theta
 /// run from an empty state and put back in order, gives the `forward` points (`pdc(run(x))`).
 pub fn inverse_loss(run: &Run, x: &Tensor, forward: &Tensor, threshold: f64) -> Result<Tensor> {
     let inverse = reversed(&pdc(&run(&reversed(x)?)?, threshold)?)?;
-    mean_sq_distance(forward, &inverse, None)
+    mean_sq_distance(forward, &inverse)
 }
 
 /// A disturbed copy of a window (eq. 7's texture disturbance, without the spatial one: the windows
@@ -193,7 +189,7 @@ pub fn disturbed(x: &Tensor, noise: f64, rng: &mut Rng) -> Result<(Tensor, usize
 /// Squared distance of the points decoded from `maps` to `target` (detached: the clean window's
 /// or the teacher's points are the reference, not something to move).
 pub fn target_loss(maps: &Tensor, target: &Tensor, threshold: f64) -> Result<Tensor> {
-    mean_sq_distance(&pdc(maps, threshold)?, &target.detach(), None)
+    mean_sq_distance(&pdc(maps, threshold)?, &target.detach())
 }
 
 /// Frame-order pretext batch (eq. 4): odd rows get their frames in a random order other than the
