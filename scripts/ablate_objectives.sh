@@ -53,6 +53,13 @@ for split in validation heldout; do
   done
   raw=$OUT/raw-$split.jsonl
   [ -s "$raw" ] || $ST eval "${seqs[@]}" --method raw --json > "$raw"
-  .venv/bin/python scripts/heldout_table.py "$raw" "${args[@]}" > "$OUT/$split.md"
+  # Held out: MediaPipe's own rows (raw FaceMesh, VIDEO mode's smoothing) from `make heldout`'s
+  # run on the same sequences, beside the stabilizers.
+  mediapipe=()
+  if [ "$split" = heldout ] && [ -s out/heldout/rows.jsonl ]; then
+    grep '"method":"mediapipe' out/heldout/rows.jsonl > "$OUT/mediapipe-heldout.jsonl"
+    mediapipe=("$OUT/mediapipe-heldout.jsonl")
+  fi
+  .venv/bin/python scripts/heldout_table.py "$raw" "${mediapipe[@]}" "${args[@]}" > "$OUT/$split.md"
 done
 echo "tables: $OUT/validation.md $OUT/heldout.md"
