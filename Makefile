@@ -107,9 +107,12 @@ heldout: faces
 	  --predictions mediapipe=mediapipe-facemesh.jsonl --predictions mediapipe-video=mediapipe-video.jsonl > $(HELDOUT)/rows.jsonl
 	target/release/steadyface eval $(HELDOUT)/seq/* --method stabilizer-pose-residual --json > $(HELDOUT)/stacked.jsonl
 	target/release/steadyface eval $(HELDOUT)/seq/* --method one-euro --set registration=false --json > $(HELDOUT)/plain.jsonl
+	target/release/steadyface eval $(HELDOUT)/seq/* --method pose-residual --set point-registration=false --set shape-beta=10 \
+	  --json > $(HELDOUT)/previous.jsonl
 	target/release/steadyface eval $(HELDOUT)/seq/* --method all --set backbone=$(CURDIR)/models/face_api_landmark68.onnx \
 	  --json > $(HELDOUT)/face-api.jsonl
 	.venv/bin/python scripts/heldout_table.py $(HELDOUT)/rows.jsonl $(HELDOUT)/stacked.jsonl \
-	  "$(HELDOUT)/plain.jsonl:one-euro (no registration)" $(HELDOUT)/face-api.jsonl::face-api > $(HELDOUT)/table.md.part
+	  "$(HELDOUT)/plain.jsonl:one-euro (no registration)" \
+	  "$(HELDOUT)/previous.jsonl:pose-residual, face registration only (2026-12-04 default)" $(HELDOUT)/face-api.jsonl::face-api > $(HELDOUT)/table.md.part
 	mv $(HELDOUT)/table.md.part $(HELDOUT)/table.md
 	@cat $(HELDOUT)/table.md

@@ -163,6 +163,113 @@ impl Patch {
     }
 }
 
+/// Half-side of the window each point is registered with, in fine pixels: 21 pixels across, on
+/// the shipped backbone's 192-pixel crop about a third of the eye distance (windows of 7 and 15
+/// pixels followed expressions less well on the validation faces, models/MODELS.md).
+const POINT_RADIUS: i32 = 10;
+/// The window is read every this many pixels (its gradients still by one-pixel differences):
+/// the reach of a wide window at the cost of a narrow one.
+const POINT_STRIDE: i32 = 2;
+/// Gauss-Newton steps per point at most, and the step below which one is done (fine pixels).
+const POINT_ITERATIONS: usize = 8;
+const POINT_STEP_DONE: f32 = 0.01;
+
+impl Patch {
+    /// Where each of `points` (frame pixels, on this patch's frame) is on `now`'s frame: `motion`
+    /// (the face's, e.g. from [`Patch::motion_to`]) refined per point by translation-only
+    /// Lucas-Kanade on the two fine images, in a small window around it. That is how far an
+    /// eyelid or a lip moved beyond the head, which no similarity of the whole face shows.
+    ///
+    /// The refinement is trusted by how well the window constrains it against how badly it
+    /// matches: it is scaled by `e / (e + noise_weight * r^2)`, `e` the smaller eigenvalue of the
+    /// window's gradient matrix per pixel and `r` the mean absolute residual after it. A flat
+    /// cheek or a noisy, blurred frame keeps close to `motion`; a textured eye on a clean frame
+    /// follows its own pixels. `None` for a point whose window leaves either image, does not
+    /// converge, or moves farther than the window (it keeps `motion`'s place).
+    pub fn point_motions(
+        &self,
+        now: &Patch,
+        motion: &Similarity,
+        points: &[[f32; 2]],
+        noise_weight: f32,
+    ) -> Vec<Option<[f32; 2]>> {
+        let (from_then, from_now) = (self.fine.to_frame.inverse(), now.fine.to_frame.inverse());
+        points
+            .iter()
+            .map(|&p| {
+                let q = from_then.apply(p);
+                let guess = from_now.apply(motion.apply(p));
+                let shift = register_point(&self.fine, q, &now.fine, guess, noise_weight)?;
+                Some(now.fine.to_frame.apply([guess[0] + shift[0], guess[1] + shift[1]]))
+            })
+            .collect()
+    }
+}
+
+/// The shift `d` (fine pixels of `now`) with `now(guess + d + o) ~ then(q + o)` over the window's
+/// offsets `o`, already scaled by its trust (see [`Patch::point_motions`]).
+fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_weight: f32) -> Option<[f32; 2]> {
+    let r = POINT_RADIUS;
+    let inside = |c: i32, reach: i32, size: usize| c - reach >= 0 && c + reach < size as i32;
+    // Every pixel of a window shares one fraction, so one set of bilinear weights serves it all
+    // (and one bounds check). The template is interpolated too, not read at whole pixels: then a
+    // point that did not move is read the same way in both images, where whole-pixel templates
+    // pull every estimate towards whole pixels (and the smoothed points drift).
+    let weights = |p: [f32; 2], size: usize| {
+        let (x0, y0) = (p[0].floor(), p[1].floor());
+        let (fx, fy) = (p[0] - x0, p[1] - y0);
+        let (x0, y0) = (x0 as i32, y0 as i32);
+        (inside(x0, r + 2, size) && inside(y0, r + 2, size)).then_some((
+            x0,
+            y0,
+            [(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy],
+        ))
+    };
+    let read = |img: &Fine, (x0, y0, w): (i32, i32, [f32; 4]), x: i32, y: i32| {
+        let (n, i) = (img.size, (y0 + y) as usize * img.size + (x0 + x) as usize);
+        w[0] * img.grey[i] + w[1] * img.grey[i + 1] + w[2] * img.grey[i + n] + w[3] * img.grey[i + n + 1]
+    };
+    let tw = weights(q, then.size)?;
+    let at = |x: i32, y: i32| read(then, tw, x, y);
+    let offsets = (-r..=r).step_by(POINT_STRIDE as usize);
+    let window: Vec<(i32, i32, f32, f32, f32)> = offsets
+        .clone()
+        .flat_map(|y| offsets.clone().map(move |x| (x, y)))
+        .map(|(x, y)| (x, y, at(x, y), (at(x + 1, y) - at(x - 1, y)) / 2.0, (at(x, y + 1) - at(x, y - 1)) / 2.0))
+        .collect();
+    let (hxx, hxy, hyy) =
+        window.iter().fold((0f32, 0f32, 0f32), |(a, b, c), w| (a + w.3 * w.3, b + w.3 * w.4, c + w.4 * w.4));
+    let det = hxx * hyy - hxy * hxy;
+    let smaller_eigenvalue = ((hxx + hyy) - ((hxx - hyy).powi(2) + 4.0 * hxy * hxy).sqrt()) / 2.0;
+    if !(det > 0.0 && smaller_eigenvalue > 0.0) {
+        return None;
+    }
+    let mut d = [0f32; 2];
+    for _ in 0..POINT_ITERATIONS {
+        let nw = weights([guess[0] + d[0], guess[1] + d[1]], now.size)?;
+        let (mut bx, mut by, mut abs) = (0f32, 0f32, 0f32);
+        for &(ox, oy, t, gx, gy) in &window {
+            let e = read(now, nw, ox, oy) - t;
+            bx += gx * e;
+            by += gy * e;
+            abs += e.abs();
+        }
+        let residual = abs / window.len() as f32;
+        // Inverse compositional for a translation: the template's Hessian, the step subtracted.
+        let step = [(hyy * bx - hxy * by) / det, (hxx * by - hxy * bx) / det];
+        d = [d[0] - step[0], d[1] - step[1]];
+        if d[0].hypot(d[1]) > r as f32 || !d.iter().all(|v| v.is_finite()) {
+            return None;
+        }
+        if step[0].hypot(step[1]) < POINT_STEP_DONE {
+            let e = smaller_eigenvalue / window.len() as f32;
+            let trust = e / (e + noise_weight * residual * residual);
+            return trust.is_finite().then_some([trust * d[0], trust * d[1]]);
+        }
+    }
+    None
+}
+
 impl Fine {
     /// Patch pixel `u` averages fine pixels `k u .. k u + k - 1`: its centre is `k u + (k - 1) / 2`.
     fn patch_to_fine(&self) -> Similarity {
@@ -341,6 +448,35 @@ mod tests {
         let textured = Patch::sample(&Frame::rgb(&frame_moved(&identity), 200, 200).unwrap(), region());
         let noisy = Patch::sample(&Frame::rgb(&noise, 200, 200).unwrap(), region());
         assert!(textured.motion_to(&noisy, &identity).is_none());
+    }
+
+    #[test]
+    fn each_point_follows_its_own_pixels_as_far_as_it_is_trusted() {
+        // The whole picture moves by (1.5, -0.8) px but the face's motion given is the identity:
+        // each point's own window finds the shift (hand-set truth), fully when trusted (noise
+        // weight 0), not at all when any residual outweighs it; a point whose window leaves the
+        // patch has no motion of its own.
+        let shift = Similarity { tx: 1.5, ty: -0.8, ..Similarity::IDENTITY };
+        let then = Patch::sample(&Frame::rgb(&frame_moved(&Similarity::IDENTITY), 200, 200).unwrap(), region());
+        let now = Patch::sample(&Frame::rgb(&frame_moved(&shift), 200, 200).unwrap(), region());
+        let points = [[100.0f32, 100.0], [88.0, 108.0], [112.0, 94.0], [42.0, 100.0]];
+        let moved = then.point_motions(&now, &Similarity::IDENTITY, &points, 0.0);
+        for (p, m) in points.iter().zip(&moved).take(3) {
+            let m = m.expect("an inner point registers");
+            assert!((m[0] - p[0] - 1.5).abs() < 0.05 && (m[1] - p[1] + 0.8).abs() < 0.05, "{p:?} -> {m:?}");
+        }
+        assert_eq!(moved[3], None, "a window beyond the patch's edge");
+        // Told the right motion, nothing is left for the windows: they stay (within 0.05 px).
+        for (p, m) in points.iter().zip(then.point_motions(&now, &shift, &points, 0.0)).take(3) {
+            let m = m.expect("registers");
+            assert!((m[0] - p[0] - 1.5).abs() < 0.05 && (m[1] - p[1] + 0.8).abs() < 0.05, "{p:?} -> {m:?}");
+        }
+        // A residual (the texture is re-rounded to whole grey levels after the move) weighed
+        // a billion times over: the points keep the given motion's place.
+        for (p, m) in points.iter().zip(then.point_motions(&now, &Similarity::IDENTITY, &points, 1e9)).take(3) {
+            let m = m.expect("registers");
+            assert!((m[0] - p[0]).abs() < 0.01 && (m[1] - p[1]).abs() < 0.01, "{p:?} -> {m:?}");
+        }
     }
 
     #[test]

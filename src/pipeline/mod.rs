@@ -69,6 +69,11 @@ pub struct TrackerConfig {
     /// Smoothing follows the face's motion measured by registering its image from frame to
     /// frame ([`crate::registration`]), so it does not trail the head.
     pub registration: bool,
+    /// With registration, also register each point on its own (an eyelid, a lip), so that
+    /// smoothing follows expressions as it follows the head: `Some(noise weight)`, how much a
+    /// point's own motion is discounted for a poor match (see
+    /// [`crate::registration::Patch::point_motions`]); `None` = off.
+    pub point_registration: Option<f32>,
 }
 
 impl Default for TrackerConfig {
@@ -86,6 +91,7 @@ impl Default for TrackerConfig {
             decoder: Decoder::PdcSoft { threshold: crate::decode::DEFAULT_PDC_THRESHOLD },
             smoothing: None,
             registration: true,
+            point_registration: Some(DEFAULT_POINT_NOISE_WEIGHT),
         }
     }
 }
@@ -101,6 +107,10 @@ impl TrackerConfig {
 /// A track of a backbone without a presence output is checked by the detector every this many
 /// frames: a face that leaves is reported for at most this many frames more.
 pub const PRESENCE_CHECK_EVERY: u64 = 5;
+
+/// [`TrackerConfig::point_registration`]'s default, chosen on the validation faces
+/// (models/MODELS.md, "Smoothing").
+pub const DEFAULT_POINT_NOISE_WEIGHT: f32 = 2.0;
 /// The detector sees the track's crop with this much context (side over the crop's side): it
 /// finds faces that fill a part of its input, not all of it.
 const PRESENCE_CONTEXT: f32 = 2.0;
@@ -480,11 +490,17 @@ impl Tracker {
             }
             if let Some(smoothing) = cfg.smoothing {
                 let started = Instant::now();
-                let motion = r.patch.take().and_then(|patch| track.motion(patch, &r.points));
+                let follow = track.smoother.as_ref().and_then(Smoother::last_points);
+                let motion = r
+                    .patch
+                    .take()
+                    .and_then(|patch| track.motion(patch, &r.points, follow.as_deref(), cfg.point_registration));
+                let (face_motion, moved) = motion.map_or((None, None), |m| (Some(m.face), m.points));
                 track.smoother.get_or_insert_with(|| Smoother::new(smoothing)).smooth(
                     &mut r.points,
                     time,
-                    motion.as_ref(),
+                    face_motion.as_ref(),
+                    moved.as_deref(),
                 );
                 smoothing_time += started.elapsed();
             }

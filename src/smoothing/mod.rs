@@ -34,6 +34,8 @@ pub struct Smoother {
     filter: Filter,
     /// The registered frame to the image: every measured motion of the track, composed.
     anchor: Similarity,
+    /// The last frame's smoothed points, in the registered frame.
+    last: Vec<[f32; 2]>,
 }
 
 #[derive(Debug, Clone)]
@@ -48,21 +50,49 @@ impl Smoother {
             Smoothing::OneEuro(p) => Filter::OneEuro(PointsSmoother::new(p)),
             Smoothing::PoseResidual(p) => Filter::PoseResidual(Box::new(PoseResidualSmoother::new(p))),
         };
-        Smoother { filter, anchor: Similarity::IDENTITY }
+        Smoother { filter, anchor: Similarity::IDENTITY, last: Vec::new() }
+    }
+
+    /// The last frame's smoothed points (image pixels): the points whose own motion to the next
+    /// frame [`Smoother::smooth`] can be told.
+    pub fn last_points(&self) -> Option<Vec<[f32; 2]>> {
+        (!self.last.is_empty()).then(|| self.last.iter().map(|&p| self.anchor.apply(p)).collect())
     }
 
     /// Smooths one frame's `points` (pixels) in place, observed at `timestamp_s`; `motion` is
-    /// how the face moved since the last frame (image pixels), when it was measured.
-    pub fn smooth(&mut self, points: &mut [[f32; 2]], timestamp_s: f64, motion: Option<&Similarity>) {
+    /// how the face moved since the last frame (image pixels), when it was measured, and
+    /// `moved` where each of [`Smoother::last_points`] is now, where that was measured (one
+    /// entry per point; `None` = as `motion` moves it).
+    pub fn smooth(
+        &mut self,
+        points: &mut [[f32; 2]],
+        timestamp_s: f64,
+        motion: Option<&Similarity>,
+        moved: Option<&[Option<[f32; 2]>]>,
+    ) {
         if let Some(m) = motion.filter(|m| m.scale().is_finite() && m.scale() > 0.0) {
             self.anchor = self.anchor.then(m);
         }
         let to_face = self.anchor.inverse();
+        if let Some(moved) = moved.filter(|m| m.len() == self.last.len()) {
+            // In the registered frame the face's motion is gone: what is left is each point's own.
+            let now: Vec<[f32; 2]> =
+                moved.iter().zip(&self.last).map(|(m, &then)| m.map_or(then, |p| to_face.apply(p))).collect();
+            match &mut self.filter {
+                Filter::OneEuro(s) => {
+                    let steps: Vec<[f32; 2]> =
+                        now.iter().zip(&self.last).map(|(n, t)| [n[0] - t[0], n[1] - t[1]]).collect();
+                    s.shift(&steps)
+                }
+                Filter::PoseResidual(s) => s.shift(&self.last, &now),
+            }
+        }
         points.iter_mut().for_each(|p| *p = to_face.apply(*p));
         match &mut self.filter {
             Filter::OneEuro(s) => s.smooth(points, timestamp_s, object_scale(points)),
             Filter::PoseResidual(s) => s.smooth(points, timestamp_s),
         }
+        self.last = points.to_vec();
         points.iter_mut().for_each(|p| *p = self.anchor.apply(*p));
     }
 }
@@ -87,24 +117,36 @@ mod tests {
         {
             // Told that the face moved 10 px, a face that moved 10 px comes out where it is.
             let mut s = Smoother::new(smoothing);
-            s.smooth(&mut face.clone(), 0.0, None);
+            s.smooth(&mut face.clone(), 0.0, None, None);
             let mut p = shift(10.0);
-            s.smooth(&mut p, 0.1, Some(&step));
+            s.smooth(&mut p, 0.1, Some(&step), None);
             assert!(
                 p.iter().zip(shift(10.0)).all(|(a, b)| (a[0] - b[0]).abs() < 1e-4 && (a[1] - b[1]).abs() < 1e-4),
                 "{p:?}"
             );
             // Not told, it trails by half the move (alpha 0.5): at +5.
             let mut s = Smoother::new(smoothing);
-            s.smooth(&mut face.clone(), 0.0, None);
+            s.smooth(&mut face.clone(), 0.0, None, None);
             let mut p = shift(10.0);
-            s.smooth(&mut p, 0.1, None);
+            s.smooth(&mut p, 0.1, None, None);
             assert!(p.iter().zip(shift(5.0)).all(|(a, b)| (a[0] - b[0]).abs() < 1e-4), "{p:?}");
+            // Told 10 px for the face and 14 px for the first point (its own motion on the
+            // image), with the points there: they come out where they are.
+            let mut s = Smoother::new(smoothing);
+            s.smooth(&mut face.clone(), 0.0, None, None);
+            let last = s.last_points().expect("a frame was smoothed");
+            assert_eq!(last, face.to_vec());
+            let mut want = shift(10.0);
+            want[0][0] += 4.0;
+            let moved = [Some(want[0]), None, None];
+            let mut p = want;
+            s.smooth(&mut p, 0.1, Some(&step), Some(&moved));
+            assert!(p.iter().zip(want).all(|(a, b)| (a[0] - b[0]).abs() < 1e-3 && (a[1] - b[1]).abs() < 1e-3), "{p:?}");
             // Told 10 px but the points moved 12: the 2 px beyond the motion are smoothed to 1.
             let mut s = Smoother::new(smoothing);
-            s.smooth(&mut face.clone(), 0.0, None);
+            s.smooth(&mut face.clone(), 0.0, None, None);
             let mut p = shift(12.0);
-            s.smooth(&mut p, 0.1, Some(&step));
+            s.smooth(&mut p, 0.1, Some(&step), None);
             assert!(p.iter().zip(shift(11.0)).all(|(a, b)| (a[0] - b[0]).abs() < 1e-4), "{p:?}");
         }
     }

@@ -77,6 +77,16 @@ impl LowPass {
     }
 }
 
+impl LowPass {
+    /// Moves the state by `delta`, as if every past sample had been `delta` further on.
+    fn shift(&mut self, delta: f64) {
+        if let Some((raw, out)) = &mut self.last {
+            *raw += delta;
+            *out += delta;
+        }
+    }
+}
+
 /// One Euro filter of one scalar signal.
 #[derive(Debug, Clone, Copy)]
 pub struct OneEuroFilter {
@@ -93,6 +103,15 @@ impl OneEuroFilter {
 
     pub fn reset(&mut self) {
         *self = OneEuroFilter::new(self.params);
+    }
+
+    /// Moves the filter's past by `delta`: the signal is known to have moved that much since the
+    /// last sample (measured elsewhere), so only what the next sample adds beyond it is smoothed,
+    /// and only that opens the cutoff. A non-finite `delta` is ignored.
+    pub fn shift(&mut self, delta: f32) {
+        if delta.is_finite() {
+            self.x.shift(delta as f64);
+        }
     }
 
     /// Filters `value` observed at `timestamp_s` (seconds). The speed is `value_scale` times the
@@ -145,6 +164,17 @@ impl PointsSmoother {
         self.filters.clear();
     }
 
+    /// Moves each point's filters by how far it is known to have moved since the last frame
+    /// (see [`OneEuroFilter::shift`]); ignored unless there is one move per point.
+    pub fn shift(&mut self, moves: &[[f32; 2]]) {
+        if moves.len() == self.filters.len() {
+            for (f, m) in self.filters.iter_mut().zip(moves) {
+                f[0].shift(m[0]);
+                f[1].shift(m[1]);
+            }
+        }
+    }
+
     /// Smooths `points` (pixels) in place. `object_scale` is the face size in the same pixels,
     /// normally [`object_scale`] of the raw points, as MediaPipe does.
     ///
@@ -182,6 +212,29 @@ mod tests {
         // MediaPipe's comments: min_cutoff 0.05 -> alpha ~0.01 at 30 fps; derivative 1 -> ~0.17.
         assert!((alpha(0.05, 1.0 / 30.0) - 0.0104).abs() < 1e-3);
         assert!((alpha(1.0, 1.0 / 30.0) - 0.173).abs() < 1e-3);
+    }
+
+    #[test]
+    fn a_shift_moves_the_past_so_a_known_move_passes_without_lag() {
+        // A fixed low-pass, alpha 0.5 at 10 frames per second (beta 0): 0, then 10 gives 5; told
+        // that the signal moved by 10 first, 10 comes out as 10, and 12 as 11.
+        let te = 0.1;
+        let half = OneEuroParams { min_cutoff: cutoff_for(0.5, te), beta: 0.0, derivative_cutoff: 1.0 };
+        let mut plain = OneEuroFilter::new(half);
+        plain.apply(0.0, 0.0, 1.0);
+        assert!((plain.apply(10.0, te, 1.0) - 5.0).abs() < 1e-4);
+        for (value, want) in [(10.0, 10.0), (12.0, 11.0)] {
+            let mut told = OneEuroFilter::new(half);
+            told.apply(0.0, 0.0, 1.0);
+            told.shift(10.0);
+            assert!((told.apply(value, te, 1.0) - want).abs() < 1e-4, "{value}");
+        }
+        // Before the first sample there is no past to move; NaN is ignored.
+        let mut fresh = OneEuroFilter::new(half);
+        fresh.shift(3.0);
+        fresh.shift(f32::NAN);
+        assert_eq!(fresh.apply(7.0, 0.0, 1.0), 7.0);
+        assert!((fresh.apply(7.0, te, 1.0) - 7.0).abs() < 1e-6);
     }
 
     #[test]

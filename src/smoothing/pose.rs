@@ -29,7 +29,7 @@ impl Default for PoseResidualParams {
     fn default() -> Self {
         PoseResidualParams {
             pose: OneEuroParams { min_cutoff: 0.1, beta: 5.0, derivative_cutoff: 1.0 },
-            shape: OneEuroParams { min_cutoff: 0.1, beta: 10.0, derivative_cutoff: 1.0 },
+            shape: OneEuroParams { min_cutoff: 0.1, beta: 5.0, derivative_cutoff: 1.0 },
         }
     }
 }
@@ -118,6 +118,29 @@ impl PoseResidualSmoother {
     /// Forgets the history: the next frame passes through.
     pub fn reset(&mut self) {
         *self = PoseResidualSmoother::new(self.params);
+    }
+
+    /// Moves the filters' past from the points at `then` to `now`: where the last frame's points
+    /// are known to have gone (measured on the image), so only what the next frame's points add
+    /// beyond that is smoothed. Both are split into pose and shape as the points are, and each
+    /// filter moves by the difference. Ignored before the first frame or when either split fails.
+    pub fn shift(&mut self, then: &[[f32; 2]], now: &[[f32; 2]]) {
+        if self.reference.is_empty() || then.len() != self.shape.len() || now.len() != then.len() {
+            return;
+        }
+        let reference = Some(self.reference.as_slice());
+        let (Some((p0, s0)), Some((p1, s1))) = (Pose::fit(then, reference), Pose::fit(now, reference)) else { return };
+        let [cx, cy, log_scale, turn] = &mut self.pose;
+        cx.shift(p1.centre[0] - p0.centre[0]);
+        cy.shift(p1.centre[1] - p0.centre[1]);
+        log_scale.shift((p1.scale / p0.scale).ln());
+        turn.shift(unwrap(p1.angle, p0.angle) - p0.angle);
+        for (((f, r), a), b) in self.shape.iter_mut().zip(&mut self.reference).zip(&s0).zip(&s1) {
+            let d = [b[0] - a[0], b[1] - a[1]];
+            f[0].shift(d[0]);
+            f[1].shift(d[1]);
+            *r = [r[0] + d[0], r[1] + d[1]];
+        }
     }
 
     /// Smooths `points` (pixels) observed at `timestamp_s` in place. The first frame, and a frame
@@ -252,6 +275,29 @@ mod tests {
         s.smooth(&mut p, 0.1);
         let (ha, hb) = ((1.0 + a) / 2.0, (1.0 + b) / 2.0);
         assert!(close(&p, &[[ha, 0.0], [-ha, 0.0], [0.0, hb], [0.0, -hb]], 1e-5), "{p:?}");
+    }
+
+    #[test]
+    fn points_known_to_have_moved_pass_and_only_the_rest_is_smoothed() {
+        // Alpha 0.5 on pose and shape. Told the face moved 10 px and its shape changed as in the
+        // test above, the moved, changed points come out as they are; a further 2 px the points
+        // moved beyond what it was told are halved (as without any telling).
+        let (a, b) = (1.2f32, (2.0f32 - 1.44).sqrt());
+        let base = [[1.0f32, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]];
+        let changed = [[a + 10.0, 0.0], [-a + 10.0, 0.0], [10.0, b], [10.0, -b]];
+        let params = PoseResidualParams { pose: low_pass(0.5), shape: low_pass(0.5) };
+        let mut s = PoseResidualSmoother::new(params);
+        s.smooth(&mut base.clone(), 0.0);
+        s.shift(&base, &changed);
+        let mut p = changed;
+        s.smooth(&mut p, 0.1);
+        assert!(close(&p, &changed, 1e-4), "{p:?}");
+        let mut s = PoseResidualSmoother::new(params);
+        s.smooth(&mut base.clone(), 0.0);
+        s.shift(&base, &changed);
+        let mut p = changed.map(|[x, y]| [x + 2.0, y]);
+        s.smooth(&mut p, 0.1);
+        assert!(close(&p, &changed.map(|[x, y]| [x + 1.0, y]), 1e-4), "{p:?}");
     }
 
     #[test]

@@ -16,7 +16,8 @@ use steadyface::decode::{DEFAULT_PDC_THRESHOLD, Decoder};
 use steadyface::detector::Detection;
 use steadyface::models_dir;
 use steadyface::pipeline::{
-    Event, FrameInput, FrameReport, ModelPaths, Models, SearchReason, TrackEnd, Tracker, TrackerConfig,
+    DEFAULT_POINT_NOISE_WEIGHT, Event, FrameInput, FrameReport, ModelPaths, Models, SearchReason, TrackEnd, Tracker,
+    TrackerConfig,
 };
 use steadyface::runtime::Device;
 use steadyface::scheme::Scheme;
@@ -77,6 +78,8 @@ struct FrameSettings {
     one_euro: OneEuroParams,
     pose_residual: PoseResidualParams,
     registration: bool,
+    point_registration: bool,
+    point_noise_weight: f32,
     motion_compensation: bool,
     max_faces: u32,
     detect_interval: u32,
@@ -95,6 +98,8 @@ impl Default for FrameSettings {
             one_euro: OneEuroParams::default(),
             pose_residual: PoseResidualParams::default(),
             registration: TrackerConfig::default().registration,
+            point_registration: TrackerConfig::default().point_registration.is_some(),
+            point_noise_weight: DEFAULT_POINT_NOISE_WEIGHT,
             motion_compensation: TrackerConfig::default().motion_compensation,
             max_faces: DEFAULT_MAX_FACES,
             detect_interval: DEFAULT_DETECT_INTERVAL,
@@ -128,6 +133,7 @@ impl FrameSettings {
             },
             motion_compensation: self.motion_compensation,
             registration: self.registration,
+            point_registration: self.point_registration.then_some(self.point_noise_weight),
             ..TrackerConfig::default()
         }
     }
@@ -432,6 +438,19 @@ impl ObjectImpl for FaceLandmarks {
                     .default_value(TrackerConfig::default().registration)
                     .flags(playing)
                     .build(),
+                glib::ParamSpecBoolean::builder("point-registration")
+                    .nick("Point registration")
+                    .blurb("With registration, each point is also registered on its own (an eyelid, a lip), so smoothing follows expressions as it follows the head")
+                    .default_value(TrackerConfig::default().point_registration.is_some())
+                    .flags(playing)
+                    .build(),
+                glib::ParamSpecFloat::builder("point-noise-weight")
+                    .nick("Point registration noise weight")
+                    .blurb("point-registration: how much a point's own motion is discounted for a poor match (noise, blur); 0 = always trusted")
+                    .minimum(0.0)
+                    .default_value(DEFAULT_POINT_NOISE_WEIGHT)
+                    .flags(playing)
+                    .build(),
                 glib::ParamSpecBoolean::builder("full-scheme")
                     .nick("Full point set")
                     .blurb("Report every point of the backbone instead of the iBUG 68-point scheme")
@@ -541,6 +560,8 @@ impl ObjectImpl for FaceLandmarks {
             }
             "shape-beta" => f.pose_residual.shape.beta = value.get().unwrap_or(f.pose_residual.shape.beta),
             "registration" => f.registration = value.get().unwrap_or(f.registration),
+            "point-registration" => f.point_registration = value.get().unwrap_or(f.point_registration),
+            "point-noise-weight" => f.point_noise_weight = value.get().unwrap_or(f.point_noise_weight),
             "motion-compensation" => f.motion_compensation = value.get().unwrap_or(f.motion_compensation),
             "max-faces" => f.max_faces = value.get().unwrap_or(f.max_faces),
             "detect-interval" => f.detect_interval = value.get().unwrap_or(f.detect_interval),
@@ -578,6 +599,8 @@ impl ObjectImpl for FaceLandmarks {
             "shape-min-cutoff" => f.pose_residual.shape.min_cutoff.to_value(),
             "shape-beta" => f.pose_residual.shape.beta.to_value(),
             "registration" => f.registration.to_value(),
+            "point-registration" => f.point_registration.to_value(),
+            "point-noise-weight" => f.point_noise_weight.to_value(),
             "motion-compensation" => f.motion_compensation.to_value(),
             "max-faces" => f.max_faces.to_value(),
             "detect-interval" => f.detect_interval.to_value(),
