@@ -378,7 +378,7 @@ fn packed_bilinear_row_avx2<const BPP: usize, const R: usize, const G: usize, co
     let n = acc.len().min(x0.len()).min(fx.len()).min(y0.len()).min(fy.len());
     for i in 0..n {
         let (x, y, wx, wy) = (x0[i] as usize, y0[i] as usize, fx[i], fy[i]);
-        // (Wrapping arithmetic: a position this could not reach fails the check below.)
+        // (Wrapping arithmetic: whatever it gives, nothing outside `data` is read below.)
         let start = y.wrapping_mul(stride).wrapping_add(x.wrapping_mul(BPP));
         let fits = start.checked_add(stride + 8).is_some_and(|end| end <= data.len());
         if !fits {
