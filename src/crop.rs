@@ -80,6 +80,7 @@ impl FrameVisitor for Crop<'_> {
             Layout::Hwc => (hwc_factors(norm), hwc_factors(bias)),
             Layout::Chw => (Vec::new(), Vec::new()),
         };
+        prefetch_region(src, t, size);
         let plane = size * size;
         let mut row = vec![[0u32; 3]; size];
         let mut grid = TapGrid::new(size);
@@ -118,6 +119,31 @@ impl FrameVisitor for Crop<'_> {
     }
 }
 
+/// Fetches the frame's pixels under the crop (its bounding box) into the CPU's caches, row by
+/// row, before the taps read them. The frame was just written by another thread (the decoder,
+/// the colour conversion), and the taps' reads, two frame rows at a time along a tilted line,
+/// are a pattern the hardware prefetcher does not follow: without this, the crop spent about
+/// two fifths of its time waiting on its first read of each cache line.
+fn prefetch_region<S: PixelSource>(src: &S, t: &Similarity, size: usize) {
+    let (w, h) = src.size();
+    let far = size as f32 - 0.5;
+    let corners = [[-0.5, -0.5], [far, -0.5], [-0.5, far], [far, far]].map(|c| t.apply(c));
+    let span = |k: usize, len: usize| {
+        let lo = corners.iter().map(|c| c[k]).fold(f32::INFINITY, f32::min);
+        let hi = corners.iter().map(|c| c[k]).fold(f32::NEG_INFINITY, f32::max);
+        // `as usize` saturates (NaN reads 0); one more pixel for the bilinear neighbour.
+        (lo.floor().max(0.0) as usize, (hi.ceil().max(0.0) as usize).saturating_add(1).min(len.saturating_sub(1)))
+    };
+    let ((x0, x1), (y0, y1)) = (span(0, w), span(1, h));
+    // 16 pixels are at most 64 bytes (4 bytes a pixel): at least one prefetch per cache line.
+    for y in y0..=y1 {
+        for x in (x0..=x1).step_by(16) {
+            src.prefetch(x, y);
+        }
+        src.prefetch(x1, y);
+    }
+}
+
 /// Where one row of bilinear taps reads: per tap, the top-left pixel's column and row and the
 /// 8-bit weights of the next column and row (0..=256).
 struct TapGrid {
@@ -148,12 +174,7 @@ fn add_tap_row<S: PixelSource>(src: &S, t: &Similarity, first: [f32; 2], row: &m
     axis_taps([t.a, -(t.b * v), t.tx], u, w, &mut grid.x0, &mut grid.fx);
     axis_taps([t.b, t.a * v, t.ty], u, h, &mut grid.y0, &mut grid.fy);
     let TapGrid { x0, fx, y0, fy } = grid;
-    for ((acc, (&x0, &fx)), (&y0, &fy)) in row.iter_mut().zip(x0.iter().zip(fx.iter())).zip(y0.iter().zip(fy.iter())) {
-        let rgb = src.bilinear(x0 as usize, y0 as usize, fx as u32, fy as u32);
-        for k in 0..3 {
-            acc[k] += rgb[k];
-        }
-    }
+    src.add_bilinear_row(x0, fx, y0, fy, row);
 }
 
 /// One axis of a row's samples: position p = (k * (first + i) + c) + t for sample i, clamped

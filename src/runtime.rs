@@ -130,16 +130,20 @@ fn load_environment() -> Result<ort::environment::Environment> {
 }
 
 /// Threads of the process-wide pool every session runs its operators on:
-/// `STEADYFACE_THREADS` when set, else one per core, at most 4. One pool instead of one per
-/// session, because sessions run one after the other (detector, backbone, stabilizer) and a
-/// session's idle threads would otherwise spin beside the next one's. The models are small, so
-/// a second thread gains little (models/MODELS.md), and more would have little to split.
+/// `STEADYFACE_THREADS` when set; else, when the pool spins ([`spinning`]), one per core, at
+/// most 4, and when it does not (the default), one: the calling thread, with no pool threads.
+/// One pool instead of one per session, because sessions run one after the other (detector,
+/// backbone, stabilizer) and a session's idle threads would otherwise spin beside the next
+/// one's. Without spinning, every operator split across threads wakes a sleeping thread and
+/// waits for it: the landmark model then ran no faster on two threads than on one
+/// (models/MODELS.md), while `steadyface track` spent a quarter to a third more CPU per frame
+/// on the wake-ups (docs/benchmarks.md, 2026-12-05); the frame's other work (decoding, the
+/// search for new faces) runs beside it on the other cores anyway.
 pub fn intra_threads() -> usize {
-    std::env::var("STEADYFACE_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()).min(4))
-        .max(1)
+    let default = || {
+        if spinning() { std::thread::available_parallelism().map_or(1, |n| n.get()).min(4) } else { 1 }
+    };
+    std::env::var("STEADYFACE_THREADS").ok().and_then(|v| v.trim().parse().ok()).unwrap_or_else(default).max(1)
 }
 
 /// Whether the pool's idle threads spin waiting for work (`STEADYFACE_SPIN=1`; default off).

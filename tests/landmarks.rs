@@ -90,10 +90,11 @@ fn pipeline_tracks_all_five_faces_and_respects_the_cap() {
 
 #[test]
 fn faces_found_while_tracking_join_a_fixed_number_of_frames_after_the_search() {
-    // One face tracked (cap 1), then the cap is raised: searches for new faces start on frames
-    // 10, 20, ... (the detector interval) beside the tracking, each over the whole frame and one
-    // tile, and what they find joins 3 frames later, whatever the timing: the count changes only
-    // on frames 13, 23, ... and reaches the photo's five faces once the tiles have been searched.
+    // One face tracked (cap 1), then the cap is raised: searches for new faces start on
+    // multiples of 10 frames (the detector interval, or up to three of them while searches find
+    // nothing new) beside the tracking, each over the whole frame and one tile, and what they
+    // find joins 3 frames later, whatever the timing: the count changes only on frames 13, 23,
+    // ... and reaches the photo's five faces once the tiles have been searched.
     let img = load_rgb("multi_face.jpg");
     let config = TrackerConfig { max_faces: 1, ..TrackerConfig::whole_pyramid() };
     let mut tracker = Tracker::new(models(), config);

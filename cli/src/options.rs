@@ -42,7 +42,8 @@ pub struct ElementArgs {
     /// Most faces tracked at once (1-64).
     #[arg(long)]
     pub max_faces: Option<u32>,
-    /// Search for new faces every N frames while faces are tracked (0 = only when none is).
+    /// Search for new faces every N frames while faces are tracked, up to 3N while the searches
+    /// find nothing new (0 = only when none is).
     #[arg(long)]
     pub detect_interval: Option<u32>,
     /// Detector runs per frame while no face is tracked (0 = the whole pyramid every frame).

@@ -34,7 +34,8 @@ use track::Track;
 pub struct TrackerConfig {
     pub max_faces: usize,
     /// Search for new faces every this many frames while fewer than `max_faces` are tracked (on
-    /// another thread; its faces join 3 frames later). 0 = only when no face is tracked.
+    /// another thread; its faces join 3 frames later), backing off to up to 3 times this while
+    /// the searches find nothing new (see [`search`]). 0 = only when no face is tracked.
     pub detect_interval: u64,
     /// Detector runs per frame while no face is tracked: the whole frame every other run, the
     /// tiles of the pyramid's finer level in turn between (see [`search`]). 0 = the whole pyramid
@@ -327,6 +328,9 @@ impl Tracker {
         self.tracks.extend(fresh);
         let faces = self.update_tracks(frame, time, input.given.is_none(), &mut events)?;
         if input.given.is_none() {
+            let periodic = |e: &Event| matches!(e, Event::Search(r) if r.why == SearchReason::Periodic);
+            let changed = |e: &Event| matches!(e, Event::TrackStarted { .. } | Event::TrackEnded { .. });
+            self.searcher.tracks_settled(events.iter().any(periodic), events.iter().any(changed));
             self.start_background_search(frame, searched_here, input.late, &mut events);
         }
         self.frame_index += 1;

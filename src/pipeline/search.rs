@@ -11,7 +11,10 @@
 //! the small faces of a stream's first frames join within about ten frames without any frame
 //! paying for the pyramid, and without the sweep crowding out the frames' own work. Then, while
 //! faces are tracked, a search (the whole frame and one tile) runs every `interval` frames on
-//! another thread, on a copy of the frame. A late frame postpones both.
+//! another thread, on a copy of the frame. A late frame postpones both. While these searches find
+//! nothing new, they back off: the next waits twice the interval, then three times, and stays
+//! there until a track starts or ends (a face that enters then joins within 3 intervals and 3
+//! frames, about a second at 30 fps with the default 10).
 //!
 //! Background searches join a fixed number of frames after they start, whatever the timing, so
 //! results stay reproducible.
@@ -36,6 +39,11 @@ const PERIODIC_RUNS: usize = 2;
 
 /// Tiles per search of the sweep after a reset.
 const SWEEP_RUNS: usize = 2;
+
+/// The periodic search waits at most this many intervals while it finds nothing new. On a
+/// single tracked face, most of what the search costs is spent confirming that face; each
+/// search is still worth as much as the first to a face that enters, so the wait is capped.
+const MAX_BACKOFF: u64 = 3;
 
 /// Why the detector ran.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -81,6 +89,8 @@ pub(super) struct Searcher {
     swept_all: bool,
     /// Frames since a search last started.
     since_start: u64,
+    /// Periodic searches in a row that found nothing new (no track started or ended since).
+    fruitless: u64,
     pending: Option<Pending>,
 }
 
@@ -94,6 +104,18 @@ impl Searcher {
         self.step = 0;
         self.swept = 0;
         self.swept_all = false;
+        self.fruitless = 0;
+    }
+
+    /// What the frame's periodic search (if one joined it) came to: with no track started or
+    /// ended, the next search waits one interval longer (up to [`MAX_BACKOFF`] intervals); a
+    /// track started or ended, on any frame, brings the interval back.
+    pub fn tracks_settled(&mut self, periodic_joined: bool, tracks_changed: bool) {
+        if tracks_changed {
+            self.fruitless = 0;
+        } else if periodic_joined {
+            self.fruitless = self.fruitless.saturating_add(1);
+        }
     }
 
     /// Counts a frame (for the interval between periodic searches).
@@ -142,9 +164,10 @@ impl Searcher {
     }
 
     /// Whether a periodic search may start: `interval` frames since the last search (0: never),
-    /// none running.
+    /// or up to [`MAX_BACKOFF`] times that while searches find nothing new; none running.
     pub fn due(&self, interval: u64) -> bool {
-        interval > 0 && self.since_start >= interval && self.pending.is_none()
+        let wait = interval.saturating_mul((self.fruitless + 1).min(MAX_BACKOFF));
+        interval > 0 && self.since_start >= wait && self.pending.is_none()
     }
 
     /// Starts a periodic search of `frame` (frame number `index`): the whole frame and the next
@@ -259,5 +282,29 @@ mod tests {
         s.tick();
         assert!(s.due(10));
         assert!(!s.due(0), "interval 0: only when no face is tracked");
+    }
+
+    #[test]
+    fn fruitless_searches_back_off_to_three_intervals_and_a_track_change_resets() {
+        let mut s = Searcher::default();
+        // The frames a search waits after each of four fruitless searches, then after a change.
+        let mut waits = Vec::new();
+        for changed in [false, false, false, false, true] {
+            s.tracks_settled(true, changed);
+            s.since_start = 0;
+            let mut frames = 0;
+            while !s.due(10) {
+                s.tick();
+                frames += 1;
+            }
+            waits.push(frames);
+        }
+        assert_eq!(waits, [20, 30, 30, 30, 10]);
+        // Frames without a search leave the count alone; a reset clears it.
+        s.tracks_settled(true, false);
+        s.tracks_settled(false, false);
+        assert_eq!(s.fruitless, 1);
+        s.reset();
+        assert_eq!(s.fruitless, 0);
     }
 }

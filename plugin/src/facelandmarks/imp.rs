@@ -473,7 +473,7 @@ impl ObjectImpl for FaceLandmarks {
                     .build(),
                 glib::ParamSpecUInt::builder("detect-interval")
                     .nick("Detection interval")
-                    .blurb("Search for new faces every N frames while faces are tracked (on another thread; late frames postpone it); 0 = only when no face is tracked")
+                    .blurb("Search for new faces every N frames while faces are tracked (on another thread; late frames postpone it), backing off to every 2N, then 3N frames while the searches find nothing new; 0 = only when no face is tracked")
                     .default_value(DEFAULT_DETECT_INTERVAL)
                     .flags(playing)
                     .build(),
