@@ -471,6 +471,12 @@ mod tests {
             let m = m.expect("registers");
             assert!((m[0] - p[0] - 1.5).abs() < 0.05 && (m[1] - p[1] + 0.8).abs() < 0.05, "{p:?} -> {m:?}");
         }
+        // A motion given 9 px (nearly 5 fine pixels) off: each window finds its place again.
+        let off = Similarity { tx: shift.tx - 9.0, ty: shift.ty + 4.0, ..Similarity::IDENTITY };
+        for (p, m) in points.iter().zip(then.point_motions(&now, &off, &points, 0.0)).take(3) {
+            let m = m.expect("registers");
+            assert!((m[0] - p[0] - 1.5).abs() < 0.05 && (m[1] - p[1] + 0.8).abs() < 0.05, "{p:?} -> {m:?}");
+        }
         // A residual (the texture is re-rounded to whole grey levels after the move) weighed
         // a billion times over: the points keep the given motion's place.
         for (p, m) in points.iter().zip(then.point_motions(&now, &Similarity::IDENTITY, &points, 1e9)).take(3) {
