@@ -460,29 +460,24 @@ mod tests {
         let then = Patch::sample(&Frame::rgb(&frame_moved(&Similarity::IDENTITY), 200, 200).unwrap(), region());
         let now = Patch::sample(&Frame::rgb(&frame_moved(&shift), 200, 200).unwrap(), region());
         let points = [[100.0f32, 100.0], [88.0, 108.0], [112.0, 94.0], [42.0, 100.0]];
+        // The three inner points each end `want` from where they were, within `tol` px.
+        let assert_moved = |given: &Similarity, weight: f32, want: [f32; 2], tol: f32| {
+            for (p, m) in points.iter().zip(then.point_motions(&now, given, &points, weight)).take(3) {
+                let m = m.expect("an inner point registers");
+                assert!((m[0] - p[0] - want[0]).abs() < tol && (m[1] - p[1] - want[1]).abs() < tol, "{p:?} -> {m:?}");
+            }
+        };
+        assert_moved(&Similarity::IDENTITY, 0.0, [1.5, -0.8], 0.05);
         let moved = then.point_motions(&now, &Similarity::IDENTITY, &points, 0.0);
-        for (p, m) in points.iter().zip(&moved).take(3) {
-            let m = m.expect("an inner point registers");
-            assert!((m[0] - p[0] - 1.5).abs() < 0.05 && (m[1] - p[1] + 0.8).abs() < 0.05, "{p:?} -> {m:?}");
-        }
         assert_eq!(moved[3], None, "a window beyond the patch's edge");
         // Told the right motion, nothing is left for the windows: they stay (within 0.05 px).
-        for (p, m) in points.iter().zip(then.point_motions(&now, &shift, &points, 0.0)).take(3) {
-            let m = m.expect("registers");
-            assert!((m[0] - p[0] - 1.5).abs() < 0.05 && (m[1] - p[1] + 0.8).abs() < 0.05, "{p:?} -> {m:?}");
-        }
+        assert_moved(&shift, 0.0, [1.5, -0.8], 0.05);
         // A motion given 9 px (nearly 5 fine pixels) off: each window finds its place again.
         let off = Similarity { tx: shift.tx - 9.0, ty: shift.ty + 4.0, ..Similarity::IDENTITY };
-        for (p, m) in points.iter().zip(then.point_motions(&now, &off, &points, 0.0)).take(3) {
-            let m = m.expect("registers");
-            assert!((m[0] - p[0] - 1.5).abs() < 0.05 && (m[1] - p[1] + 0.8).abs() < 0.05, "{p:?} -> {m:?}");
-        }
+        assert_moved(&off, 0.0, [1.5, -0.8], 0.05);
         // A residual (the texture is re-rounded to whole grey levels after the move) weighed
         // a billion times over: the points keep the given motion's place.
-        for (p, m) in points.iter().zip(then.point_motions(&now, &Similarity::IDENTITY, &points, 1e9)).take(3) {
-            let m = m.expect("registers");
-            assert!((m[0] - p[0]).abs() < 0.01 && (m[1] - p[1]).abs() < 0.01, "{p:?} -> {m:?}");
-        }
+        assert_moved(&Similarity::IDENTITY, 1e9, [0.0, 0.0], 0.01);
     }
 
     #[test]

@@ -390,8 +390,7 @@ pub fn eval(args: &EvalArgs) -> anyhow::Result<()> {
         bail!("--set {name}=...: the method sets it (use --method, and --stabilizer PATH)");
     }
     // The stabilizer: --stabilizer, else the one shipped for the backbone when it is installed.
-    let backbone = crate::options::property(&extra, "backbone").map(PathBuf::from);
-    let backbone = backbone.unwrap_or_else(|| steadyface::models_dir::default_model(steadyface::models_dir::BACKBONE));
+    let backbone = crate::options::model_property(&extra, "backbone", steadyface::models_dir::BACKBONE);
     let shipped = steadyface::models_dir::shipped_stabilizer(&backbone);
     let stabilizer = match &args.stabilizer {
         Some(p) if !p.is_file() => bail!("--stabilizer {}: no such file", p.display()),

@@ -108,6 +108,12 @@ pub fn property<'a>(properties: &'a [(String, String)], name: &str) -> Option<&'
     properties.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
 }
 
+/// The model file the property `name` names in `properties`, else the installed `default` (a
+/// `steadyface::models_dir` name), as the element resolves it.
+pub fn model_property(properties: &[(String, String)], name: &str, default: &str) -> PathBuf {
+    property(properties, name).map_or_else(|| steadyface::models_dir::default_model(default), PathBuf::from)
+}
+
 /// `track --personalize`: adapting the stabilizer to the video before tracking it.
 #[derive(clap::Args, Clone, Default)]
 pub struct PersonalizeArgs {

@@ -13,7 +13,7 @@ use steadyface::runtime::Device;
 use steadyface_train::personalize::{Job, ScratchDir, Settings, personalize};
 
 use crate::element;
-use crate::options::{ElementArgs, PersonalizeArgs, property};
+use crate::options::{ElementArgs, PersonalizeArgs, model_property, property};
 use crate::progress;
 
 /// What `track` writes and how it talks.
@@ -142,9 +142,8 @@ fn personalized(
 
 /// The backbone, detector and stabilizer to start from that the element would use.
 fn models(properties: &[(String, String)]) -> anyhow::Result<[PathBuf; 3]> {
-    let path =
-        |name, default| property(properties, name).map_or_else(|| models_dir::default_model(default), PathBuf::from);
-    let (backbone, detector) = (path("backbone", models_dir::BACKBONE), path("detector", models_dir::DETECTOR));
+    let backbone = model_property(properties, "backbone", models_dir::BACKBONE);
+    let detector = model_property(properties, "detector", models_dir::DETECTOR);
     let setting = property(properties, "stabilizer").unwrap_or(models_dir::SHIPPED_STABILIZER);
     let Some(stabilizer) = models_dir::stabilizer_setting(Path::new(setting), &backbone) else {
         bail!("--personalize adapts a stabilizer, and --stabilizer \"\" asks for none")

@@ -26,6 +26,15 @@ fn finetune(out: &Path, extra: &[&str]) -> Output {
     out
 }
 
+/// A tiny run with `single_face.mp4`'s unlabelled windows for SBR: 3 steps, 2 windows.
+fn finetune_with_video(out: &Path, extra: &[&str]) -> Output {
+    let video = testdata("single_face.mp4");
+    let video = video.to_str().expect("utf-8 path");
+    let mut args = vec!["--steps", "3", "--videos", video, "--windows-per-video", "2"];
+    args.extend(extra);
+    finetune(out, &args)
+}
+
 fn sidecar(out: &Path) -> serde_json::Value {
     let path = out.with_extension("json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -37,9 +46,7 @@ fn finetune_writes_a_stabilizer_the_pipeline_runs() {
     let dir = scratch("finetune-writes");
     // A folder that does not exist yet: finetune makes it before training, not after.
     let out = dir.join("models/new/stabilizer.onnx");
-    let video = testdata("single_face.mp4");
-    let video = video.to_str().expect("utf-8 path");
-    let run = finetune(&out, &["--steps", "3", "--videos", video, "--windows-per-video", "2"]);
+    let run = finetune_with_video(&out, &[]);
     assert!(run.status.success(), "finetune failed");
     let meta = sidecar(&out);
     let backbone = models_dir::default_model(models_dir::BACKBONE);
@@ -217,8 +224,6 @@ fn a_bad_holdout_annotation_is_named_with_its_file_and_line() {
 fn objectives_without_labels_run_and_log_every_term() {
     let dir = scratch("finetune-objectives");
     let out = dir.join("s.onnx");
-    let video = testdata("single_face.mp4");
-    let video = video.to_str().expect("utf-8 path");
     let on = [
         ["--cycle-weight", "1"],
         ["--pseudo-weight", "1"],
@@ -228,9 +233,8 @@ fn objectives_without_labels_run_and_log_every_term() {
         ["--teacher-every", "2"],
         ["--pretrain-shuffle-steps", "2"],
     ];
-    let mut extra = vec!["--steps", "3", "--videos", video, "--windows-per-video", "2"];
-    extra.extend(on.iter().flatten());
-    assert!(finetune(&out, &extra).status.success(), "finetune failed");
+    let extra: Vec<&str> = on.iter().flatten().copied().collect();
+    assert!(finetune_with_video(&out, &extra).status.success(), "finetune failed");
     let work = out.with_extension("train");
     let log = std::fs::read_to_string(work.join("log.csv")).expect("CSV log");
     let header: Vec<&str> = log.lines().next().expect("header").split(',').collect();

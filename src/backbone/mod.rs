@@ -147,13 +147,13 @@ impl Backbone {
         self.description.face_scale
     }
 
-    /// Side of the square input crop in pixels.
     /// Whether the model says how likely its crop holds a face (MediaPipe's face flag); without
     /// it the tracker asks the detector ([`crate::pipeline`]).
     pub fn has_presence(&self) -> bool {
         self.presence.is_some()
     }
 
+    /// Side of the square input crop in pixels.
     pub fn input_size(&self) -> usize {
         self.size
     }

@@ -494,11 +494,11 @@ impl Tracker {
             }
             if let Some(smoothing) = cfg.smoothing {
                 let started = Instant::now();
-                let follow = track.smoother.as_ref().and_then(Smoother::last_points);
+                let follow = cfg.point_registration.and_then(|w| Some((track.smoother.as_ref()?.last_points()?, w)));
                 let motion = r
                     .patch
                     .take()
-                    .and_then(|patch| track.motion(patch, &r.points, follow.as_deref(), cfg.point_registration));
+                    .and_then(|patch| track.motion(patch, &r.points, follow.as_ref().map(|(f, w)| (f.as_slice(), *w))));
                 let (face_motion, moved) = motion.map_or((None, None), |m| (Some(m.face), m.points));
                 track.smoother.get_or_insert_with(|| Smoother::new(smoothing)).smooth(
                     &mut r.points,

@@ -75,9 +75,7 @@ impl LowPass {
         self.last = Some((value, out));
         out
     }
-}
 
-impl LowPass {
     /// Moves the state by `delta`, as if every past sample had been `delta` further on.
     fn shift(&mut self, delta: f64) {
         if let Some((raw, out)) = &mut self.last {
