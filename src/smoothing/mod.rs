@@ -36,6 +36,8 @@ pub struct Smoother {
     anchor: Similarity,
     /// The last frame's smoothed points, in the registered frame.
     last: Vec<[f32; 2]>,
+    /// The last frame's points as they came in (image pixels).
+    last_input: Vec<[f32; 2]>,
 }
 
 #[derive(Debug, Clone)]
@@ -50,7 +52,7 @@ impl Smoother {
             Smoothing::OneEuro(p) => Filter::OneEuro(PointsSmoother::new(p)),
             Smoothing::PoseResidual(p) => Filter::PoseResidual(Box::new(PoseResidualSmoother::new(p))),
         };
-        Smoother { filter, anchor: Similarity::IDENTITY, last: Vec::new() }
+        Smoother { filter, anchor: Similarity::IDENTITY, last: Vec::new(), last_input: Vec::new() }
     }
 
     /// The last frame's smoothed points (image pixels): the points whose own motion to the next
@@ -70,6 +72,18 @@ impl Smoother {
         motion: Option<&Similarity>,
         moved: Option<&[Option<[f32; 2]>]>,
     ) {
+        // The very points of the last frame (a held crop of the same pixels: a still face on a
+        // clean source, or a repeated frame) tell nothing new. Filtering them again would only
+        // let the output settle on towards them, moving points the backbone holds still.
+        if !self.last.is_empty() && points == self.last_input.as_slice() {
+            match &mut self.filter {
+                Filter::OneEuro(s) => s.hold(timestamp_s),
+                Filter::PoseResidual(s) => s.hold(timestamp_s),
+            }
+            points.iter_mut().zip(&self.last).for_each(|(p, &l)| *p = self.anchor.apply(l));
+            return;
+        }
+        self.last_input = points.to_vec();
         if let Some(m) = motion.filter(|m| m.scale().is_finite() && m.scale() > 0.0) {
             self.anchor = self.anchor.then(m);
         }
@@ -148,6 +162,32 @@ mod tests {
             let mut p = shift(12.0);
             s.smooth(&mut p, 0.1, Some(&step), None);
             assert!(p.iter().zip(shift(11.0)).all(|(a, b)| (a[0] - b[0]).abs() < 1e-4), "{p:?}");
+        }
+    }
+
+    #[test]
+    fn a_repeated_frame_changes_nothing_and_time_still_passes() {
+        let face = [[10.0f32, 20.0], [30.0, 20.0], [20.0, 35.0]];
+        let shift = |d: f32| face.map(|[x, y]| [x + d, y]);
+        let near = |p: &[[f32; 2]], d: f32| p.iter().zip(shift(d)).all(|(a, b)| (a[0] - b[0]).abs() < 1e-4);
+        for smoothing in
+            [Smoothing::OneEuro(half()), Smoothing::PoseResidual(PoseResidualParams { pose: half(), shape: half() })]
+        {
+            let mut s = Smoother::new(smoothing);
+            s.smooth(&mut face.clone(), 0.0, None, None);
+            let mut p = shift(10.0);
+            s.smooth(&mut p, 0.1, None, None);
+            assert!(near(&p, 5.0), "{p:?}");
+            // The same points again: they stay at +5, bit for bit (filtered, +7.5).
+            let held = p;
+            let mut p = shift(10.0);
+            s.smooth(&mut p, 0.2, None, None);
+            assert_eq!(p, held);
+            // The next new frame is one frame (0.1 s) on from the held one: alpha 0.5, so
+            // 5 + 0.5 (12 - 5) = 8.5 (counted from 0.1 s, alpha 2/3: 9.67).
+            let mut p = shift(12.0);
+            s.smooth(&mut p, 0.3, None, None);
+            assert!(near(&p, 8.5), "{p:?}");
         }
     }
 }

@@ -112,6 +112,19 @@ impl OneEuroFilter {
         }
     }
 
+    /// Takes `timestamp_s` as a sample that repeats the last one exactly: the value stays where
+    /// it is and the speed estimate decays towards 0, as the last sample seen again would make
+    /// it, but the output does not settle on towards that sample (nothing new was observed).
+    /// Ignored with no sample yet, or at a timestamp not after the last one.
+    pub fn hold(&mut self, timestamp_s: f64) {
+        let te = match self.last_time {
+            Some(last) if timestamp_s.is_finite() && timestamp_s > last => timestamp_s - last,
+            _ => return,
+        };
+        self.last_time = Some(timestamp_s);
+        self.dx.apply(0.0, alpha(self.params.derivative_cutoff as f64, te));
+    }
+
     /// Filters `value` observed at `timestamp_s` (seconds). The speed is `value_scale` times the
     /// change per second, as in MediaPipe.
     ///
@@ -171,6 +184,11 @@ impl PointsSmoother {
                 f[1].shift(m[1]);
             }
         }
+    }
+
+    /// A frame whose points repeat the last ones (see [`OneEuroFilter::hold`]).
+    pub fn hold(&mut self, timestamp_s: f64) {
+        self.filters.iter_mut().flatten().for_each(|f| f.hold(timestamp_s));
     }
 
     /// Smooths `points` (pixels) in place. `object_scale` is the face size in the same pixels,

@@ -143,6 +143,14 @@ impl PoseResidualSmoother {
         }
     }
 
+    /// A frame whose points repeat the last ones (see [`OneEuroFilter::hold`]).
+    pub fn hold(&mut self, timestamp_s: f64) {
+        if self.last_time.is_some_and(|t| timestamp_s > t) {
+            self.last_time = Some(timestamp_s);
+            self.pose.iter_mut().chain(self.shape.iter_mut().flatten()).for_each(|f| f.hold(timestamp_s));
+        }
+    }
+
     /// Smooths `points` (pixels) observed at `timestamp_s` in place. The first frame, and a frame
     /// with a different number of points (after a reset), pass through. Points that are not all
     /// finite (or all in one place), and a timestamp that is not finite or not after the last,
