@@ -16,6 +16,8 @@ from collections import OrderedDict, defaultdict
 
 LEVELS = ("clean", "combined", "noise10", "blur", "jpeg30", "noise5", "noise20")
 METRICS = (("nme49", "NME-49 %", 2), ("nmj", "NMJ %", 3), ("nmj_still", "still %", 3), ("nmj_stop", "stop %", 3))
+# Lag shows as error where the face has just stopped or an expression rises.
+LAG_METRICS = (("nme_stop", "NME-49 % after stops", 2), ("nme_onset", "NME-49 % in expression onsets", 2))
 
 
 def parse_sequence(name):
@@ -94,6 +96,17 @@ def main():
                 nmj = mean(r["nmj"] / b["nmj"] for r, b in pairs if b and r.get("nmj") and b.get("nmj"))
                 nme = mean(r["nme49"] / b["nme49"] for r, b in pairs if b and r.get("nme49") and b.get("nme49"))
                 cells += [cell(nmj, 3), cell(nme, 3)]
+            print(f"| {method} | " + " | ".join(cells) + " |")
+
+    lag = [(m, l, k, name, d) for m, l in conditions for k, name, d in LAG_METRICS
+           if any(r.get(k) is not None for r in by[(methods[0], m, l)])]
+    if lag:
+        print("\nLag: the error in the first 3 frames of each still stretch (the face has just stopped) and "
+              "in the frames where an expression rises (means over faces).\n")
+        print("| method | " + " | ".join(f"{m} {l} {name}" for m, l, _, name, _ in lag) + " |")
+        print("|---" * (1 + len(lag)) + "|")
+        for method in methods:
+            cells = [cell(mean(r.get(k) for r in by[(method, m, l)]), d) for m, l, k, _, d in lag]
             print(f"| {method} | " + " | ".join(cells) + " |")
 
     print("\nPer face (means over the conditions above).\n")

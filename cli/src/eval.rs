@@ -98,6 +98,9 @@ pub struct Sequence {
     /// Per frame, for a `steadyface synth` sequence (its `meta.json`): how many frames the face
     /// has stood still before it (`None` while it moves).
     pub still: Option<Vec<Option<usize>>>,
+    /// Per frame of a `steadyface synth` sequence with expressions: whether an expression is
+    /// rising (its onset frames), where a smoothing filter would lag behind the face.
+    pub onset: Option<Vec<bool>>,
 }
 
 impl Sequence {
@@ -129,8 +132,10 @@ impl Sequence {
         } else {
             None
         };
-        let still = gt.as_ref().and_then(|_| still_stretches(&path.join("meta.json")));
-        Ok(Sequence { name, path: path.to_path_buf(), cached, frame_count: numbers.len(), numbers, gt, still })
+        let meta = gt.as_ref().and_then(|_| read_meta(&path.join("meta.json")));
+        let still = meta.as_ref().and_then(still_stretches);
+        let onset = meta.as_ref().and_then(|m| expression_onsets(m, numbers.len()));
+        Ok(Sequence { name, path: path.to_path_buf(), cached, frame_count: numbers.len(), numbers, gt, still, onset })
     }
 
     /// The frames, from memory or decoded again.
@@ -142,11 +147,15 @@ impl Sequence {
     }
 }
 
+/// A synth sequence's `meta.json`; `None` when missing or unreadable (e.g. not made by synth).
+fn read_meta(path: &Path) -> Option<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
 /// Per frame of a synth sequence, from the trajectory's segments in its meta.json: the frame's
 /// index in its still stretch (a segment that neither moves nor turns), `None` while moving.
-/// `None` overall when the file is missing or has no segments (e.g. not made by synth).
-fn still_stretches(meta: &Path) -> Option<Vec<Option<usize>>> {
-    let meta: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(meta).ok()?).ok()?;
+/// `None` when the meta has no segments.
+fn still_stretches(meta: &serde_json::Value) -> Option<Vec<Option<usize>>> {
     let mut out = Vec::new();
     for seg in meta.get("segments")?.as_array()? {
         let frames = seg.get("frames")?.as_u64()? as usize;
@@ -157,6 +166,20 @@ fn still_stretches(meta: &Path) -> Option<Vec<Option<usize>>> {
         out.extend((0..frames).map(|k| still.then_some(k)));
     }
     Some(out)
+}
+
+/// Per frame of a synth sequence with expressions: whether it is in an expression's onset (frames
+/// `start .. start + onset` of an event in meta.json's `expression`, where the unit's weight
+/// rises). `None` when the meta lists no expression (rigid motion).
+fn expression_onsets(meta: &serde_json::Value, frames: usize) -> Option<Vec<bool>> {
+    let events = meta.get("expression")?.as_array()?;
+    let mut onset = vec![false; frames];
+    for event in events {
+        let field = |key: &str| event.get(key).and_then(|v| v.as_u64()).map(|v| v as usize);
+        let (Some(start), Some(rise)) = (field("start"), field("onset")) else { continue };
+        onset.iter_mut().skip(start).take(rise).for_each(|f| *f = true);
+    }
+    Some(onset)
 }
 
 /// Says on the console when a sequence's frame numbers have gaps: each frame is still scored
@@ -201,6 +224,11 @@ pub struct Scores {
     /// sequences only).
     pub nmj_still: Option<f32>,
     pub nmj_stop: Option<f32>,
+    /// NME-49 % over the first [`metrics::SETTLE_FRAMES`] frames of each still stretch (the face
+    /// has just stopped: a lagging filter is still catching up) and over the frames where an
+    /// expression rises (synth sequences only): lag shows as error there.
+    pub nme_stop: Option<f32>,
+    pub nme_onset: Option<f32>,
     /// Mean distance to the raw backbone's points, % of the inter-ocular distance.
     pub deviation_from_raw: Option<f32>,
     pub fps: f32,
@@ -241,6 +269,11 @@ fn predict(
         bail!("{}: {} frames the first time, {} now", seq.name, seq.frame_count, points.len());
     }
     Ok(Predictions { method, points, fps: (seq.frame_count as f64 / run.seconds.max(1e-9)) as f32 })
+}
+
+/// The mean of the finite `errors` at the frames `keep` selects, in % (`None` when none is left).
+fn mean_over(errors: &[f32], keep: impl Fn(usize) -> bool) -> Option<f32> {
+    mean(errors.iter().enumerate().filter(|&(t, e)| keep(t) && e.is_finite()).map(|(_, e)| e * 100.0))
 }
 
 fn mean(values: impl IntoIterator<Item = f32>) -> Option<f32> {
@@ -286,6 +319,8 @@ pub fn score(seq: &Sequence, p: &Predictions, raw: Option<&Predictions>) -> anyh
         nmj: None,
         nmj_still: None,
         nmj_stop: None,
+        nme_stop: None,
+        nme_onset: None,
         deviation_from_raw: None,
         fps: p.fps,
     };
@@ -319,6 +354,10 @@ pub fn score(seq: &Sequence, p: &Predictions, raw: Option<&Predictions>) -> anyh
             let settle = metrics::SETTLE_FRAMES;
             s.nmj_still = metrics::nmj_over(&p.points, gt, |t| pair_in_stretch(t).is_some_and(|k| k >= settle));
             s.nmj_stop = metrics::nmj_over(&p.points, gt, |t| pair_in_stretch(t).is_some_and(|k| k < settle));
+            s.nme_stop = mean_over(&e49, |t| still.get(t).copied().flatten().is_some_and(|k| k < settle));
+        }
+        if let Some(onset) = &seq.onset {
+            s.nme_onset = mean_over(&e49, |t| onset.get(t).copied().unwrap_or(false));
         }
     }
     Ok(s)
@@ -328,11 +367,11 @@ fn cell(v: Option<f32>, decimals: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.decimals$}"))
 }
 
-pub const TABLE_HEADER: &str = "| sequence | method | frames | face found % | NME 68 % | NME 49 % | AUC@0.08 | FR@0.08 % | MCV | MAV (%IOD)² | NMJ % | NMJ still % | NMJ stop % | dev. from raw % | fps |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
+pub const TABLE_HEADER: &str = "| sequence | method | frames | face found % | NME 68 % | NME 49 % | AUC@0.08 | FR@0.08 % | MCV | MAV (%IOD)² | NMJ % | NMJ still % | NMJ stop % | NME stop % | NME onset % | dev. from raw % | fps |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|";
 
 pub fn table_row(s: &Scores) -> String {
     format!(
-        "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
+        "| {} | {} | {} | {:.1} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} |",
         s.sequence,
         s.method,
         s.frames,
@@ -346,6 +385,8 @@ pub fn table_row(s: &Scores) -> String {
         cell(s.nmj, 3),
         cell(s.nmj_still, 3),
         cell(s.nmj_stop, 3),
+        cell(s.nme_stop, 2),
+        cell(s.nme_onset, 2),
         cell(s.deviation_from_raw, 2),
         s.fps
     )
@@ -479,4 +520,33 @@ fn error_vs_jitter(pred: &[Option<Vec<[f32; 2]>>], gt: &[Vec<[f32; 2]>]) -> Vec<
         .enumerate()
         .filter_map(|(t, j)| Some((metrics::nme(pred[t].as_ref()?, &gt[t], &all) * 100.0, j?)))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn onsets_and_stops_come_from_the_synth_meta() {
+        let meta = serde_json::json!({
+            "segments": [
+                {"frames": 3, "turn": 0.0, "velocity": [1.0, 0.0]},
+                {"frames": 4, "turn": -0.0, "velocity": [-0.0, 0.0]},
+            ],
+            "expression": [
+                {"start": 1, "onset": 2, "hold": 9, "offset": 3, "unit": "blink", "amplitude": 1.0},
+                {"start": 6, "onset": 5, "hold": 0, "offset": 3, "unit": "smile", "amplitude": 0.5},
+            ],
+        });
+        assert_eq!(still_stretches(&meta), Some(vec![None, None, None, Some(0), Some(1), Some(2), Some(3)]));
+        // Frames 1-2 rise (blink), frames 6.. (smile; cut at the sequence's 7 frames).
+        let want = [false, true, true, false, false, false, true];
+        assert_eq!(expression_onsets(&meta, 7), Some(want.to_vec()));
+        assert_eq!(expression_onsets(&serde_json::json!({"segments": []}), 7), None, "rigid: no expression list");
+        // NME at frames 3 and 4 (0.01 and 0.03): 2 %; the NaN (no face) at frame 5 does not count.
+        let errors = [0.5, 0.5, 0.5, 0.01, 0.03, f32::NAN, 0.5];
+        let got = mean_over(&errors, |t| (3..6).contains(&t)).expect("two frames");
+        assert!((got - 2.0).abs() < 1e-5, "{got}");
+        assert_eq!(mean_over(&errors, |t| t == 5), None);
+    }
 }
