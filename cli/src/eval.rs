@@ -168,6 +168,14 @@ fn still_stretches(meta: &serde_json::Value) -> Option<Vec<Option<usize>>> {
     Some(out)
 }
 
+/// Frame `t`'s index in a still stretch that follows motion (the face has stopped); `None` while
+/// it moves, and in a stretch that opens the sequence (nothing stopped there: the track starts).
+fn after_stop(still: &[Option<usize>], t: usize) -> Option<usize> {
+    let k = still.get(t).copied().flatten()?;
+    let first = t.checked_sub(k)?;
+    (first > 0 && still.get(first - 1).is_some_and(|f| f.is_none())).then_some(k)
+}
+
 /// Per frame of a synth sequence with expressions: whether it is in an expression's onset (frames
 /// `start .. start + onset` of an event in meta.json's `expression`, where the unit's weight
 /// rises). `None` when the meta lists no expression (rigid motion).
@@ -351,10 +359,11 @@ pub fn score(seq: &Sequence, p: &Predictions, raw: Option<&Predictions>) -> anyh
         if let Some(still) = &seq.still {
             // Pair (t, t + 1) is the k-th pair of a still stretch when frame t + 1 is its frame k + 1.
             let pair_in_stretch = |t: usize| still.get(t + 1).copied().flatten().and_then(|k| k.checked_sub(1));
+            let pair_after_stop = |t: usize| after_stop(still, t + 1).and_then(|k| k.checked_sub(1));
             let settle = metrics::SETTLE_FRAMES;
             s.nmj_still = metrics::nmj_over(&p.points, gt, |t| pair_in_stretch(t).is_some_and(|k| k >= settle));
-            s.nmj_stop = metrics::nmj_over(&p.points, gt, |t| pair_in_stretch(t).is_some_and(|k| k < settle));
-            s.nme_stop = mean_over(&e49, |t| still.get(t).copied().flatten().is_some_and(|k| k < settle));
+            s.nmj_stop = metrics::nmj_over(&p.points, gt, |t| pair_after_stop(t).is_some_and(|k| k < settle));
+            s.nme_stop = mean_over(&e49, |t| after_stop(still, t).is_some_and(|k| k < settle));
         }
         if let Some(onset) = &seq.onset {
             s.nme_onset = mean_over(&e49, |t| onset.get(t).copied().unwrap_or(false));
@@ -538,7 +547,12 @@ mod tests {
                 {"start": 6, "onset": 5, "hold": 0, "offset": 3, "unit": "smile", "amplitude": 0.5},
             ],
         });
-        assert_eq!(still_stretches(&meta), Some(vec![None, None, None, Some(0), Some(1), Some(2), Some(3)]));
+        let still = still_stretches(&meta).expect("segments");
+        assert_eq!(still, vec![None, None, None, Some(0), Some(1), Some(2), Some(3)]);
+        assert_eq!((0..7).map(|t| after_stop(&still, t)).collect::<Vec<_>>(), still, "stopped at frame 3");
+        // A sequence that opens still: those frames follow no stop.
+        let opening = [Some(0), Some(1), None, Some(0)];
+        assert_eq!((0..4).map(|t| after_stop(&opening, t)).collect::<Vec<_>>(), [None, None, None, Some(0)]);
         // Frames 1-2 rise (blink), frames 6.. (smile; cut at the sequence's 7 frames).
         let want = [false, true, true, false, false, false, true];
         assert_eq!(expression_onsets(&meta, 7), Some(want.to_vec()));
