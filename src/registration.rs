@@ -206,39 +206,32 @@ impl Patch {
     }
 }
 
+/// Reads along each row (and column) of a point's window (see [`POINT_STRIDE`]).
+const WINDOW_SIDE: usize = (2 * POINT_RADIUS / POINT_STRIDE + 1) as usize;
+/// The template is interpolated once on this square of whole-pixel offsets (the window and the
+/// one-pixel differences of its gradients): `-(POINT_RADIUS + 1)..=POINT_RADIUS + 1`.
+const GRID_SIDE: usize = 2 * POINT_RADIUS as usize + 3;
+
+/// A point's bilinear read of a fine image: the top-left pixel and the four weights.
+type Taps = (i32, i32, [f32; 4]);
+
+/// One read of the template's window: offset, value, gradient (central differences).
+#[derive(Clone, Copy, Default)]
+struct WindowPixel {
+    x: i32,
+    y: i32,
+    value: f32,
+    gx: f32,
+    gy: f32,
+}
+
 /// The shift `d` (fine pixels of `now`) with `now(guess + d + o) ~ then(q + o)` over the window's
 /// offsets `o`, already scaled by its trust (see [`Patch::point_motions`]).
 fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_weight: f32) -> Option<[f32; 2]> {
     let r = POINT_RADIUS;
-    let inside = |c: i32, reach: i32, size: usize| c - reach >= 0 && c + reach < size as i32;
-    // Every pixel of a window shares one fraction, so one set of bilinear weights serves it all
-    // (and one bounds check). The template is interpolated too, not read at whole pixels: then a
-    // point that did not move is read the same way in both images, where whole-pixel templates
-    // pull every estimate towards whole pixels (and the smoothed points drift).
-    let weights = |p: [f32; 2], size: usize| {
-        let (x0, y0) = (p[0].floor(), p[1].floor());
-        let (fx, fy) = (p[0] - x0, p[1] - y0);
-        let (x0, y0) = (x0 as i32, y0 as i32);
-        (inside(x0, r + 2, size) && inside(y0, r + 2, size)).then_some((
-            x0,
-            y0,
-            [(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy],
-        ))
-    };
-    let read = |img: &Fine, (x0, y0, w): (i32, i32, [f32; 4]), x: i32, y: i32| {
-        let (n, i) = (img.size, (y0 + y) as usize * img.size + (x0 + x) as usize);
-        w[0] * img.grey[i] + w[1] * img.grey[i + 1] + w[2] * img.grey[i + n] + w[3] * img.grey[i + n + 1]
-    };
-    let tw = weights(q, then.size)?;
-    let at = |x: i32, y: i32| read(then, tw, x, y);
-    let offsets = (-r..=r).step_by(POINT_STRIDE as usize);
-    let window: Vec<(i32, i32, f32, f32, f32)> = offsets
-        .clone()
-        .flat_map(|y| offsets.clone().map(move |x| (x, y)))
-        .map(|(x, y)| (x, y, at(x, y), (at(x + 1, y) - at(x - 1, y)) / 2.0, (at(x, y + 1) - at(x, y - 1)) / 2.0))
-        .collect();
+    let window = template_window(then, point_taps(q, then.size)?);
     let (hxx, hxy, hyy) =
-        window.iter().fold((0f32, 0f32, 0f32), |(a, b, c), w| (a + w.3 * w.3, b + w.3 * w.4, c + w.4 * w.4));
+        window.iter().fold((0f32, 0f32, 0f32), |(a, b, c), w| (a + w.gx * w.gx, b + w.gx * w.gy, c + w.gy * w.gy));
     let det = hxx * hyy - hxy * hxy;
     let smaller_eigenvalue = ((hxx + hyy) - ((hxx - hyy).powi(2) + 4.0 * hxy * hxy).sqrt()) / 2.0;
     if !(det > 0.0 && smaller_eigenvalue > 0.0) {
@@ -246,13 +239,17 @@ fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_w
     }
     let mut d = [0f32; 2];
     for _ in 0..POINT_ITERATIONS {
-        let nw = weights([guess[0] + d[0], guess[1] + d[1]], now.size)?;
+        let nw = point_taps([guess[0] + d[0], guess[1] + d[1]], now.size)?;
         let (mut bx, mut by, mut abs) = (0f32, 0f32, 0f32);
-        for &(ox, oy, t, gx, gy) in &window {
-            let e = read(now, nw, ox, oy) - t;
-            bx += gx * e;
-            by += gy * e;
-            abs += e.abs();
+        let mut values = [0f32; WINDOW_SIDE];
+        for row in window.chunks_exact(WINDOW_SIDE) {
+            read_row(now, nw, [row[0].x, row[0].y], POINT_STRIDE as usize, &mut values);
+            for (w, v) in row.iter().zip(values) {
+                let e = v - w.value;
+                bx += w.gx * e;
+                by += w.gy * e;
+                abs += e.abs();
+            }
         }
         let residual = abs / window.len() as f32;
         // Inverse compositional for a translation: the template's Hessian, the step subtracted.
@@ -268,6 +265,54 @@ fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_w
         }
     }
     None
+}
+
+/// The bilinear taps at `p` of a `size`-wide fine image, `None` when the window (and its
+/// gradients' neighbours) would leave it. Every pixel of a window shares one fraction, so one
+/// set of weights serves it all (and one bounds check). The template is interpolated too, not
+/// read at whole pixels: then a point that did not move is read the same way in both images,
+/// where whole-pixel templates pull every estimate towards whole pixels (and the smoothed points
+/// drift).
+fn point_taps(p: [f32; 2], size: usize) -> Option<Taps> {
+    let reach = POINT_RADIUS + 2;
+    let inside = |c: i32| c - reach >= 0 && c + reach < size as i32;
+    let (x0, y0) = (p[0].floor(), p[1].floor());
+    let (fx, fy) = (p[0] - x0, p[1] - y0);
+    let (x0, y0) = (x0 as i32, y0 as i32);
+    (inside(x0) && inside(y0)).then_some((x0, y0, [(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy]))
+}
+
+/// `img` read at `out.len()` offsets `step` apart along a row, the first `(x, y)` from the taps'
+/// pixel (all inside it: see [`point_taps`]). A row at a time, so that its two pixel rows are
+/// bounds-checked once, not four times a read.
+#[inline(always)]
+fn read_row(img: &Fine, (x0, y0, w): Taps, [x, y]: [i32; 2], step: usize, out: &mut [f32]) {
+    let (n, i) = (img.size, (y0 + y) as usize * img.size + (x0 + x) as usize);
+    let len = (out.len() - 1) * step + 2;
+    let (top, bottom) = (&img.grey[i..i + len], &img.grey[i + n..i + n + len]);
+    for (j, o) in out.iter_mut().enumerate() {
+        let k = j * step;
+        *o = w[0] * top[k] + w[1] * top[k + 1] + w[2] * bottom[k] + w[3] * bottom[k + 1];
+    }
+}
+
+/// The template's window at `taps`: every [`POINT_STRIDE`]-th offset within [`POINT_RADIUS`],
+/// with its value and gradient. Each offset is interpolated once, on the grid, where reading
+/// each window pixel and its four neighbours would interpolate most of them several times over.
+fn template_window(then: &Fine, taps: Taps) -> [WindowPixel; WINDOW_SIDE * WINDOW_SIDE] {
+    let reach = POINT_RADIUS + 1;
+    let mut grid = [0f32; GRID_SIDE * GRID_SIDE];
+    for (row, y) in grid.chunks_exact_mut(GRID_SIDE).zip(-reach..) {
+        read_row(then, taps, [-reach, y], 1, row);
+    }
+    let at = |x: i32, y: i32| grid[(y + reach) as usize * GRID_SIDE + (x + reach) as usize];
+    let mut window = [WindowPixel::default(); WINDOW_SIDE * WINDOW_SIDE];
+    for (i, w) in window.iter_mut().enumerate() {
+        let [x, y] = [i % WINDOW_SIDE, i / WINDOW_SIDE].map(|k| k as i32 * POINT_STRIDE - POINT_RADIUS);
+        let (gx, gy) = ((at(x + 1, y) - at(x - 1, y)) / 2.0, (at(x, y + 1) - at(x, y - 1)) / 2.0);
+        *w = WindowPixel { x, y, value: at(x, y), gx, gy };
+    }
+    window
 }
 
 impl Fine {
@@ -495,6 +540,32 @@ mod tests {
             assert!((patch.pixels[v * 64 + u] - (x + 2.0 * y)).abs() < 1e-3, "({u}, {v})");
             assert_eq!(patch.to_frame().apply([u as f32, v as f32]), [x, y]);
         }
+    }
+
+    /// A `size` x `size` fine image of the texture (grey levels 0..1), `k` of it per patch pixel.
+    fn textured_fine(size: usize, k: usize) -> Fine {
+        let grey = (0..size * size).map(|i| texture((i % size) as f32, (i / size) as f32) / 255.0).collect();
+        Fine { to_frame: Similarity::IDENTITY, size, k, grey }
+    }
+
+    #[test]
+    fn a_point_window_holds_the_template_interpolated_at_each_offset() {
+        // Against `bilinear` (another order of the same interpolation, hence the tolerance) at the
+        // point plus each offset, and the central differences of those.
+        let fine = textured_fine(60, 3);
+        let q = [29.3f32, 31.8];
+        let window = template_window(&fine, point_taps(q, fine.size).expect("inside"));
+        let at = |x: i32, y: i32| bilinear(&fine.grey, fine.size, q[0] + x as f32, q[1] + y as f32).expect("inside");
+        assert_eq!(window.len(), 121);
+        for w in &window {
+            let (gx, gy) = ((at(w.x + 1, w.y) - at(w.x - 1, w.y)) / 2.0, (at(w.x, w.y + 1) - at(w.x, w.y - 1)) / 2.0);
+            for (got, want) in [(w.value, at(w.x, w.y)), (w.gx, gx), (w.gy, gy)] {
+                assert!((got - want).abs() < 1e-5, "offset ({}, {}): {got} vs {want}", w.x, w.y);
+            }
+        }
+        let corners = [window[0], window[120]].map(|w| (w.x, w.y));
+        assert_eq!(corners, [(-10, -10), (10, 10)]);
+        assert!(point_taps([11.5, 30.0], fine.size).is_none(), "the window and its neighbours leave the image");
     }
 
     #[test]
