@@ -4,7 +4,7 @@
 mod common;
 
 use common::{scratch, testdata};
-use steadyface_train::video::frames;
+use steadyface_train::video::{RawFrame, frames, raw_frames};
 
 #[test]
 fn a_video_file_decodes_to_all_its_frames_in_order() {
@@ -41,6 +41,20 @@ fn decoded_pixels_match_an_independent_decoder_with_row_padding() {
     let listed: Vec<_> = frames(&seq).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed[1].rgb == rgb && listed[1].index == 1 && (listed[1].time_s - 1.0 / 30.0).abs() < 1e-9);
+
+    // Unpacked (what `track` pushes into the element): the rows at GStreamer's stride, decoded
+    // or read from the directory.
+    for path in [&png, &seq] {
+        let raw: Vec<RawFrame> = raw_frames(path).unwrap().collect::<Result<_, _>>().unwrap();
+        let info = &raw[0].info;
+        assert_eq!(
+            (info.format(), info.width(), info.height(), info.stride()[0]),
+            (gst_video::VideoFormat::Rgb, 161, 37, 484)
+        );
+        let map = raw[0].buffer.map_readable().unwrap();
+        let rows: Vec<u8> = map.chunks(484).flat_map(|row| &row[..161 * 3]).copied().collect();
+        assert!(rows == rgb, "{}: pixels differ from the PNG's", path.display());
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
