@@ -134,12 +134,14 @@ impl Patch {
             }
         }
         let mut e = Similarity::IDENTITY;
+        let mut values = vec![0f32; inner.len()];
         for _ in 0..MAX_ITERATIONS {
-            let sample_at = e.then(to_now);
+            warped_samples(now, n, &e.then(to_now), &mut values);
             let (mut g, mut sq, mut count) = ([0f64; 4], 0f64, 0usize);
-            for (&(x, y), s) in inner.iter().zip(&sd) {
-                let [px, py] = sample_at.apply([(x as f32 - c) / c, (y as f32 - c) / c]);
-                let Some(value) = bilinear(now, n, px, py).filter(|v| v.is_finite()) else { continue };
+            for ((&(x, y), s), &value) in inner.iter().zip(&sd).zip(&values) {
+                if !value.is_finite() {
+                    continue;
+                }
                 let err = value as f64 - at(x, y);
                 for i in 0..4 {
                     g[i] += s[i] * err;
@@ -368,8 +370,7 @@ impl Fine {
     }
 }
 
-/// [`Fine::block_means`] eight patch pixels at a time (the last eight overlap the ones before
-/// when the row is not a multiple of eight: the same values are written again). Every sample
+/// [`Fine::block_means`] eight patch pixels at a time ([`in_eights`]). Every sample
 /// is [`Similarity::apply`] and [`bilinear`] with the same operations in the same order (no
 /// fused multiply-adds), and each pixel's sum runs in the same order, so the means are the same
 /// to the bit.
@@ -378,9 +379,8 @@ impl Fine {
 fn block_means_avx2(fine: &Fine, m: &Similarity, v: usize, lo: usize, out: &mut [f32]) {
     use std::arch::x86_64::*;
     let k = fine.k;
-    let mut start = 0;
-    while start < out.len() {
-        let first = start.min(out.len() - 8);
+    let len = out.len();
+    in_eights(len, |first| {
         let mut sum = _mm256_setzero_ps();
         for dy in 0..k {
             let y = (v * k + dy) as f32;
@@ -397,6 +397,17 @@ fn block_means_avx2(fine: &Fine, m: &Similarity, v: usize, lo: usize, out: &mut 
         let mean = _mm256_div_ps(sum, _mm256_set1_ps((k * k) as f32));
         // SAFETY: `first + 8 <= out.len()`.
         unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(first), mean) };
+    });
+}
+
+/// Calls `eight` with the first index of each run of eight in `0..len` (`len` >= 8), the last run
+/// moved back to end at `len`: it overlaps the one before, whose values it writes again, the same.
+#[inline(always)]
+fn in_eights(len: usize, mut eight: impl FnMut(usize)) {
+    let mut start = 0;
+    while start < len {
+        let first = start.min(len - 8);
+        eight(first);
         start = first + 8;
     }
 }
@@ -445,6 +456,55 @@ fn bilinear_avx2(
     _mm256_blendv_ps(_mm256_set1_ps(f32::NAN), value, inside)
 }
 
+/// `now` (a `side`-wide patch) at `sample_at(q)` for each inner pixel's normalised position `q`,
+/// in [`inner_pixels`]' order: bilinear, NaN outside. With AVX2 eight pixels at a time (the
+/// face's registration reads every inner pixel at every iteration), to the bit what
+/// [`inner_sample`] gives.
+fn warped_samples(now: &[f32], side: usize, sample_at: &Similarity, out: &mut [f32]) {
+    let (lo, hi) = inner_span(side);
+    let width = (hi + 1).saturating_sub(lo).max(1);
+    for (row, y) in out.chunks_exact_mut(width).zip(lo..=hi) {
+        #[cfg(target_arch = "x86_64")]
+        if width >= 8 && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            unsafe { inner_row_avx2(now, side, sample_at, y, lo, row) };
+            continue;
+        }
+        for (o, x) in row.iter_mut().zip(lo..) {
+            *o = inner_sample(now, side, sample_at, x, y);
+        }
+    }
+}
+
+/// One of [`warped_samples`]: `now` at `sample_at` of patch pixel (x, y)'s normalised position.
+fn inner_sample(now: &[f32], side: usize, sample_at: &Similarity, x: usize, y: usize) -> f32 {
+    let c = (side as f32 - 1.0) / 2.0;
+    let [px, py] = sample_at.apply([(x as f32 - c) / c, (y as f32 - c) / c]);
+    bilinear(now, side, px, py).unwrap_or(f32::NAN)
+}
+
+/// [`warped_samples`] of one inner row, eight pixels at a time ([`in_eights`]), with
+/// [`inner_sample`]'s operations in its order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn inner_row_avx2(now: &[f32], side: usize, m: &Similarity, y: usize, lo: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let c = (side as f32 - 1.0) / 2.0;
+    let qy = (y as f32 - c) / c;
+    let (by, ay) = (_mm256_set1_ps(m.b * qy), _mm256_set1_ps(m.a * qy));
+    in_eights(out.len(), |first| {
+        let xs: [f32; 8] = std::array::from_fn(|lane| (lo + first + lane) as f32);
+        // SAFETY: `xs` holds 8 floats.
+        let x = unsafe { _mm256_loadu_ps(xs.as_ptr()) };
+        let qx = _mm256_div_ps(_mm256_sub_ps(x, _mm256_set1_ps(c)), _mm256_set1_ps(c));
+        let px = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(m.a), qx), by), _mm256_set1_ps(m.tx));
+        let py = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(m.b), qx), ay), _mm256_set1_ps(m.ty));
+        let value = bilinear_avx2(now, side, px, py);
+        // SAFETY: `first + 8 <= out.len()`.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(first), value) };
+    });
+}
+
 /// Patch pixels to normalised coordinates (the patch spanning -1..1) and back.
 fn normalisation(side: usize) -> (Similarity, Similarity) {
     let c = (side as f32 - 1.0) / 2.0;
@@ -454,10 +514,18 @@ fn normalisation(side: usize) -> (Similarity, Similarity) {
 /// The patch pixels of the inner region (none on the patch's border, so central differences
 /// stay inside).
 fn inner_pixels(side: usize) -> Vec<(usize, usize)> {
+    let (lo, hi) = inner_span(side);
+    (lo..=hi).flat_map(|y| (lo..=hi).map(move |x| (x, y))).collect()
+}
+
+/// The first and last row (and column) of the inner region.
+fn inner_span(side: usize) -> (usize, usize) {
     let c = (side as f32 - 1.0) / 2.0;
     let half = INNER * c;
-    let range = || (1..side - 1).filter(move |&v| (v as f32 - c).abs() <= half);
-    range().flat_map(|y| range().map(move |x| (x, y))).collect()
+    let mut range = (1..side.saturating_sub(1)).filter(move |&v| (v as f32 - c).abs() <= half);
+    let lo = range.next();
+    // (None: an empty span, 1..=0.)
+    (lo.unwrap_or(1), range.next_back().or(lo).unwrap_or(0))
 }
 
 fn rms_contrast(values: impl Iterator<Item = f32> + Clone) -> f64 {
@@ -685,6 +753,25 @@ mod tests {
             }
         }
         assert!(nan > 0 && nan < 60, "some samples fall outside, most inside: {nan}");
+    }
+
+    #[test]
+    fn warped_samples_are_the_scalar_samples_to_the_bit() {
+        // A 64-pixel patch read turned, scaled and shifted so that a corner of the inner region
+        // falls outside (NaN), in inner_pixels' order.
+        let fine = textured_fine(64, 1);
+        let sample_at = Similarity { a: 33.0, b: 4.0, tx: 48.0, ty: 28.5 };
+        let inner = inner_pixels(64);
+        let mut fast = vec![0f32; inner.len()];
+        warped_samples(&fine.grey, 64, &sample_at, &mut fast);
+        for (&(x, y), got) in inner.iter().zip(&fast) {
+            let want = inner_sample(&fine.grey, 64, &sample_at, x, y);
+            assert!(got.to_bits() == want.to_bits() || got.is_nan() && want.is_nan(), "({x}, {y}): {got} vs {want}");
+        }
+        let outside = fast.iter().filter(|v| v.is_nan()).count();
+        assert!(outside > 0 && outside < fast.len() / 4, "{outside} of {}", fast.len());
+        assert_eq!(inner_span(3), (1, 1));
+        assert!(inner_pixels(2).is_empty());
     }
 
     #[test]
