@@ -175,7 +175,26 @@ fn add_tap_row<S: PixelSource>(src: &S, t: &Similarity, first: [f32; 2], row: &m
 /// One axis of a row's samples: position p = (k * (first + i) + c) + t for sample i, clamped
 /// to [0, len - 1] (a non-finite one reads pixel 0), split into pixel p0 <= len - 2 and the
 /// 8-bit weight of p0 + 1, so that the last pixel is read as p0 + 1 with weight 256.
-fn axis_taps([k, c, t]: [f32; 3], first: f32, len: usize, p0: &mut [i32], frac: &mut [i32]) {
+fn axis_taps(kct: [f32; 3], first: f32, len: usize, p0: &mut [i32], frac: &mut [i32]) {
+    #[cfg(target_arch = "x86_64")]
+    if std::arch::is_x86_feature_detected!("avx2") {
+        // SAFETY: the CPU has AVX2.
+        return unsafe { axis_taps_avx2(kct, first, len, p0, frac) };
+    }
+    axis_taps_of(kct, first, len, p0, frac);
+}
+
+/// [`axis_taps`] compiled for AVX2: the same loop vectorised eight samples wide instead of SSE2's
+/// four (the positions were about a twelfth of a tracked frame's CPU in the crate's own code).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn axis_taps_avx2(kct: [f32; 3], first: f32, len: usize, p0: &mut [i32], frac: &mut [i32]) {
+    axis_taps_of(kct, first, len, p0, frac);
+}
+
+/// [`axis_taps`]' loop, inlined into each instruction set's copy.
+#[inline(always)]
+fn axis_taps_of([k, c, t]: [f32; 3], first: f32, len: usize, p0: &mut [i32], frac: &mut [i32]) {
     // In 1/256 pixels: q = trunc(256 p) is exact (256 p is), so q >> 8 and q & 255 are the
     // pixel and weight that trunc(p) and trunc(256 (p - trunc(p))) give.
     // (2^30 caps q inside i32 even for absurd sizes, where f32 positions are not exact anyway.)
