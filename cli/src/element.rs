@@ -188,13 +188,12 @@ pub fn run(
         let frame = match frame {
             Ok(f) if (f.info.format(), f.info.width(), f.info.height()) == (format, width, height) => f,
             Ok(f) => {
-                failure = Some(anyhow::anyhow!(
-                    "frame {}: {:?} {}x{} differs from the first frame's {format:?} {width}x{height}",
-                    f.index,
-                    f.info.format(),
-                    f.info.width(),
-                    f.info.height()
-                ));
+                let (got, first) = if f.info.format() == format {
+                    (format!("size {}x{}", f.info.width(), f.info.height()), format!("{width}x{height}"))
+                } else {
+                    (format!("format {:?}", f.info.format()), format!("{format:?}"))
+                };
+                failure = Some(anyhow::anyhow!("frame {}: {got} differs from the first frame's {first}", f.index));
                 break;
             }
             Err(e) => {
