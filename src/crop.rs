@@ -185,7 +185,7 @@ fn axis_taps(kct: [f32; 3], first: f32, len: usize, p0: &mut [i32], frac: &mut [
 }
 
 /// [`axis_taps`] compiled for AVX2: the same loop vectorised eight samples wide instead of SSE2's
-/// four (the positions were about a twelfth of a tracked frame's CPU in the crate's own code).
+/// four (in SSE2 it was most of the crop's own time outside the taps' reads).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 fn axis_taps_avx2(kct: [f32; 3], first: f32, len: usize, p0: &mut [i32], frac: &mut [i32]) {

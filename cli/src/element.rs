@@ -104,10 +104,10 @@ pub struct Run {
     pub seconds: f64,
 }
 
-/// Pushes `frames` (their buffers, as they are) through `facelandmarks` configured with `properties`; with `overlay`, the
-/// annotated video is encoded (H.264 in MP4) into that file through [`steadyface::output`]
-/// (written beside it and renamed when complete, or straight into a device or FIFO).
-/// `on_frame` sees each frame's landmarks as they come.
+/// Pushes `frames` (their buffers, as they are) through `facelandmarks` configured with
+/// `properties`; with `overlay`, the annotated video is encoded (H.264 in MP4) into that file
+/// through [`steadyface::output`] (written beside it and renamed when complete, or straight into
+/// a device or FIFO). `on_frame` sees each frame's landmarks as they come.
 pub fn run(
     frames: impl Iterator<Item = steadyface_train::Result<RawFrame>>,
     properties: &[(String, String)],
