@@ -10,7 +10,8 @@ MODE --out /dev/null` (OpenCV decodes, MediaPipe 0.10.14 from its own venv; `fac
 legacy graph without smoothing, `video` the FaceLandmarker with its One Euro filter). Each run's
 CPU (user + sys) and peak RSS come from the kernel's accounting of that child (wait4); the runs
 alternate so that a machine whose speed drifts treats both alike. Medians over the pairs and the
-ratio steadyface / MediaPipe of the medians, and of each pair, are printed as a markdown table.
+ratio steadyface / MediaPipe of the medians, and of each pair (range, then in run order), are
+printed as a markdown table.
 Start-up is included on both sides (a process per video, as a user runs them).
 """
 import argparse
@@ -76,7 +77,8 @@ def main():
     ratio = [s[1] / m[1] for s, m in zip(runs["steadyface"], runs["mediapipe"])]
     print(
         f"\nsteadyface / MediaPipe: CPU {med('steadyface', 1) / med('mediapipe', 1):.2f} (pairs "
-        f"{min(ratio):.2f}-{max(ratio):.2f}), wall {med('steadyface', 0) / med('mediapipe', 0):.2f}, "
+        f"{min(ratio):.2f}-{max(ratio):.2f}: {', '.join(f'{r:.2f}' for r in ratio)} in run order), "
+        f"wall {med('steadyface', 0) / med('mediapipe', 0):.2f}, "
         f"peak RSS {med('steadyface', 2) / med('mediapipe', 2):.2f}"
     )
 

@@ -134,12 +134,14 @@ impl Patch {
             }
         }
         let mut e = Similarity::IDENTITY;
+        let mut values = vec![0f32; inner.len()];
         for _ in 0..MAX_ITERATIONS {
-            let sample_at = e.then(to_now);
+            warped_samples(now, n, &e.then(to_now), &mut values);
             let (mut g, mut sq, mut count) = ([0f64; 4], 0f64, 0usize);
-            for (&(x, y), s) in inner.iter().zip(&sd) {
-                let [px, py] = sample_at.apply([(x as f32 - c) / c, (y as f32 - c) / c]);
-                let Some(value) = bilinear(now, n, px, py).filter(|v| v.is_finite()) else { continue };
+            for ((&(x, y), s), &value) in inner.iter().zip(&sd).zip(&values) {
+                if !value.is_finite() {
+                    continue;
+                }
                 let err = value as f64 - at(x, y);
                 for i in 0..4 {
                     g[i] += s[i] * err;
@@ -206,39 +208,32 @@ impl Patch {
     }
 }
 
+/// Reads along each row (and column) of a point's window (see [`POINT_STRIDE`]).
+const WINDOW_SIDE: usize = (2 * POINT_RADIUS / POINT_STRIDE + 1) as usize;
+/// The template is interpolated once on this square of whole-pixel offsets (the window and the
+/// one-pixel differences of its gradients): `-(POINT_RADIUS + 1)..=POINT_RADIUS + 1`.
+const GRID_SIDE: usize = 2 * POINT_RADIUS as usize + 3;
+
+/// A point's bilinear read of a fine image: the top-left pixel and the four weights.
+type Taps = (i32, i32, [f32; 4]);
+
+/// One read of the template's window: offset, value, gradient (central differences).
+#[derive(Clone, Copy, Default)]
+struct WindowPixel {
+    x: i32,
+    y: i32,
+    value: f32,
+    gx: f32,
+    gy: f32,
+}
+
 /// The shift `d` (fine pixels of `now`) with `now(guess + d + o) ~ then(q + o)` over the window's
 /// offsets `o`, already scaled by its trust (see [`Patch::point_motions`]).
 fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_weight: f32) -> Option<[f32; 2]> {
     let r = POINT_RADIUS;
-    let inside = |c: i32, reach: i32, size: usize| c - reach >= 0 && c + reach < size as i32;
-    // Every pixel of a window shares one fraction, so one set of bilinear weights serves it all
-    // (and one bounds check). The template is interpolated too, not read at whole pixels: then a
-    // point that did not move is read the same way in both images, where whole-pixel templates
-    // pull every estimate towards whole pixels (and the smoothed points drift).
-    let weights = |p: [f32; 2], size: usize| {
-        let (x0, y0) = (p[0].floor(), p[1].floor());
-        let (fx, fy) = (p[0] - x0, p[1] - y0);
-        let (x0, y0) = (x0 as i32, y0 as i32);
-        (inside(x0, r + 2, size) && inside(y0, r + 2, size)).then_some((
-            x0,
-            y0,
-            [(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy],
-        ))
-    };
-    let read = |img: &Fine, (x0, y0, w): (i32, i32, [f32; 4]), x: i32, y: i32| {
-        let (n, i) = (img.size, (y0 + y) as usize * img.size + (x0 + x) as usize);
-        w[0] * img.grey[i] + w[1] * img.grey[i + 1] + w[2] * img.grey[i + n] + w[3] * img.grey[i + n + 1]
-    };
-    let tw = weights(q, then.size)?;
-    let at = |x: i32, y: i32| read(then, tw, x, y);
-    let offsets = (-r..=r).step_by(POINT_STRIDE as usize);
-    let window: Vec<(i32, i32, f32, f32, f32)> = offsets
-        .clone()
-        .flat_map(|y| offsets.clone().map(move |x| (x, y)))
-        .map(|(x, y)| (x, y, at(x, y), (at(x + 1, y) - at(x - 1, y)) / 2.0, (at(x, y + 1) - at(x, y - 1)) / 2.0))
-        .collect();
+    let window = template_window(then, point_taps(q, then.size)?);
     let (hxx, hxy, hyy) =
-        window.iter().fold((0f32, 0f32, 0f32), |(a, b, c), w| (a + w.3 * w.3, b + w.3 * w.4, c + w.4 * w.4));
+        window.iter().fold((0f32, 0f32, 0f32), |(a, b, c), w| (a + w.gx * w.gx, b + w.gx * w.gy, c + w.gy * w.gy));
     let det = hxx * hyy - hxy * hxy;
     let smaller_eigenvalue = ((hxx + hyy) - ((hxx - hyy).powi(2) + 4.0 * hxy * hxy).sqrt()) / 2.0;
     if !(det > 0.0 && smaller_eigenvalue > 0.0) {
@@ -246,13 +241,17 @@ fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_w
     }
     let mut d = [0f32; 2];
     for _ in 0..POINT_ITERATIONS {
-        let nw = weights([guess[0] + d[0], guess[1] + d[1]], now.size)?;
+        let nw = point_taps([guess[0] + d[0], guess[1] + d[1]], now.size)?;
         let (mut bx, mut by, mut abs) = (0f32, 0f32, 0f32);
-        for &(ox, oy, t, gx, gy) in &window {
-            let e = read(now, nw, ox, oy) - t;
-            bx += gx * e;
-            by += gy * e;
-            abs += e.abs();
+        let mut values = [0f32; WINDOW_SIDE];
+        for row in window.chunks_exact(WINDOW_SIDE) {
+            read_row(now, nw, [row[0].x, row[0].y], POINT_STRIDE as usize, &mut values);
+            for (w, v) in row.iter().zip(values) {
+                let e = v - w.value;
+                bx += w.gx * e;
+                by += w.gy * e;
+                abs += e.abs();
+            }
         }
         let residual = abs / window.len() as f32;
         // Inverse compositional for a translation: the template's Hessian, the step subtracted.
@@ -270,6 +269,54 @@ fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_w
     None
 }
 
+/// The bilinear taps at `p` of a `size`-wide fine image, `None` when the window (and its
+/// gradients' neighbours) would leave it. Every pixel of a window shares one fraction, so one
+/// set of weights serves it all (and one bounds check). The template is interpolated too, not
+/// read at whole pixels: then a point that did not move is read the same way in both images,
+/// where whole-pixel templates pull every estimate towards whole pixels (and the smoothed points
+/// drift).
+fn point_taps(p: [f32; 2], size: usize) -> Option<Taps> {
+    let reach = POINT_RADIUS + 2;
+    let inside = |c: i32| c - reach >= 0 && c + reach < size as i32;
+    let (x0, y0) = (p[0].floor(), p[1].floor());
+    let (fx, fy) = (p[0] - x0, p[1] - y0);
+    let (x0, y0) = (x0 as i32, y0 as i32);
+    (inside(x0) && inside(y0)).then_some((x0, y0, [(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy]))
+}
+
+/// `img` read at `out.len()` offsets `step` apart along a row, the first `(x, y)` from the taps'
+/// pixel (all inside it: see [`point_taps`]). A row at a time, so that its two pixel rows are
+/// bounds-checked once, not four times a read.
+#[inline(always)]
+fn read_row(img: &Fine, (x0, y0, w): Taps, [x, y]: [i32; 2], step: usize, out: &mut [f32]) {
+    let (n, i) = (img.size, (y0 + y) as usize * img.size + (x0 + x) as usize);
+    let len = (out.len() - 1) * step + 2;
+    let (top, bottom) = (&img.grey[i..i + len], &img.grey[i + n..i + n + len]);
+    for (j, o) in out.iter_mut().enumerate() {
+        let k = j * step;
+        *o = w[0] * top[k] + w[1] * top[k + 1] + w[2] * bottom[k] + w[3] * bottom[k + 1];
+    }
+}
+
+/// The template's window at `taps`: every [`POINT_STRIDE`]-th offset within [`POINT_RADIUS`],
+/// with its value and gradient. Each offset is interpolated once, on the grid, where reading
+/// each window pixel and its four neighbours would interpolate most of them several times over.
+fn template_window(then: &Fine, taps: Taps) -> [WindowPixel; WINDOW_SIDE * WINDOW_SIDE] {
+    let reach = POINT_RADIUS + 1;
+    let mut grid = [0f32; GRID_SIDE * GRID_SIDE];
+    for (row, y) in grid.chunks_exact_mut(GRID_SIDE).zip(-reach..) {
+        read_row(then, taps, [-reach, y], 1, row);
+    }
+    let at = |x: i32, y: i32| grid[(y + reach) as usize * GRID_SIDE + (x + reach) as usize];
+    let mut window = [WindowPixel::default(); WINDOW_SIDE * WINDOW_SIDE];
+    for (i, w) in window.iter_mut().enumerate() {
+        let [x, y] = [i % WINDOW_SIDE, i / WINDOW_SIDE].map(|k| k as i32 * POINT_STRIDE - POINT_RADIUS);
+        let (gx, gy) = ((at(x + 1, y) - at(x - 1, y)) / 2.0, (at(x, y + 1) - at(x, y - 1)) / 2.0);
+        *w = WindowPixel { x, y, value: at(x, y), gx, gy };
+    }
+    window
+}
+
 impl Fine {
     /// Patch pixel `u` averages fine pixels `k u .. k u + k - 1`: its centre is `k u + (k - 1) / 2`.
     fn patch_to_fine(&self) -> Similarity {
@@ -282,26 +329,180 @@ impl Fine {
     /// falls outside.
     fn resample(&self, fine_to_frame: &Similarity, side: usize) -> Vec<f32> {
         let to_mine = fine_to_frame.then(&self.to_frame.inverse());
-        let k = self.k;
         // Registration reads the inner region, moved by sub-pixel refinements: a margin of 3.
         let (c, reach) = ((side as f32 - 1.0) / 2.0, INNER * (side as f32 - 1.0) / 2.0 + 3.0);
-        (0..side * side)
-            .map(|i| {
-                let (u, v) = (i % side, i / side);
-                if (u as f32 - c).abs() > reach || (v as f32 - c).abs() > reach {
-                    return f32::NAN;
-                }
-                let mut sum = 0.0;
-                for dy in 0..k {
-                    for dx in 0..k {
-                        let [x, y] = to_mine.apply([(u * k + dx) as f32, (v * k + dy) as f32]);
-                        sum += bilinear(&self.grey, self.size, x, y).unwrap_or(f32::NAN);
-                    }
-                }
-                sum / (k * k) as f32
-            })
-            .collect()
+        let mut read = (0..side).filter(|&u| (u as f32 - c).abs() <= reach);
+        let mut out = vec![f32::NAN; side * side];
+        let (Some(lo), Some(hi)) = (read.clone().next(), read.next_back()) else { return out };
+        for v in lo..=hi {
+            self.block_means(&to_mine, v, lo, &mut out[v * side + lo..=v * side + hi]);
+        }
+        out
     }
+
+    /// Patch pixels `lo..lo + out.len()` of patch row `v`, each the mean of its `k` x `k`
+    /// bilinear samples at `to_mine(k u + (dx, dy))`. With AVX2 eight pixels at a time (the
+    /// samples were a twentieth of a tracked frame's CPU), to the bit what
+    /// [`Fine::block_mean`] gives.
+    fn block_means(&self, to_mine: &Similarity, v: usize, lo: usize, out: &mut [f32]) {
+        #[cfg(target_arch = "x86_64")]
+        if out.len() >= 8 && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            return unsafe { block_means_avx2(self, to_mine, v, lo, out) };
+        }
+        for (u, o) in (lo..).zip(out) {
+            *o = self.block_mean(to_mine, u, v);
+        }
+    }
+
+    /// Patch pixel (u, v): the mean of its `k` x `k` bilinear samples at `to_mine(k u + (dx,
+    /// dy))`, NaN if any falls outside.
+    fn block_mean(&self, to_mine: &Similarity, u: usize, v: usize) -> f32 {
+        let k = self.k;
+        let mut sum = 0.0;
+        for dy in 0..k {
+            for dx in 0..k {
+                let [x, y] = to_mine.apply([(u * k + dx) as f32, (v * k + dy) as f32]);
+                sum += bilinear(&self.grey, self.size, x, y).unwrap_or(f32::NAN);
+            }
+        }
+        sum / (k * k) as f32
+    }
+}
+
+/// [`Fine::block_means`] eight patch pixels at a time ([`in_eights`]). Every sample
+/// is [`Similarity::apply`] and [`bilinear`] with the same operations in the same order (no
+/// fused multiply-adds), and each pixel's sum runs in the same order, so the means are the same
+/// to the bit.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn block_means_avx2(fine: &Fine, m: &Similarity, v: usize, lo: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let k = fine.k;
+    let len = out.len();
+    in_eights(len, |first| {
+        let mut sum = _mm256_setzero_ps();
+        for dy in 0..k {
+            let y = (v * k + dy) as f32;
+            let (by, ay) = (_mm256_set1_ps(m.b * y), _mm256_set1_ps(m.a * y));
+            for dx in 0..k {
+                let xs: [f32; 8] = std::array::from_fn(|lane| ((lo + first + lane) * k + dx) as f32);
+                // SAFETY: `xs` holds 8 floats.
+                let x = unsafe { _mm256_loadu_ps(xs.as_ptr()) };
+                let px = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(m.a), x), by), _mm256_set1_ps(m.tx));
+                let py = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(m.b), x), ay), _mm256_set1_ps(m.ty));
+                sum = _mm256_add_ps(sum, bilinear_avx2(&fine.grey, fine.size, px, py));
+            }
+        }
+        let mean = _mm256_div_ps(sum, _mm256_set1_ps((k * k) as f32));
+        // SAFETY: `first + 8 <= out.len()`.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(first), mean) };
+    });
+}
+
+/// Calls `eight` with the first index of each run of eight in `0..len` (`len` >= 8), the last run
+/// moved back to end at `len`: it overlaps the one before, whose values it writes again, the same.
+#[inline(always)]
+fn in_eights(len: usize, mut eight: impl FnMut(usize)) {
+    let mut start = 0;
+    while start < len {
+        let first = start.min(len - 8);
+        eight(first);
+        start = first + 8;
+    }
+}
+
+/// [`bilinear`] at eight points: NaN where it gives `None`.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn bilinear_avx2(
+    img: &[f32],
+    side: usize,
+    x: std::arch::x86_64::__m256,
+    y: std::arch::x86_64::__m256,
+) -> std::arch::x86_64::__m256 {
+    use std::arch::x86_64::*;
+    assert!(side >= 2 && img.len() >= side * side && side * side <= i32::MAX as usize);
+    let (zero, max) = (_mm256_setzero_ps(), _mm256_set1_ps((side - 1) as f32));
+    let inside = _mm256_and_ps(
+        _mm256_and_ps(_mm256_cmp_ps::<_CMP_GE_OQ>(x, zero), _mm256_cmp_ps::<_CMP_GE_OQ>(y, zero)),
+        _mm256_and_ps(_mm256_cmp_ps::<_CMP_LE_OQ>(x, max), _mm256_cmp_ps::<_CMP_LE_OQ>(y, max)),
+    );
+    let last = _mm256_set1_epi32(side as i32 - 2);
+    let (x0, y0) = (_mm256_min_epi32(_mm256_cvttps_epi32(x), last), _mm256_min_epi32(_mm256_cvttps_epi32(y), last));
+    let (fx, fy) = (_mm256_sub_ps(x, _mm256_cvtepi32_ps(x0)), _mm256_sub_ps(y, _mm256_cvtepi32_ps(y0)));
+    // Outside lanes read pixel 0 (their result is replaced by NaN below).
+    let at = _mm256_and_si256(
+        _mm256_add_epi32(_mm256_mullo_epi32(y0, _mm256_set1_epi32(side as i32)), x0),
+        _mm256_castps_si256(inside),
+    );
+    let below = _mm256_add_epi32(at, _mm256_set1_epi32(side as i32));
+    let one = _mm256_set1_ps(1.0);
+    // SAFETY: inside lanes have 0 <= x0, y0 <= side - 2, so `at + side + 1 < side * side <=
+    // img.len()` (asserted above); the others read index 0.
+    let [p00, p10, p01, p11] = unsafe {
+        let base = img.as_ptr();
+        [
+            _mm256_i32gather_ps::<4>(base, at),
+            _mm256_i32gather_ps::<4>(base.add(1), at),
+            _mm256_i32gather_ps::<4>(base, below),
+            _mm256_i32gather_ps::<4>(base.add(1), below),
+        ]
+    };
+    let (gx, gy) = (_mm256_sub_ps(one, fx), _mm256_sub_ps(one, fy));
+    let top = _mm256_add_ps(_mm256_mul_ps(p00, gx), _mm256_mul_ps(p10, fx));
+    let bottom = _mm256_add_ps(_mm256_mul_ps(p01, gx), _mm256_mul_ps(p11, fx));
+    let value = _mm256_add_ps(_mm256_mul_ps(top, gy), _mm256_mul_ps(bottom, fy));
+    _mm256_blendv_ps(_mm256_set1_ps(f32::NAN), value, inside)
+}
+
+/// `now` (a `side`-wide patch) at `sample_at(q)` for each inner pixel's normalised position `q`,
+/// in [`inner_pixels`]' order: bilinear, NaN outside. With AVX2 eight pixels at a time (the
+/// face's registration reads every inner pixel at every iteration), to the bit what
+/// [`inner_sample`] gives.
+fn warped_samples(now: &[f32], side: usize, sample_at: &Similarity, out: &mut [f32]) {
+    let (lo, hi) = inner_span(side);
+    let width = (hi + 1).saturating_sub(lo).max(1);
+    for (row, y) in out.chunks_exact_mut(width).zip(lo..=hi) {
+        #[cfg(target_arch = "x86_64")]
+        if width >= 8 && std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            unsafe { inner_row_avx2(now, side, sample_at, y, lo, row) };
+            continue;
+        }
+        for (o, x) in row.iter_mut().zip(lo..) {
+            *o = inner_sample(now, side, sample_at, x, y);
+        }
+    }
+}
+
+/// One of [`warped_samples`]: `now` at `sample_at` of patch pixel (x, y)'s normalised position.
+fn inner_sample(now: &[f32], side: usize, sample_at: &Similarity, x: usize, y: usize) -> f32 {
+    let c = (side as f32 - 1.0) / 2.0;
+    let [px, py] = sample_at.apply([(x as f32 - c) / c, (y as f32 - c) / c]);
+    bilinear(now, side, px, py).unwrap_or(f32::NAN)
+}
+
+/// [`warped_samples`] of one inner row, eight pixels at a time ([`in_eights`]), with
+/// [`inner_sample`]'s operations in its order.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn inner_row_avx2(now: &[f32], side: usize, m: &Similarity, y: usize, lo: usize, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let c = (side as f32 - 1.0) / 2.0;
+    let qy = (y as f32 - c) / c;
+    let (by, ay) = (_mm256_set1_ps(m.b * qy), _mm256_set1_ps(m.a * qy));
+    in_eights(out.len(), |first| {
+        let xs: [f32; 8] = std::array::from_fn(|lane| (lo + first + lane) as f32);
+        // SAFETY: `xs` holds 8 floats.
+        let x = unsafe { _mm256_loadu_ps(xs.as_ptr()) };
+        let qx = _mm256_div_ps(_mm256_sub_ps(x, _mm256_set1_ps(c)), _mm256_set1_ps(c));
+        let px = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(m.a), qx), by), _mm256_set1_ps(m.tx));
+        let py = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(m.b), qx), ay), _mm256_set1_ps(m.ty));
+        let value = bilinear_avx2(now, side, px, py);
+        // SAFETY: `first + 8 <= out.len()`.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(first), value) };
+    });
 }
 
 /// Patch pixels to normalised coordinates (the patch spanning -1..1) and back.
@@ -313,10 +514,18 @@ fn normalisation(side: usize) -> (Similarity, Similarity) {
 /// The patch pixels of the inner region (none on the patch's border, so central differences
 /// stay inside).
 fn inner_pixels(side: usize) -> Vec<(usize, usize)> {
+    let (lo, hi) = inner_span(side);
+    (lo..=hi).flat_map(|y| (lo..=hi).map(move |x| (x, y))).collect()
+}
+
+/// The first and last row (and column) of the inner region.
+fn inner_span(side: usize) -> (usize, usize) {
     let c = (side as f32 - 1.0) / 2.0;
     let half = INNER * c;
-    let range = || (1..side - 1).filter(move |&v| (v as f32 - c).abs() <= half);
-    range().flat_map(|y| range().map(move |x| (x, y))).collect()
+    let mut range = (1..side.saturating_sub(1)).filter(move |&v| (v as f32 - c).abs() <= half);
+    let lo = range.next();
+    // (None: an empty span, 1..=0.)
+    (lo.unwrap_or(1), range.next_back().or(lo).unwrap_or(0))
 }
 
 fn rms_contrast(values: impl Iterator<Item = f32> + Clone) -> f64 {
@@ -495,6 +704,74 @@ mod tests {
             assert!((patch.pixels[v * 64 + u] - (x + 2.0 * y)).abs() < 1e-3, "({u}, {v})");
             assert_eq!(patch.to_frame().apply([u as f32, v as f32]), [x, y]);
         }
+    }
+
+    /// A `size` x `size` fine image of the texture (grey levels 0..1), `k` of it per patch pixel.
+    fn textured_fine(size: usize, k: usize) -> Fine {
+        let grey = (0..size * size).map(|i| texture((i % size) as f32, (i / size) as f32) / 255.0).collect();
+        Fine { to_frame: Similarity::IDENTITY, size, k, grey }
+    }
+
+    #[test]
+    fn a_point_window_holds_the_template_interpolated_at_each_offset() {
+        // Against `bilinear` (another order of the same interpolation, hence the tolerance) at the
+        // point plus each offset, and the central differences of those.
+        let fine = textured_fine(60, 3);
+        let q = [29.3f32, 31.8];
+        let window = template_window(&fine, point_taps(q, fine.size).expect("inside"));
+        let at = |x: i32, y: i32| bilinear(&fine.grey, fine.size, q[0] + x as f32, q[1] + y as f32).expect("inside");
+        assert_eq!(window.len(), 121);
+        for w in &window {
+            let (gx, gy) = ((at(w.x + 1, w.y) - at(w.x - 1, w.y)) / 2.0, (at(w.x, w.y + 1) - at(w.x, w.y - 1)) / 2.0);
+            for (got, want) in [(w.value, at(w.x, w.y)), (w.gx, gx), (w.gy, gy)] {
+                assert!((got - want).abs() < 1e-5, "offset ({}, {}): {got} vs {want}", w.x, w.y);
+            }
+        }
+        let corners = [window[0], window[120]].map(|w| (w.x, w.y));
+        assert_eq!(corners, [(-10, -10), (10, 10)]);
+        assert!(point_taps([11.5, 30.0], fine.size).is_none(), "the window and its neighbours leave the image");
+    }
+
+    #[test]
+    fn block_means_are_the_scalar_samples_to_the_bit() {
+        // Turned, scaled and shifted so that the rows' ends fall outside the image (NaN); row
+        // lengths a multiple of 8, not one (the last eight overlap), and the inner region's.
+        let fine = textured_fine(150, 3);
+        let (s, r) = (1.07f32, 0.2f32);
+        let to_mine = Similarity { a: s * r.cos(), b: s * r.sin(), tx: 3.7, ty: -6.2 };
+        let mut nan = 0;
+        for (v, lo, len) in [(2usize, 0usize, 8usize), (20, 5, 44), (40, 0, 50), (49, 30, 19)] {
+            let mut fast = vec![0f32; len];
+            fine.block_means(&to_mine, v, lo, &mut fast);
+            for (u, got) in (lo..).zip(fast) {
+                let want = fine.block_mean(&to_mine, u, v);
+                assert!(
+                    got.to_bits() == want.to_bits() || got.is_nan() && want.is_nan(),
+                    "({u}, {v}): {got} vs {want}"
+                );
+                nan += want.is_nan() as usize;
+            }
+        }
+        assert!(nan > 0 && nan < 60, "some samples fall outside, most inside: {nan}");
+    }
+
+    #[test]
+    fn warped_samples_are_the_scalar_samples_to_the_bit() {
+        // A 64-pixel patch read turned, scaled and shifted so that a corner of the inner region
+        // falls outside (NaN), in inner_pixels' order.
+        let fine = textured_fine(64, 1);
+        let sample_at = Similarity { a: 33.0, b: 4.0, tx: 48.0, ty: 28.5 };
+        let inner = inner_pixels(64);
+        let mut fast = vec![0f32; inner.len()];
+        warped_samples(&fine.grey, 64, &sample_at, &mut fast);
+        for (&(x, y), got) in inner.iter().zip(&fast) {
+            let want = inner_sample(&fine.grey, 64, &sample_at, x, y);
+            assert!(got.to_bits() == want.to_bits() || got.is_nan() && want.is_nan(), "({x}, {y}): {got} vs {want}");
+        }
+        let outside = fast.iter().filter(|v| v.is_nan()).count();
+        assert!(outside > 0 && outside < fast.len() / 4, "{outside} of {}", fast.len());
+        assert_eq!(inner_span(3), (1, 1));
+        assert!(inner_pixels(2).is_empty());
     }
 
     #[test]

@@ -11,7 +11,7 @@ use gst::prelude::*;
 use gststeadyface::meta::{Landmarks, ReadFace};
 use steadyface::landmarks_json::FrameLandmarks;
 use steadyface::output::Output;
-use steadyface_train::video::VideoFrame;
+use steadyface_train::video::RawFrame;
 
 pub const ELEMENT: &str = "facelandmarks";
 
@@ -104,12 +104,12 @@ pub struct Run {
     pub seconds: f64,
 }
 
-/// Pushes `frames` through `facelandmarks` configured with `properties`; with `overlay`, the
-/// annotated video is encoded (H.264 in MP4) into that file through [`steadyface::output`]
-/// (written beside it and renamed when complete, or straight into a device or FIFO).
-/// `on_frame` sees each frame's landmarks as they come.
+/// Pushes `frames` (their buffers, as they are) through `facelandmarks` configured with
+/// `properties`; with `overlay`, the annotated video is encoded (H.264 in MP4) into that file
+/// through [`steadyface::output`] (written beside it and renamed when complete, or straight into
+/// a device or FIFO). `on_frame` sees each frame's landmarks as they come.
 pub fn run(
-    frames: impl Iterator<Item = steadyface_train::Result<VideoFrame>>,
+    frames: impl Iterator<Item = steadyface_train::Result<RawFrame>>,
     properties: &[(String, String)],
     overlay: Option<&Path>,
     mut on_frame: impl FnMut(&FrameRecord) -> anyhow::Result<()>,
@@ -117,18 +117,15 @@ pub fn run(
     // The first frame sets the caps.
     let mut frames = frames;
     let first = frames.next().context("no frames to process")??;
-    let (width, height) = (first.width, first.height);
+    let (format, width, height) = (first.info.format(), first.info.width(), first.info.height());
     let frames = std::iter::once(Ok(first)).chain(frames);
     let landmarks = facelandmarks(properties)?;
     let pipeline = gst::Pipeline::new();
-    let info = gst_video::VideoInfo::builder(gst_video::VideoFormat::Rgb, width as u32, height as u32)
+    let info = gst_video::VideoInfo::builder(format, width, height)
         .fps(gst::Fraction::new(30, 1))
         .build()
         .context("video caps")?;
     let caps = info.to_caps().context("video caps")?;
-    // GStreamer's RGB rows start on 4-byte boundaries: a width whose rows are not a multiple of
-    // 4 bytes is padded to the stride the caps imply.
-    let stride = info.stride()[0].max(0) as usize;
     let src = gst_app::AppSrc::builder().caps(&caps).format(gst::Format::Time).max_buffers(4).block(true).build();
     let mut chain: Vec<gst::Element> = vec![src.clone().upcast(), landmarks.clone()];
     let partial = overlay.map(Output::create).transpose()?;
@@ -189,14 +186,14 @@ pub fn run(
     let mut failure = None;
     for frame in frames {
         let frame = match frame {
-            Ok(f) if (f.width, f.height) == (width, height) => f,
+            Ok(f) if (f.info.format(), f.info.width(), f.info.height()) == (format, width, height) => f,
             Ok(f) => {
-                failure = Some(anyhow::anyhow!(
-                    "frame {}: size {}x{} differs from the first frame's {width}x{height}",
-                    f.index,
-                    f.width,
-                    f.height
-                ));
+                let (got, first) = if f.info.format() == format {
+                    (format!("size {}x{}", f.info.width(), f.info.height()), format!("{width}x{height}"))
+                } else {
+                    (format!("format {:?}", f.info.format()), format!("{format:?}"))
+                };
+                failure = Some(anyhow::anyhow!("frame {}: {got} differs from the first frame's {first}", f.index));
                 break;
             }
             Err(e) => {
@@ -204,8 +201,10 @@ pub fn run(
                 break;
             }
         };
-        let mut buffer = gst::Buffer::from_mut_slice(padded(frame.rgb, width * 3, stride));
-        if let Some(b) = buffer.get_mut() {
+        let mut buffer = frame.buffer;
+        {
+            // (The decoder keeps no reference: this writes in place, copying nothing.)
+            let b = buffer.make_mut();
             b.set_pts(gst::ClockTime::from_nseconds((frame.time_s.max(0.0) * 1e9).round() as u64));
             b.set_offset(frame.index as u64);
             // A known duration keeps the last frame in the MP4 (mp4mux gives it this length).
@@ -262,18 +261,6 @@ pub fn run(
         partial.commit()?;
     }
     Ok(Run { frames: records, seconds })
-}
-
-/// Tightly packed rows of `row` bytes laid out `stride` bytes apart.
-fn padded(rgb: Vec<u8>, row: usize, stride: usize) -> Vec<u8> {
-    if stride <= row {
-        return rgb;
-    }
-    let mut out = vec![0u8; stride * (rgb.len() / row.max(1))];
-    for (dst, src) in out.chunks_exact_mut(stride).zip(rgb.chunks_exact(row)) {
-        dst[..row].copy_from_slice(src);
-    }
-    out
 }
 
 /// An error message from the bus: the element, GStreamer's message, and its details (which

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, bail};
 use steadyface::metrics;
-use steadyface_train::video::VideoFrame;
+use steadyface_train::video::{RawFrame, VideoFrame};
 
 use crate::element;
 use crate::plot::{self, PlotSeries};
@@ -257,7 +257,8 @@ fn predict(
 ) -> anyhow::Result<Predictions> {
     let mut properties = method.properties(stabilizer);
     properties.extend(extra.iter().cloned());
-    let run = element::run(seq.frames()?, &properties, None, |_| Ok(()))
+    let frames = seq.frames()?.map(|f| f.and_then(RawFrame::from_packed));
+    let run = element::run(frames, &properties, None, |_| Ok(()))
         .with_context(|| format!("{} ({})", seq.name, method.name()))?;
     // Scores pair the element's frames with the truth by position: only where the numbers agree.
     let numbers = run.frames.iter().map(|f| f.index);

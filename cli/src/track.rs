@@ -44,7 +44,7 @@ pub fn track(video: &Path, outputs: &Outputs, args: &ElementArgs, personal: &Per
     } else {
         None
     };
-    let frames = steadyface_train::video::frames(video)?;
+    let frames = steadyface_train::video::raw_frames(video)?;
     let bar = match total {
         _ if quiet => ProgressBar::hidden(),
         Some(n) => ProgressBar::new(n),

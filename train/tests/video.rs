@@ -4,7 +4,8 @@
 mod common;
 
 use common::{scratch, testdata};
-use steadyface_train::video::frames;
+use gst_video::VideoFormat;
+use steadyface_train::video::{RawFrame, frames, raw_frames};
 
 #[test]
 fn a_video_file_decodes_to_all_its_frames_in_order() {
@@ -41,6 +42,19 @@ fn decoded_pixels_match_an_independent_decoder_with_row_padding() {
     let listed: Vec<_> = frames(&seq).unwrap().collect::<Result<_, _>>().unwrap();
     assert_eq!(listed.len(), 2);
     assert!(listed[1].rgb == rgb && listed[1].index == 1 && (listed[1].time_s - 1.0 / 30.0).abs() < 1e-9);
+
+    // Unpacked (what `track` pushes into the element): BGRx rows decoded, the directory's RGB
+    // image as it was read, each at GStreamer's stride.
+    for (path, format, pixel, stride) in [(&png, VideoFormat::Bgrx, 4, 644), (&seq, VideoFormat::Rgb, 3, 484)] {
+        let raw: Vec<RawFrame> = raw_frames(path).unwrap().collect::<Result<_, _>>().unwrap();
+        let info = &raw[0].info;
+        assert_eq!((info.format(), info.width(), info.height(), info.stride()[0]), (format, 161, 37, stride));
+        let map = raw[0].buffer.map_readable().unwrap();
+        let order = if format == VideoFormat::Bgrx { [2, 1, 0] } else { [0, 1, 2] };
+        let rows = map.chunks(stride as usize).flat_map(|row| row[..161 * pixel].chunks(pixel));
+        let unpacked: Vec<u8> = rows.flat_map(|p| order.map(|c| p[c])).collect();
+        assert!(unpacked == rgb, "{}: pixels differ from the PNG's", path.display());
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 
