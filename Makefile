@@ -107,7 +107,7 @@ heldout: faces
 	  --predictions mediapipe=mediapipe-facemesh.jsonl --predictions mediapipe-video=mediapipe-video.jsonl > $(HELDOUT)/rows.jsonl
 	target/release/steadyface eval $(HELDOUT)/seq/* --method stabilizer-pose-residual --json > $(HELDOUT)/stacked.jsonl
 	target/release/steadyface eval $(HELDOUT)/seq/* --method one-euro --set registration=false --json > $(HELDOUT)/plain.jsonl
-	target/release/steadyface eval $(HELDOUT)/seq/* --method pose-residual --set point-registration=false --set shape-beta=10 \
+	target/release/steadyface eval $(HELDOUT)/seq/* --method pose-residual --set point-registration=false --set shape-beta=10 --set shape-min-cutoff=0.1 \
 	  --json > $(HELDOUT)/previous.jsonl
 	target/release/steadyface eval $(HELDOUT)/seq/* --method all --set backbone=$(CURDIR)/models/face_api_landmark68.onnx \
 	  --json > $(HELDOUT)/face-api.jsonl

@@ -182,11 +182,11 @@ impl Patch {
     /// Lucas-Kanade on the two fine images, in a small window around it. That is how far an
     /// eyelid or a lip moved beyond the head, which no similarity of the whole face shows.
     ///
-    /// The refinement is trusted by how well the window constrains it against how badly it
-    /// matches: it is scaled by `e / (e + noise_weight * r^2)`, `e` the smaller eigenvalue of the
-    /// window's gradient matrix per pixel and `r` the mean absolute residual after it. A flat
-    /// cheek or a noisy, blurred frame keeps close to `motion`; a textured eye on a clean frame
-    /// follows its own pixels. `None` for a point whose window leaves either image, does not
+    /// The refinement `d` is trusted by how far it goes against its own uncertainty: it is scaled
+    /// by `|d|^2 / (|d|^2 + noise_weight * r^2 / e)`, `e` the smaller eigenvalue of the window's
+    /// gradient matrix per pixel and `r` the mean absolute residual after it (see
+    /// [`shrinkage`]). A flat cheek or a noisy, blurred frame keeps close to `motion`; a lip
+    /// that opens follows its own pixels. `None` for a point whose window leaves either image, does not
     /// converge, or moves farther than the window (it keeps `motion`'s place).
     pub fn point_motions(
         &self,
@@ -261,12 +261,22 @@ fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_w
             return None;
         }
         if step[0].hypot(step[1]) < POINT_STEP_DONE {
-            let e = smaller_eigenvalue / window.len() as f32;
-            let trust = e / (e + noise_weight * residual * residual);
+            let trust = shrinkage(d, smaller_eigenvalue / window.len() as f32, residual, noise_weight);
             return trust.is_finite().then_some([trust * d[0], trust * d[1]]);
         }
     }
     None
+}
+
+/// How much of a point's own shift `d` (beyond the face's motion) to keep: `|d|^2 / (|d|^2 +
+/// noise_weight * r^2 / e)`. `r^2 / e` is the shift's own uncertainty (Lucas-Kanade's covariance:
+/// the residual's variance over the window's smaller gradient eigenvalue per pixel). A shift well
+/// beyond it (an eyelid closing, a jaw dropping) passes almost whole; one within it (noise, blur)
+/// shrinks towards the face's motion. A fixed discount `e / (e + w r^2)` could not tell the two:
+/// it cut a rising expression's shift as much as noise's (models/MODELS.md, "Point registration").
+fn shrinkage(d: [f32; 2], e: f32, residual: f32, noise_weight: f32) -> f32 {
+    let d2 = d[0] * d[0] + d[1] * d[1];
+    if d2 > 0.0 { d2 / (d2 + noise_weight * residual * residual / e) } else { 0.0 }
 }
 
 /// The bilinear taps at `p` of a `size`-wide fine image, `None` when the window (and its
@@ -687,6 +697,17 @@ mod tests {
         // A residual (the texture is re-rounded to whole grey levels after the move) weighed
         // a billion times over: the points keep the given motion's place.
         assert_moved(&Similarity::IDENTITY, 1e9, [0.0, 0.0], 0.01);
+    }
+
+    #[test]
+    fn a_shift_is_kept_by_how_far_it_goes_beyond_its_own_uncertainty() {
+        // Uncertainty w r^2 / e = 0.25 * 1 / 2 = 0.125 px^2. A 5 px shift: 25 / 25.125 of it; a
+        // 0.5 px one: 0.25 / 0.375 = 2/3; none: nothing; no uncertainty: all of it.
+        let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
+        assert!(close(shrinkage([3.0, 4.0], 2.0, 1.0, 0.25), 25.0 / 25.125));
+        assert!(close(shrinkage([0.3, -0.4], 2.0, 1.0, 0.25), 2.0 / 3.0));
+        assert_eq!(shrinkage([0.0, 0.0], 2.0, 1.0, 0.25), 0.0);
+        assert_eq!(shrinkage([0.1, 0.0], 2.0, 0.0, 0.25), 1.0);
     }
 
     #[test]

@@ -29,7 +29,7 @@ impl Default for PoseResidualParams {
     fn default() -> Self {
         PoseResidualParams {
             pose: OneEuroParams { min_cutoff: 0.1, beta: 5.0, derivative_cutoff: 1.0 },
-            shape: OneEuroParams { min_cutoff: 0.1, beta: 5.0, derivative_cutoff: 1.0 },
+            shape: OneEuroParams { min_cutoff: 0.05, beta: 3.0, derivative_cutoff: 1.0 },
         }
     }
 }

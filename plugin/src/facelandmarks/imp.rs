@@ -446,7 +446,7 @@ impl ObjectImpl for FaceLandmarks {
                     .build(),
                 glib::ParamSpecFloat::builder("point-noise-weight")
                     .nick("Point registration noise weight")
-                    .blurb("point-registration: how much a point's own motion is discounted for a poor match (noise, blur); 0 = always trusted")
+                    .blurb("point-registration: how much a point's own motion is discounted by its uncertainty (a poor match: noise, blur); a move well beyond it passes; 0 = always trusted")
                     .minimum(0.0)
                     .default_value(DEFAULT_POINT_NOISE_WEIGHT)
                     .flags(playing)
