@@ -22,10 +22,10 @@ pub struct PoseResidualParams {
 }
 
 impl Default for PoseResidualParams {
-    /// Chosen with registration on (the filters see the face in its registered frame) on the
-    /// validation faces of models/faces.tsv by scripts/tune_smoothing.py (models/MODELS.md,
-    /// "Smoothing"): a pose that barely moves there is held hard, the shape opens quickly enough
-    /// for expressions.
+    /// Chosen with registration and point registration on (the filters see the face in its
+    /// registered frame) on the validation faces of models/faces.tsv (models/MODELS.md,
+    /// "Smoothing"; the shape's last in "Point registration's trust as a shrinkage"): a pose that
+    /// barely moves there is held hard, the shape opens quickly enough for expressions.
     fn default() -> Self {
         PoseResidualParams {
             pose: OneEuroParams { min_cutoff: 0.1, beta: 5.0, derivative_cutoff: 1.0 },
