@@ -64,7 +64,8 @@ impl Smoother {
     /// Smooths one frame's `points` (pixels) in place, observed at `timestamp_s`; `motion` is
     /// how the face moved since the last frame (image pixels), when it was measured, and
     /// `moved` where each of [`Smoother::last_points`] is now, where that was measured (one
-    /// entry per point; `None` = as `motion` moves it).
+    /// entry per point; `None` = as `motion` moves it). Points exactly the last frame's come out
+    /// as the last output (see [`OneEuroFilter::hold`]).
     pub fn smooth(
         &mut self,
         points: &mut [[f32; 2]],
