@@ -279,10 +279,16 @@ fn add_bilinear_row_scalar<S: PixelSource + ?Sized>(
     acc: &mut [TapSums],
 ) {
     for ((acc, (&x0, &fx)), (&y0, &fy)) in acc.iter_mut().zip(x0.iter().zip(fx)).zip(y0.iter().zip(fy)) {
-        let rgb = src.bilinear(x0 as usize, y0 as usize, fx as u32, fy as u32);
-        for k in 0..3 {
-            acc[k] += rgb[k];
-        }
+        add_tap(src, x0 as usize, y0 as usize, fx, fy, acc);
+    }
+}
+
+/// Adds one tap's fixed-point bilinear RGB ([`PixelSource::bilinear`]) to its sums.
+#[inline(always)]
+fn add_tap<S: PixelSource + ?Sized>(src: &S, x: usize, y: usize, fx: i32, fy: i32, acc: &mut TapSums) {
+    let rgb = src.bilinear(x, y, fx as u32, fy as u32);
+    for k in 0..3 {
+        acc[k] += rgb[k];
     }
 }
 
@@ -388,10 +394,7 @@ fn packed_bilinear_row_avx2<const BPP: usize, const R: usize, const G: usize, co
         let start = y.wrapping_mul(stride).wrapping_add(x.wrapping_mul(BPP));
         let fits = start.checked_add(stride + 8).is_some_and(|end| end <= data.len());
         if !fits {
-            let rgb = src.bilinear(x, y, wx as u32, wy as u32);
-            for k in 0..3 {
-                acc[i][k] += rgb[k];
-            }
+            add_tap(src, x, y, wx, wy, &mut acc[i]);
             continue;
         }
         // SAFETY: bytes start..start + 8 and start + stride..start + stride + 8 are inside

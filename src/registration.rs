@@ -394,13 +394,11 @@ fn block_means_avx2(fine: &Fine, m: &Similarity, v: usize, lo: usize, out: &mut 
         let mut sum = _mm256_setzero_ps();
         for dy in 0..k {
             let y = (v * k + dy) as f32;
-            let (by, ay) = (_mm256_set1_ps(m.b * y), _mm256_set1_ps(m.a * y));
             for dx in 0..k {
                 let xs: [f32; 8] = std::array::from_fn(|lane| ((lo + first + lane) * k + dx) as f32);
                 // SAFETY: `xs` holds 8 floats.
                 let x = unsafe { _mm256_loadu_ps(xs.as_ptr()) };
-                let px = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(m.a), x), by), _mm256_set1_ps(m.tx));
-                let py = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(m.b), x), ay), _mm256_set1_ps(m.ty));
+                let [px, py] = apply_avx2(m, x, y);
                 sum = _mm256_add_ps(sum, bilinear_avx2(&fine.grey, fine.size, px, py));
             }
         }
@@ -420,6 +418,18 @@ fn in_eights(len: usize, mut eight: impl FnMut(usize)) {
         eight(first);
         start = first + 8;
     }
+}
+
+/// [`Similarity::apply`] at eight points `(x, y)` of one row, with its operations in its order
+/// (no fused multiply-adds), so each lane is the scalar result to the bit.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn apply_avx2(m: &Similarity, x: std::arch::x86_64::__m256, y: f32) -> [std::arch::x86_64::__m256; 2] {
+    use std::arch::x86_64::*;
+    let (by, ay) = (_mm256_set1_ps(m.b * y), _mm256_set1_ps(m.a * y));
+    let px = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(m.a), x), by), _mm256_set1_ps(m.tx));
+    let py = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(m.b), x), ay), _mm256_set1_ps(m.ty));
+    [px, py]
 }
 
 /// [`bilinear`] at eight points: NaN where it gives `None`.
@@ -501,14 +511,12 @@ fn inner_row_avx2(now: &[f32], side: usize, m: &Similarity, y: usize, lo: usize,
     use std::arch::x86_64::*;
     let c = (side as f32 - 1.0) / 2.0;
     let qy = (y as f32 - c) / c;
-    let (by, ay) = (_mm256_set1_ps(m.b * qy), _mm256_set1_ps(m.a * qy));
     in_eights(out.len(), |first| {
         let xs: [f32; 8] = std::array::from_fn(|lane| (lo + first + lane) as f32);
         // SAFETY: `xs` holds 8 floats.
         let x = unsafe { _mm256_loadu_ps(xs.as_ptr()) };
         let qx = _mm256_div_ps(_mm256_sub_ps(x, _mm256_set1_ps(c)), _mm256_set1_ps(c));
-        let px = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_set1_ps(m.a), qx), by), _mm256_set1_ps(m.tx));
-        let py = _mm256_add_ps(_mm256_add_ps(_mm256_mul_ps(_mm256_set1_ps(m.b), qx), ay), _mm256_set1_ps(m.ty));
+        let [px, py] = apply_avx2(m, qx, qy);
         let value = bilinear_avx2(now, side, px, py);
         // SAFETY: `first + 8 <= out.len()`.
         unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(first), value) };
