@@ -76,13 +76,16 @@ def main():
 
     raw = {(r["backbone"], r["face"], r["motion"], r["level"]): r for r in rows if is_raw(r)}
 
+    def means_table(columns):
+        """One row per method: the mean over faces of each (motion, level, key, name, decimals) column."""
+        print("| method | " + " | ".join(f"{m} {l} {name}" for m, l, _, name, _ in columns) + " |")
+        print("|---" * (1 + len(columns)) + "|")
+        for method in methods:
+            cells = [cell(mean(r.get(k) for r in by[(method, m, l)]), d) for m, l, k, _, d in columns]
+            print(f"| {method} | " + " | ".join(cells) + " |")
+
     print(f"Means over {len(faces)} faces ({', '.join(faces)}).\n")
-    head = "| method | " + " | ".join(f"{m} {l} {name}" for m, l in conditions for _, name, _ in METRICS) + " |"
-    print(head)
-    print("|---" * (1 + len(conditions) * len(METRICS)) + "|")
-    for method in methods:
-        cells = [cell(mean(r.get(k) for r in by[(method, m, l)]), d) for m, l in conditions for k, _, d in METRICS]
-        print(f"| {method} | " + " | ".join(cells) + " |")
+    means_table([(m, l, k, name, d) for m, l in conditions for k, name, d in METRICS])
 
     if raw:
         print("\nRatios to raw (the same backbone's) per face, then the mean over faces (NMJ: lower is steadier; "
@@ -103,11 +106,7 @@ def main():
     if lag:
         print("\nLag: the error in the first 3 frames of each still stretch (the face has just stopped) and "
               "in the frames where an expression rises (means over faces).\n")
-        print("| method | " + " | ".join(f"{m} {l} {name}" for m, l, _, name, _ in lag) + " |")
-        print("|---" * (1 + len(lag)) + "|")
-        for method in methods:
-            cells = [cell(mean(r.get(k) for r in by[(method, m, l)]), d) for m, l, k, _, d in lag]
-            print(f"| {method} | " + " | ".join(cells) + " |")
+        means_table(lag)
 
     print("\nPer face (means over the conditions above).\n")
     print("| face | " + " | ".join(f"{method} NME-49 | {method} NMJ" for method in methods) + " |")
