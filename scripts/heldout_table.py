@@ -104,7 +104,7 @@ def main():
     lag = [(m, l, k, name, d) for m, l in conditions for k, name, d in LAG_METRICS
            if any(r.get(k) is not None for r in by[(methods[0], m, l)])]
     if lag:
-        print("\nLag: the error in the first 3 frames of each still stretch (the face has just stopped) and "
+        print("\nLag: the error in the first 3 frames after each stop (a still stretch that follows motion) and "
               "in the frames where an expression rises (means over faces).\n")
         means_table(lag)
 

@@ -232,8 +232,8 @@ pub struct Scores {
     /// sequences only).
     pub nmj_still: Option<f32>,
     pub nmj_stop: Option<f32>,
-    /// NME-49 % over the first [`metrics::SETTLE_FRAMES`] frames of each still stretch (the face
-    /// has just stopped: a lagging filter is still catching up) and over the frames where an
+    /// NME-49 % over the first [`metrics::SETTLE_FRAMES`] frames after each stop (a still stretch
+    /// that follows motion: a lagging filter is still catching up) and over the frames where an
     /// expression rises (synth sequences only): lag shows as error there.
     pub nme_stop: Option<f32>,
     pub nme_onset: Option<f32>,
