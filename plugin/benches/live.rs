@@ -78,8 +78,8 @@ fn row(video: &str, streams: usize, round: usize, frames: usize, base: &Stream, 
         s.tracks().len(),
         s.stabilized,
         s.with_face,
-        ms(percentile(&s.processing, 0.5)),
-        ms(percentile(&s.processing, 0.95)),
+        ms(percentile(s.processing_times(), 0.5)),
+        ms(percentile(s.processing_times(), 0.95)),
     );
 }
 

@@ -20,8 +20,9 @@ pub struct Stream {
     pub with_face: usize,
     pub stabilized: usize,
     pub track_ids: Vec<u64>,
-    /// Per frame, the time from entering the element to leaving it, measured by pad probes.
-    pub processing: Vec<Duration>,
+    /// Per frame (its timestamp), the time from entering the element to leaving it, measured by
+    /// pad probes.
+    pub processing: Vec<(gst::ClockTime, Duration)>,
 }
 
 /// `identity sync=true ! [facelandmarks] ! fakesink sync=true qos=true max-lateness=20ms`, the
@@ -90,9 +91,10 @@ fn time_element(element: &gst::Element, stat: Arc<Mutex<Stream>>) {
         *mark.lock().unwrap() = Some(Instant::now());
         gst::PadProbeReturn::Ok
     });
-    element.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, _| {
-        if let Some(t) = entered.lock().unwrap().take() {
-            stat.lock().unwrap().processing.push(t.elapsed());
+    element.static_pad("src").unwrap().add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+        let pts = info.buffer().and_then(|b| b.pts());
+        if let (Some(t), Some(pts)) = (entered.lock().unwrap().take(), pts) {
+            stat.lock().unwrap().processing.push((pts, t.elapsed()));
         }
         gst::PadProbeReturn::Ok
     });
@@ -109,8 +111,8 @@ fn element_latency(element: &gst::Element) -> Option<Duration> {
     Some(Duration::from_nanos((ours - upstream).nseconds()))
 }
 
-pub fn percentile(times: &[Duration], p: f64) -> Duration {
-    let mut sorted = times.to_vec();
+pub fn percentile(times: impl IntoIterator<Item = Duration>, p: f64) -> Duration {
+    let mut sorted: Vec<Duration> = times.into_iter().collect();
     sorted.sort();
     sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
@@ -121,5 +123,19 @@ impl Stream {
         let mut ids = self.track_ids.clone();
         ids.dedup();
         ids
+    }
+
+    /// The element's processing times, frame by frame.
+    pub fn processing_times(&self) -> impl Iterator<Item = Duration> + '_ {
+        self.processing.iter().map(|(_, took)| *took)
+    }
+
+    /// The frames of `base` (the same stream played without the element) that this run did
+    /// not render, each with the element's processing time for it (`None`: it never left the
+    /// element).
+    #[allow(dead_code)] // tests/live.rs reads it; benches/live.rs shares the module
+    pub fn missing(&self, base: &Stream) -> Vec<(gst::ClockTime, Option<Duration>)> {
+        let took = |t: &gst::ClockTime| self.processing.iter().find(|(pts, _)| pts == t).map(|(_, d)| *d);
+        base.times.iter().filter(|t| !self.times.contains(t)).map(|t| (*t, took(t))).collect()
     }
 }
