@@ -46,6 +46,34 @@ enum Filter {
     PoseResidual(Box<PoseResidualSmoother>),
 }
 
+impl Filter {
+    /// A frame that repeats the last one: time passes, nothing moves.
+    fn hold(&mut self, timestamp_s: f64) {
+        match self {
+            Filter::OneEuro(s) => s.hold(timestamp_s),
+            Filter::PoseResidual(s) => s.hold(timestamp_s),
+        }
+    }
+
+    /// Moves the filters' past from the points at `then` to `now` (the registered frame).
+    fn shift(&mut self, then: &[[f32; 2]], now: &[[f32; 2]]) {
+        match self {
+            Filter::OneEuro(s) => {
+                let steps: Vec<[f32; 2]> = now.iter().zip(then).map(|(n, t)| [n[0] - t[0], n[1] - t[1]]).collect();
+                s.shift(&steps)
+            }
+            Filter::PoseResidual(s) => s.shift(then, now),
+        }
+    }
+
+    fn smooth(&mut self, points: &mut [[f32; 2]], timestamp_s: f64) {
+        match self {
+            Filter::OneEuro(s) => s.smooth(points, timestamp_s, object_scale(points)),
+            Filter::PoseResidual(s) => s.smooth(points, timestamp_s),
+        }
+    }
+}
+
 impl Smoother {
     pub fn new(smoothing: Smoothing) -> Self {
         let filter = match smoothing {
@@ -77,10 +105,7 @@ impl Smoother {
         // clean source, or a repeated frame) tell nothing new. Filtering them again would only
         // let the output settle on towards them, moving points the backbone holds still.
         if !self.last.is_empty() && points == self.last_input.as_slice() {
-            match &mut self.filter {
-                Filter::OneEuro(s) => s.hold(timestamp_s),
-                Filter::PoseResidual(s) => s.hold(timestamp_s),
-            }
+            self.filter.hold(timestamp_s);
             points.iter_mut().zip(&self.last).for_each(|(p, &l)| *p = self.anchor.apply(l));
             return;
         }
@@ -93,20 +118,10 @@ impl Smoother {
             // In the registered frame the face's motion is gone: what is left is each point's own.
             let now: Vec<[f32; 2]> =
                 moved.iter().zip(&self.last).map(|(m, &then)| m.map_or(then, |p| to_face.apply(p))).collect();
-            match &mut self.filter {
-                Filter::OneEuro(s) => {
-                    let steps: Vec<[f32; 2]> =
-                        now.iter().zip(&self.last).map(|(n, t)| [n[0] - t[0], n[1] - t[1]]).collect();
-                    s.shift(&steps)
-                }
-                Filter::PoseResidual(s) => s.shift(&self.last, &now),
-            }
+            self.filter.shift(&self.last, &now);
         }
         points.iter_mut().for_each(|p| *p = to_face.apply(*p));
-        match &mut self.filter {
-            Filter::OneEuro(s) => s.smooth(points, timestamp_s, object_scale(points)),
-            Filter::PoseResidual(s) => s.smooth(points, timestamp_s),
-        }
+        self.filter.smooth(points, timestamp_s);
         self.last = points.to_vec();
         points.iter_mut().for_each(|p| *p = self.anchor.apply(*p));
     }
