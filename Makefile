@@ -4,7 +4,8 @@ PLUGIN_PATH := $(CURDIR)/target/release
 SAMPLE := .cache/sample/WolfgangLanger_Pexels.mp4
 export GST_PLUGIN_PATH := $(PLUGIN_PATH)$(if $(GST_PLUGIN_PATH),:$(GST_PLUGIN_PATH))
 
-.PHONY: setup demo test bench results training-data stabilizer stabilizer-face-api install faces validation heldout
+.PHONY: setup demo test bench results training-data stabilizer stabilizer-face-api install faces validation heldout \
+  validation-more heldout-more
 
 setup:
 	bash scripts/setup.sh
@@ -92,6 +93,23 @@ SEQ_ARGS := --levels clean,combined --frames 120 --motion both
 validation: faces
 	rm -rf out/validation && mkdir -p out/validation
 	target/release/steadyface synth $(call split_faces,validation) --out out/validation $(SEQ_ARGS) --seed 11
+
+# Raw and the default (pose-residual) on more trajectories of one split's faces: one synth seed
+# is one trajectory for every face, with one or two stops, so the columns after stops and in
+# expression onsets need several seeds to tell a lag from chance. $(1) split, $(2) out dir,
+# $(3) seeds. Writes $(2)/table.md.
+define more_trajectories
+	rm -rf $(2) && mkdir -p $(2)
+	for s in $(3); do target/release/steadyface synth $(call split_faces,$(1)) --out $(2)/s$$s $(SEQ_ARGS) --seed $$s || exit 1; done
+	for m in raw pose-residual; do target/release/steadyface eval $(2)/s*/* --method $$m --json || exit 1; done > $(2)/rows.jsonl
+	.venv/bin/python scripts/heldout_table.py $(2)/rows.jsonl > $(2)/table.md.part
+	mv $(2)/table.md.part $(2)/table.md
+	@cat $(2)/table.md
+endef
+validation-more: faces
+	$(call more_trajectories,validation,out/validation-more,11 12 13 14 15 16 17 18 19 20 21 22)
+heldout-more: faces
+	$(call more_trajectories,heldout,out/heldout-more,2028 2029 2030 2031 2032 2033)
 
 # The held-out table (models/MODELS.md): every method and MediaPipe's own graphs (its raw FaceMesh
 # and the FaceLandmarker in VIDEO mode with its One Euro smoothing) on faces never used to choose

@@ -5,12 +5,14 @@ face. Each argument is a JSON-lines file, optionally `FILE:LABEL` to name its ro
 (e.g. the same method run with other properties), or `FILE::BACKBONE` for rows of another backbone:
 their methods become "BACKBONE method" and their ratios are to that backbone's own raw rows. Rows
 of one method are averaged over faces with every face counting the same; NMJ ratios are per face,
-then averaged.
+then averaged. Rows of one face from several synth seeds (eval's `seed`: other trajectories) are
+each compared with raw's row of the same seed, and averaged with the rest.
 
     python3 scripts/heldout_table.py out/heldout/rows.jsonl out/heldout/plain.jsonl:"one-euro (no registration)" \
         out/heldout/face-api.jsonl::face-api
 """
 import json
+import random
 import sys
 from collections import OrderedDict, defaultdict
 
@@ -59,6 +61,26 @@ def mean(values):
     return sum(values) / len(values) if values else None
 
 
+def paired_cell(diffs, decimals):
+    """The mean of `diffs` ((cluster, difference) pairs) and its 95% bootstrap interval over the
+    clusters, reproducibly (a fixed seed)."""
+    if not diffs:
+        return "-"
+    clusters = defaultdict(list)
+    for key, d in diffs:
+        clusters[key].append(d)
+    groups = list(clusters.values())
+    rng = random.Random(0)
+    means = []
+    for _ in range(2000):
+        drawn = [d for g in rng.choices(groups, k=len(groups)) for d in g]
+        means.append(sum(drawn) / len(drawn))
+    means.sort()
+    low, high = means[49], means[1949]
+    values = [d for _, d in diffs]
+    return f"{mean(values):+.{decimals}f} ({low:+.{decimals}f} .. {high:+.{decimals}f}, n={len(values)})"
+
+
 def cell(v, decimals):
     return "-" if v is None else f"{v:.{decimals}f}"
 
@@ -74,7 +96,7 @@ def main():
     def is_raw(r):
         return r["method"] == (f"{r['backbone']} raw" if r["backbone"] else "raw")
 
-    raw = {(r["backbone"], r["face"], r["motion"], r["level"]): r for r in rows if is_raw(r)}
+    raw = {(r["backbone"], r["face"], r.get("seed"), r["motion"], r["level"]): r for r in rows if is_raw(r)}
 
     def means_table(columns):
         """One row per method: the mean over faces of each (motion, level, key, name, decimals) column."""
@@ -84,7 +106,9 @@ def main():
             cells = [cell(mean(r.get(k) for r in by[(method, m, l)]), d) for m, l, k, _, d in columns]
             print(f"| {method} | " + " | ".join(cells) + " |")
 
-    print(f"Means over {len(faces)} faces ({', '.join(faces)}).\n")
+    seeds = sorted({r.get("seed") for r in rows if r.get("seed") is not None})
+    trajectories = f" x {len(seeds)} trajectories (synth seeds {', '.join(map(str, seeds))})" if len(seeds) > 1 else ""
+    print(f"Means over {len(faces)} faces{trajectories} ({', '.join(faces)}).\n")
     means_table([(m, l, k, name, d) for m, l in conditions for k, name, d in METRICS])
 
     if raw:
@@ -95,7 +119,7 @@ def main():
         for method in methods:
             cells = []
             for m, l in conditions:
-                pairs = [(r, raw.get((r["backbone"], r["face"], m, l))) for r in by[(method, m, l)]]
+                pairs = [(r, raw.get((r["backbone"], r["face"], r.get("seed"), m, l))) for r in by[(method, m, l)]]
                 nmj = mean(r["nmj"] / b["nmj"] for r, b in pairs if b and r.get("nmj") and b.get("nmj"))
                 nme = mean(r["nme49"] / b["nme49"] for r, b in pairs if b and r.get("nme49") and b.get("nme49"))
                 cells += [cell(nmj, 3), cell(nme, 3)]
@@ -107,6 +131,24 @@ def main():
         print("\nLag: the error in the first 3 frames after each stop (a still stretch that follows motion) and "
               "in the frames where an expression rises (means over faces).\n")
         means_table(lag)
+
+    if lag and raw:
+        unit = "trajectories (a trajectory's sequences share its stops and expressions)" if len(seeds) > 1 else "sequences"
+        print("\nLag against raw, paired: per sequence the method's value minus raw's on the same frames, the "
+              f"mean difference, its 95% bootstrap interval (2000 resamples of the {unit}; an interval that "
+              "holds 0 does not tell the method from raw) and the number of sequences.\n")
+        print("| method | " + " | ".join(f"{m} {l} {name}" for m, l, _, name, _ in lag) + " |")
+        print("|---" * (1 + len(lag)) + "|")
+        for method in methods:
+            if all(is_raw(r) for m, l, *_ in lag for r in by[(method, m, l)]):
+                continue
+            cells = []
+            for m, l, k, _, d in lag:
+                pairs = [(r, raw.get((r["backbone"], r["face"], r.get("seed"), m, l))) for r in by[(method, m, l)]]
+                cluster = (lambda r: r.get("seed")) if len(seeds) > 1 else (lambda r: (r["face"], r.get("seed")))
+                diffs = [(cluster(r), r[k] - b[k]) for r, b in pairs if b and r.get(k) is not None and b.get(k) is not None]
+                cells.append(paired_cell(diffs, d))
+            print(f"| {method} | " + " | ".join(cells) + " |")
 
     print("\nPer face (means over the conditions above).\n")
     print("| face | " + " | ".join(f"{method} NME-49 | {method} NMJ" for method in methods) + " |")

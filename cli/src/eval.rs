@@ -101,6 +101,9 @@ pub struct Sequence {
     /// Per frame of a `steadyface synth` sequence with expressions: whether an expression is
     /// rising (its onset frames), where a smoothing filter would lag behind the face.
     pub onset: Option<Vec<bool>>,
+    /// The `steadyface synth` seed that made it (its `meta.json`): sequences of one face from
+    /// several seeds share a name and differ in their trajectory.
+    pub seed: Option<u64>,
 }
 
 impl Sequence {
@@ -135,7 +138,9 @@ impl Sequence {
         let meta = gt.as_ref().and_then(|_| read_meta(&path.join("meta.json")));
         let still = meta.as_ref().and_then(still_stretches);
         let onset = meta.as_ref().and_then(|m| expression_onsets(m, numbers.len()));
-        Ok(Sequence { name, path: path.to_path_buf(), cached, frame_count: numbers.len(), numbers, gt, still, onset })
+        let seed = meta.as_ref().and_then(|m| m.get("seed")?.as_u64());
+        let frame_count = numbers.len();
+        Ok(Sequence { name, path: path.to_path_buf(), cached, frame_count, numbers, gt, still, onset, seed })
     }
 
     /// The frames, from memory or decoded again.
@@ -215,6 +220,9 @@ fn note_gaps(name: &str, numbers: &[usize]) {
 #[derive(Debug, serde::Serialize)]
 pub struct Scores {
     pub sequence: String,
+    /// The synth seed of the sequence, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     pub method: String,
     pub frames: usize,
     /// Fraction of frames with a face.
@@ -316,6 +324,7 @@ pub fn score(seq: &Sequence, p: &Predictions, raw: Option<&Predictions>) -> anyh
     let iod = mean(reference.iter().map(|r| metrics::inter_ocular(r)));
     let mut s = Scores {
         sequence: seq.name.clone(),
+        seed: seq.seed,
         method: p.method.name().to_string(),
         frames: p.points.len(),
         found: found.len() as f32 / p.points.len().max(1) as f32,

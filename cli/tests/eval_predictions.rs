@@ -44,6 +44,8 @@ fn eval_scores_a_predictions_file_shifted_from_the_truth_and_rejects_bad_ones() 
     let rows: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).expect("JSON")).collect();
     assert_eq!(rows.len(), 2, "raw and shift: {rows:?}");
     assert_eq!(rows[0]["method"], "raw");
+    // Each row names the synth seed (run::synth's 3), which tells apart one face's trajectories.
+    assert!(rows.iter().all(|r| r["seed"] == 3), "{rows:?}");
     let r = &rows[1];
     assert_eq!((&r["sequence"], &r["method"], &r["frames"]), (&"takeo-clean".into(), &"shift".into(), &30.into()));
     eprintln!("shifted truth: {r}");
