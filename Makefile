@@ -94,15 +94,16 @@ validation: faces
 	rm -rf out/validation && mkdir -p out/validation
 	target/release/steadyface synth $(call split_faces,validation) --out out/validation $(SEQ_ARGS) --seed 11
 
-# Raw and the default (pose-residual) on more trajectories of one split's faces: one synth seed
-# is one trajectory for every face, with one or two stops, so the columns after stops and in
-# expression onsets need several seeds to tell a lag from chance. $(1) split, $(2) out dir,
-# $(3) seeds. Writes $(2)/table.md.
+# Raw, the default (pose-residual) and the goal's yardstick (One Euro on the raw points) on more
+# trajectories of one split's faces: one synth seed is one trajectory for every face, with one or
+# two stops, so the columns after stops and in expression onsets need several seeds to tell a lag
+# from chance. $(1) split, $(2) out dir, $(3) seeds. Writes $(2)/table.md.
 define more_trajectories
 	rm -rf $(2) && mkdir -p $(2)
 	for s in $(3); do target/release/steadyface synth $(call split_faces,$(1)) --out $(2)/s$$s $(SEQ_ARGS) --seed $$s || exit 1; done
 	for m in raw pose-residual; do target/release/steadyface eval $(2)/s*/* --method $$m --json || exit 1; done > $(2)/rows.jsonl
-	.venv/bin/python scripts/heldout_table.py $(2)/rows.jsonl > $(2)/table.md.part
+	target/release/steadyface eval $(2)/s*/* --method one-euro --set registration=false --json > $(2)/plain.jsonl
+	.venv/bin/python scripts/heldout_table.py $(2)/rows.jsonl "$(2)/plain.jsonl:one-euro (no registration)" > $(2)/table.md.part
 	mv $(2)/table.md.part $(2)/table.md
 	@cat $(2)/table.md
 endef
