@@ -210,21 +210,6 @@ impl Patch {
 
 /// Reads along each row (and column) of a point's window (see [`POINT_STRIDE`]).
 const WINDOW_SIDE: usize = (2 * POINT_RADIUS / POINT_STRIDE + 1) as usize;
-
-/// The window's pixels count by a Gaussian of their distance from the point, this wide (fine
-/// pixels): where the lips part, a flat window averages the lip that moves with the one that
-/// stays, and the point follows only part of the opening. Chosen with the noise weight on the
-/// validation faces over 12 trajectories (models/MODELS.md, "Point registration's window
-/// weights"): expression jitter 0.605 -> 0.577 of raw's, and steadier on every condition.
-const POINT_SIGMA: f32 = 5.0;
-
-/// [`POINT_SIGMA`]'s weight of each window pixel, in the window's order.
-static WINDOW_WEIGHTS: std::sync::LazyLock<[f32; WINDOW_SIDE * WINDOW_SIDE]> = std::sync::LazyLock::new(|| {
-    std::array::from_fn(|i| {
-        let [x, y] = [i % WINDOW_SIDE, i / WINDOW_SIDE].map(|k| (k as i32 * POINT_STRIDE - POINT_RADIUS) as f32);
-        (-(x * x + y * y) / (2.0 * POINT_SIGMA * POINT_SIGMA)).exp()
-    })
-});
 /// The template is interpolated once on this square of whole-pixel offsets (the window and the
 /// one-pixel differences of its gradients): `-(POINT_RADIUS + 1)..=POINT_RADIUS + 1`.
 const GRID_SIDE: usize = 2 * POINT_RADIUS as usize + 3;
@@ -232,8 +217,7 @@ const GRID_SIDE: usize = 2 * POINT_RADIUS as usize + 3;
 /// A point's bilinear read of a fine image: the top-left pixel and the four weights.
 type Taps = (i32, i32, [f32; 4]);
 
-/// One read of the template's window: offset, value, gradient (central differences), weight
-/// ([`POINT_SIGMA`]).
+/// One read of the template's window: offset, value, gradient (central differences).
 #[derive(Clone, Copy, Default)]
 struct WindowPixel {
     x: i32,
@@ -241,19 +225,15 @@ struct WindowPixel {
     value: f32,
     gx: f32,
     gy: f32,
-    weight: f32,
 }
 
 /// The shift `d` (fine pixels of `now`) with `now(guess + d + o) ~ then(q + o)` over the window's
-/// offsets `o`, each weighted ([`POINT_SIGMA`]), already scaled by its trust (see
-/// [`Patch::point_motions`]; the eigenvalue and residual per pixel are weighted means).
+/// offsets `o`, already scaled by its trust (see [`Patch::point_motions`]).
 fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_weight: f32) -> Option<[f32; 2]> {
     let r = POINT_RADIUS;
     let window = template_window(then, point_taps(q, then.size)?);
-    let (hxx, hxy, hyy) = window.iter().fold((0f32, 0f32, 0f32), |(a, b, c), w| {
-        (a + w.weight * w.gx * w.gx, b + w.weight * w.gx * w.gy, c + w.weight * w.gy * w.gy)
-    });
-    let total: f32 = window.iter().map(|w| w.weight).sum();
+    let (hxx, hxy, hyy) =
+        window.iter().fold((0f32, 0f32, 0f32), |(a, b, c), w| (a + w.gx * w.gx, b + w.gx * w.gy, c + w.gy * w.gy));
     let det = hxx * hyy - hxy * hxy;
     let smaller_eigenvalue = ((hxx + hyy) - ((hxx - hyy).powi(2) + 4.0 * hxy * hxy).sqrt()) / 2.0;
     if !(det > 0.0 && smaller_eigenvalue > 0.0) {
@@ -268,12 +248,12 @@ fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_w
             read_row(now, nw, [row[0].x, row[0].y], POINT_STRIDE as usize, &mut values);
             for (w, v) in row.iter().zip(values) {
                 let e = v - w.value;
-                bx += w.weight * w.gx * e;
-                by += w.weight * w.gy * e;
-                abs += w.weight * e.abs();
+                bx += w.gx * e;
+                by += w.gy * e;
+                abs += e.abs();
             }
         }
-        let residual = abs / total;
+        let residual = abs / window.len() as f32;
         // Inverse compositional for a translation: the template's Hessian, the step subtracted.
         let step = [(hyy * bx - hxy * by) / det, (hxx * by - hxy * bx) / det];
         d = [d[0] - step[0], d[1] - step[1]];
@@ -281,7 +261,7 @@ fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_w
             return None;
         }
         if step[0].hypot(step[1]) < POINT_STEP_DONE {
-            let trust = shrinkage(d, smaller_eigenvalue / total, residual, noise_weight);
+            let trust = shrinkage(d, smaller_eigenvalue / window.len() as f32, residual, noise_weight);
             return trust.is_finite().then_some([trust * d[0], trust * d[1]]);
         }
     }
@@ -342,7 +322,7 @@ fn template_window(then: &Fine, taps: Taps) -> [WindowPixel; WINDOW_SIDE * WINDO
     for (i, w) in window.iter_mut().enumerate() {
         let [x, y] = [i % WINDOW_SIDE, i / WINDOW_SIDE].map(|k| k as i32 * POINT_STRIDE - POINT_RADIUS);
         let (gx, gy) = ((at(x + 1, y) - at(x - 1, y)) / 2.0, (at(x, y + 1) - at(x, y - 1)) / 2.0);
-        *w = WindowPixel { x, y, value: at(x, y), gx, gy, weight: WINDOW_WEIGHTS[i] };
+        *w = WindowPixel { x, y, value: at(x, y), gx, gy };
     }
     window
 }
@@ -725,21 +705,6 @@ mod tests {
         // A residual (the texture is re-rounded to whole grey levels after the move) weighed
         // a billion times over: the points keep the given motion's place.
         assert_moved(&Similarity::IDENTITY, 1e9, [0.0, 0.0], 0.01);
-    }
-
-    #[test]
-    fn window_pixels_weigh_by_a_gaussian_of_their_distance() {
-        // Sigma 5 fine pixels: the point itself 1, the middle of an edge (10 px) e^-2, a corner
-        // e^-4, one step (2 px) along a row e^-0.08.
-        let at = |x: i32, y: i32| {
-            let k = |v: i32| ((v + POINT_RADIUS) / POINT_STRIDE) as usize;
-            WINDOW_WEIGHTS[k(y) * WINDOW_SIDE + k(x)]
-        };
-        let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
-        assert_eq!(at(0, 0), 1.0);
-        assert!(close(at(10, 0), (-2f32).exp()) && close(at(0, -10), (-2f32).exp()));
-        assert!(close(at(-10, 10), (-4f32).exp()));
-        assert!(close(at(2, 0), (-0.08f32).exp()));
     }
 
     #[test]

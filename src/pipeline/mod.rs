@@ -109,9 +109,9 @@ impl TrackerConfig {
 /// frames: a face that leaves is reported for at most this many frames more.
 pub const PRESENCE_CHECK_EVERY: u64 = 5;
 
-/// [`TrackerConfig::point_registration`]'s default, chosen on the validation faces with the
-/// window's weights (models/MODELS.md, "Point registration's window weights").
-pub const DEFAULT_POINT_NOISE_WEIGHT: f32 = 0.75;
+/// [`TrackerConfig::point_registration`]'s default, chosen on the validation faces
+/// (models/MODELS.md, "Smoothing").
+pub const DEFAULT_POINT_NOISE_WEIGHT: f32 = 0.25;
 /// The detector sees the track's crop with this much context (side over the crop's side): it
 /// finds faces that fill a part of its input, not all of it.
 const PRESENCE_CONTEXT: f32 = 2.0;
