@@ -96,7 +96,15 @@ def main():
     def is_raw(r):
         return r["method"] == (f"{r['backbone']} raw" if r["backbone"] else "raw")
 
-    raw = {(r["backbone"], r["face"], r.get("seed"), r["motion"], r["level"]): r for r in rows if is_raw(r)}
+    def sequence_key(r):
+        """One sequence of one backbone: its face, trajectory (seed) and condition."""
+        return r["backbone"], r["face"], r.get("seed"), r["motion"], r["level"]
+
+    raw = {sequence_key(r): r for r in rows if is_raw(r)}
+
+    def with_raw(method, m, l):
+        """The method's rows of condition (m, l), each with raw's row of the same sequence (or None)."""
+        return [(r, raw.get(sequence_key(r))) for r in by[(method, m, l)]]
 
     def means_table(columns):
         """One row per method: the mean over faces of each (motion, level, key, name, decimals) column."""
@@ -119,7 +127,7 @@ def main():
         for method in methods:
             cells = []
             for m, l in conditions:
-                pairs = [(r, raw.get((r["backbone"], r["face"], r.get("seed"), m, l))) for r in by[(method, m, l)]]
+                pairs = with_raw(method, m, l)
                 nmj = mean(r["nmj"] / b["nmj"] for r, b in pairs if b and r.get("nmj") and b.get("nmj"))
                 nme = mean(r["nme49"] / b["nme49"] for r, b in pairs if b and r.get("nme49") and b.get("nme49"))
                 cells += [cell(nmj, 3), cell(nme, 3)]
@@ -139,14 +147,14 @@ def main():
               "holds 0 does not tell the method from raw) and the number of sequences.\n")
         print("| method | " + " | ".join(f"{m} {l} {name}" for m, l, _, name, _ in lag) + " |")
         print("|---" * (1 + len(lag)) + "|")
+        cluster = (lambda r: r.get("seed")) if len(seeds) > 1 else (lambda r: (r["face"], r.get("seed")))
         for method in methods:
             if all(is_raw(r) for m, l, *_ in lag for r in by[(method, m, l)]):
                 continue
             cells = []
             for m, l, k, _, d in lag:
-                pairs = [(r, raw.get((r["backbone"], r["face"], r.get("seed"), m, l))) for r in by[(method, m, l)]]
-                cluster = (lambda r: r.get("seed")) if len(seeds) > 1 else (lambda r: (r["face"], r.get("seed")))
-                diffs = [(cluster(r), r[k] - b[k]) for r, b in pairs if b and r.get(k) is not None and b.get(k) is not None]
+                diffs = [(cluster(r), r[k] - b[k]) for r, b in with_raw(method, m, l)
+                         if b and r.get(k) is not None and b.get(k) is not None]
                 cells.append(paired_cell(diffs, d))
             print(f"| {method} | " + " | ".join(cells) + " |")
 
