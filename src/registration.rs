@@ -152,7 +152,7 @@ impl Patch {
             if count < inner.len() / 2 {
                 return None;
             }
-            let dp = solve4(h, g)?;
+            let dp = solve(h, g)?;
             // Inverse compositional update: E <- E o W(dp)^-1.
             let step = Similarity { a: 1.0 + dp[0] as f32, b: dp[1] as f32, tx: dp[2] as f32, ty: dp[3] as f32 };
             e = step.inverse().then(&e);
@@ -178,13 +178,14 @@ const POINT_STEP_DONE: f32 = 0.01;
 
 impl Patch {
     /// Where each of `points` (frame pixels, on this patch's frame) is on `now`'s frame: `motion`
-    /// (the face's, e.g. from [`Patch::motion_to`]) refined per point by translation-only
-    /// Lucas-Kanade on the two fine images, in a small window around it. That is how far an
-    /// eyelid or a lip moved beyond the head, which no similarity of the whole face shows.
+    /// (the face's, e.g. from [`Patch::motion_to`]) refined per point by Lucas-Kanade on the two
+    /// fine images, in a small window around it that may stretch (see [`register_point`]). That
+    /// is how far an eyelid or a lip moved beyond the head, which no similarity of the whole face
+    /// shows.
     ///
     /// The refinement `d` is trusted by how far it goes against its own uncertainty: it is scaled
     /// by `|d|^2 / (|d|^2 + noise_weight * r^2 / e)`, `e` the smaller eigenvalue of the window's
-    /// gradient matrix per pixel and `r` the mean absolute residual after it (see
+    /// information on its shift per pixel and `r` the mean absolute residual after it (see
     /// [`shrinkage`]). A flat cheek or a noisy, blurred frame keeps close to `motion`; a lip
     /// that opens follows its own pixels. `None` for a point whose window leaves either image, does not
     /// converge, or moves farther than the window (it keeps `motion`'s place).
@@ -227,50 +228,308 @@ struct WindowPixel {
     gy: f32,
 }
 
-/// The shift `d` (fine pixels of `now`) with `now(guess + d + o) ~ then(q + o)` over the window's
-/// offsets `o`, already scaled by its trust (see [`Patch::point_motions`]).
-fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_weight: f32) -> Option<[f32; 2]> {
-    let r = POINT_RADIUS;
-    let window = template_window(then, point_taps(q, then.size)?);
-    let (hxx, hxy, hyy) =
-        window.iter().fold((0f32, 0f32, 0f32), |(a, b, c), w| (a + w.gx * w.gx, b + w.gx * w.gy, c + w.gy * w.gy));
-    let det = hxx * hyy - hxy * hxy;
-    let smaller_eigenvalue = ((hxx + hyy) - ((hxx - hyy).powi(2) + 4.0 * hxy * hxy).sqrt()) / 2.0;
-    if !(det > 0.0 && smaller_eigenvalue > 0.0) {
-        return None;
+impl WindowPixel {
+    /// How the pixel's difference changes with each parameter of the window's motion (inverse
+    /// compositional, at the identity): the deformation `(m11, m12, m21, m22)` in fine pixels
+    /// at the window's edge, then the translation.
+    fn steepest_descent(&self) -> [f32; 6] {
+        let r = POINT_RADIUS as f32;
+        let (gx, gy, ox, oy) = (self.gx, self.gy, self.x as f32 / r, self.y as f32 / r);
+        [gx * ox, gx * oy, gy * ox, gy * oy, gx, gy]
     }
-    let mut d = [0f32; 2];
-    for _ in 0..POINT_ITERATIONS {
-        let nw = point_taps([guess[0] + d[0], guess[1] + d[1]], now.size)?;
-        let (mut bx, mut by, mut abs) = (0f32, 0f32, 0f32);
-        let mut values = [0f32; WINDOW_SIDE];
-        for row in window.chunks_exact(WINDOW_SIDE) {
-            read_row(now, nw, [row[0].x, row[0].y], POINT_STRIDE as usize, &mut values);
-            for (w, v) in row.iter().zip(values) {
-                let e = v - w.value;
-                bx += w.gx * e;
-                by += w.gy * e;
-                abs += e.abs();
+}
+
+/// How strongly a window's deformation is held towards none, against the translation's own
+/// curvature: 0 fits a free affine motion (noisy on six unknowns), a large value a translation
+/// (which averages a lip's moving middle with its still corners). 0.1 was steadiest on the
+/// validation faces among 0 / 0.01 / 0.03 / 0.1 / 0.3 / 1 / 10 (models/MODELS.md, "Point
+/// registration's windows stretch").
+const DEFORMATION_PRIOR: f64 = 0.1;
+
+/// The shift `d` (fine pixels of `now`) of the point `q` of `then`, found at `guess + d` in `now`:
+/// the translation of an affine motion of its window, `now(guess + d + (I + M) o) ~ then(q + o)`
+/// over the window's offsets `o`, already scaled by its trust (see [`Patch::point_motions`]).
+/// A lip that stretches moves its middle beyond its ends; the affine part takes that up, so the
+/// window's centre follows the lip instead of the window's average.
+fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_weight: f32) -> Option<[f32; 2]> {
+    let window = PointWindow::new(&template_window(then, point_taps(q, then.size)?));
+    let fit = window.register(now, guess, DEFORMATION_PRIOR)?;
+    let d = fit.warp.t.map(|v| v as f32);
+    let trust = shrinkage(d, fit.information, fit.residual, noise_weight);
+    trust.is_finite().then_some([trust * d[0], trust * d[1]])
+}
+
+/// A point window's registration: its motion, the mean absolute residual after it and the
+/// information per pixel on its shift (see [`translation_information`]).
+struct WindowFit {
+    warp: WindowWarp,
+    residual: f32,
+    information: f32,
+}
+
+/// The reads of a point's window, padded to whole runs of eight lanes (the padding's offsets are
+/// the centre and its weights 0).
+const SAMPLES: usize = WINDOW_SIDE * WINDOW_SIDE;
+const LANES: usize = SAMPLES.next_multiple_of(8);
+
+/// A template's window laid out for the iterations: per lane its offset, its value and its
+/// steepest-descent weights (see [`WindowPixel::steepest_descent`]).
+struct PointWindow {
+    offset: [[f32; LANES]; 2],
+    value: [f32; LANES],
+    sd: [[f32; LANES]; 6],
+}
+
+impl PointWindow {
+    fn new(window: &[WindowPixel; SAMPLES]) -> PointWindow {
+        let mut w = PointWindow { offset: [[0.0; LANES]; 2], value: [0.0; LANES], sd: [[0.0; LANES]; 6] };
+        for (k, p) in window.iter().enumerate() {
+            w.offset[0][k] = p.x as f32;
+            w.offset[1][k] = p.y as f32;
+            w.value[k] = p.value;
+            for (sd, v) in w.sd.iter_mut().zip(p.steepest_descent()) {
+                sd[k] = v;
             }
         }
-        let residual = abs / window.len() as f32;
-        // Inverse compositional for a translation: the template's Hessian, the step subtracted.
-        let step = [(hyy * bx - hxy * by) / det, (hxx * by - hxy * bx) / det];
-        d = [d[0] - step[0], d[1] - step[1]];
-        if d[0].hypot(d[1]) > r as f32 || !d.iter().all(|v| v.is_finite()) {
-            return None;
+        w
+    }
+
+    /// Gauss-Newton's matrix for the parameters of [`WindowPixel::steepest_descent`].
+    fn hessian(&self) -> [[f64; 6]; 6] {
+        // Symmetric: each product once.
+        let upper: [[f64; 6]; 6] = std::array::from_fn(|i| {
+            std::array::from_fn(|j| if j >= i { in_lanes(&self.sd[i], &self.sd[j], |a, b| a * b) } else { 0.0 })
+        });
+        std::array::from_fn(|i| std::array::from_fn(|j| upper[i.min(j)][i.max(j)]))
+    }
+
+    /// Gauss-Newton (inverse compositional) for the window's affine motion into `now` from
+    /// `guess`, the deformation held towards none by `prior` (see [`DEFORMATION_PRIOR`]).
+    /// `None` when a read leaves `now`, the shift goes beyond the window, the window folds, or
+    /// it does not converge in [`POINT_ITERATIONS`].
+    fn register(&self, now: &Fine, guess: [f32; 2], prior: f64) -> Option<WindowFit> {
+        let h = self.hessian();
+        let pull = prior * (h[4][4] + h[5][5]) / 2.0;
+        let h = Cholesky::new(&with_prior(h, pull))?;
+        let information = (translation_information(&h)? / SAMPLES as f64) as f32;
+        let mut warp = WindowWarp::IDENTITY;
+        let mut values = [0f32; LANES];
+        for _ in 0..POINT_ITERATIONS {
+            self.sample(now, &warp.sample_map(guess), &mut values)?;
+            let (mut g, abs) = self.gradient(&mut values);
+            g.iter_mut().zip(warp.prior_pull(pull)).for_each(|(g, p)| *g += p);
+            let step = warp.compose_inverse(&h.solve(g));
+            if warp.t[0].hypot(warp.t[1]) > POINT_RADIUS as f64 || !warp.plausible() {
+                return None;
+            }
+            if step < POINT_STEP_DONE as f64 {
+                return Some(WindowFit { warp, residual: abs / SAMPLES as f32, information });
+            }
         }
-        if step[0].hypot(step[1]) < POINT_STEP_DONE {
-            let trust = shrinkage(d, smaller_eigenvalue / window.len() as f32, residual, noise_weight);
-            return trust.is_finite().then_some([trust * d[0], trust * d[1]]);
+        None
+    }
+
+    /// `now` read at every offset through `map`; `None` when a read falls outside it.
+    fn sample(&self, now: &Fine, map: &SampleMap, out: &mut [f32; LANES]) -> Option<()> {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2.
+            unsafe { self.sample_avx2(now, map, out) };
+            return out.iter().all(|v| !v.is_nan()).then_some(());
+        }
+        self.sample_scalar(now, map, out)
+    }
+
+    fn sample_scalar(&self, now: &Fine, map: &SampleMap, out: &mut [f32; LANES]) -> Option<()> {
+        for (k, o) in out.iter_mut().enumerate() {
+            let [x, y] = map.apply(self.offset[0][k], self.offset[1][k]);
+            *o = bilinear(&now.grey, now.size, x, y)?;
+        }
+        Some(())
+    }
+
+    /// [`PointWindow::sample`] eight lanes at a time, each lane the scalar read to the bit
+    /// (NaN outside).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn sample_avx2(&self, now: &Fine, map: &SampleMap, out: &mut [f32; LANES]) {
+        use std::arch::x86_64::*;
+        let c = |v: f32| _mm256_set1_ps(v);
+        for k in (0..LANES).step_by(8) {
+            // SAFETY: `k + 8 <= LANES`, the length of each array.
+            let (ox, oy) = unsafe {
+                (_mm256_loadu_ps(self.offset[0].as_ptr().add(k)), _mm256_loadu_ps(self.offset[1].as_ptr().add(k)))
+            };
+            let x = _mm256_add_ps(
+                _mm256_add_ps(c(map.centre[0]), _mm256_mul_ps(c(map.m[0][0]), ox)),
+                _mm256_mul_ps(c(map.m[0][1]), oy),
+            );
+            let y = _mm256_add_ps(
+                _mm256_add_ps(c(map.centre[1]), _mm256_mul_ps(c(map.m[1][0]), ox)),
+                _mm256_mul_ps(c(map.m[1][1]), oy),
+            );
+            let v = bilinear_avx2(&now.grey, now.size, x, y);
+            // SAFETY: as above.
+            unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(k), v) };
         }
     }
-    None
+
+    /// The right-hand side of a Gauss-Newton step from the reads `values` (turned into their
+    /// differences from the template in place), and the differences' summed magnitude.
+    fn gradient(&self, values: &mut [f32; LANES]) -> ([f64; 6], f32) {
+        values.iter_mut().zip(&self.value).for_each(|(v, t)| *v -= t);
+        values[SAMPLES..].fill(0.0);
+        let abs = in_lanes(values, values, |e, _| e.abs()) as f32;
+        (std::array::from_fn(|i| in_lanes(&self.sd[i], values, |a, b| a * b)), abs)
+    }
+}
+
+/// The sum of `f` over `a` and `b` pairwise, in eight lanes (which the compiler keeps in one
+/// vector register) and then across them.
+#[inline(always)]
+fn in_lanes(a: &[f32; LANES], b: &[f32; LANES], f: impl Fn(f32, f32) -> f32) -> f64 {
+    let mut acc = [0f32; 8];
+    for (a, b) in a.chunks_exact(8).zip(b.chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] += f(a[l], b[l]);
+        }
+    }
+    acc.iter().map(|&v| v as f64).sum()
+}
+
+/// Where a window's offsets are read in the next frame: `centre + m o`.
+struct SampleMap {
+    centre: [f32; 2],
+    m: [[f32; 2]; 2],
+}
+
+impl SampleMap {
+    fn apply(&self, ox: f32, oy: f32) -> [f32; 2] {
+        [self.centre[0] + self.m[0][0] * ox + self.m[0][1] * oy, self.centre[1] + self.m[1][0] * ox + self.m[1][1] * oy]
+    }
+}
+
+/// `h` with `pull` added to the deformation's diagonal: the prior of [`DEFORMATION_PRIOR`].
+fn with_prior(mut h: [[f64; 6]; 6], pull: f64) -> [[f64; 6]; 6] {
+    (0..4).for_each(|i| h[i][i] += pull);
+    h
+}
+
+/// The smaller eigenvalue of the information on the translation when the deformation is
+/// unknown too: the inverse of the translation's block of the inverse of `h` (given factored).
+/// `None` for a window without texture in some direction.
+fn translation_information(h: &Cholesky<6>) -> Option<f64> {
+    let column = |k: usize| h.solve(std::array::from_fn(|i| if i == k { 1.0 } else { 0.0 }));
+    let (cx, cy) = (column(4), column(5));
+    let (a, b, d) = (cx[4], cx[5], cy[5]);
+    let det = a * d - b * b;
+    let (ixx, ixy, iyy) = (d / det, -b / det, a / det);
+    let smaller = ((ixx + iyy) - ((ixx - iyy).powi(2) + 4.0 * ixy * ixy).sqrt()) / 2.0;
+    (det > 0.0 && smaller > 0.0).then_some(smaller)
+}
+
+/// The Cholesky factor `L` (`h = L L^T`) of a symmetric positive definite matrix: each solve
+/// with it is two triangular substitutions, where [`solve`] would eliminate again every
+/// iteration.
+struct Cholesky<const N: usize>([[f64; N]; N]);
+
+impl<const N: usize> Cholesky<N> {
+    /// `None` when `h` is not positive definite (to the precision of its largest diagonal
+    /// entry): a window without texture in some direction.
+    fn new(h: &[[f64; N]; N]) -> Option<Self> {
+        let scale = (0..N).map(|i| h[i][i].abs()).fold(0.0, f64::max);
+        let mut l = [[0f64; N]; N];
+        for i in 0..N {
+            for j in 0..=i {
+                let rest = h[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
+                if i > j {
+                    l[i][j] = rest / l[j][j];
+                } else if rest > 1e-9 * scale {
+                    l[i][i] = rest.sqrt();
+                } else {
+                    return None;
+                }
+            }
+        }
+        Some(Cholesky(l))
+    }
+
+    /// `x` with `h x = b`.
+    fn solve(&self, b: [f64; N]) -> [f64; N] {
+        let l = &self.0;
+        let mut y = [0f64; N];
+        for i in 0..N {
+            y[i] = (b[i] - (0..i).map(|k| l[i][k] * y[k]).sum::<f64>()) / l[i][i];
+        }
+        let mut x = [0f64; N];
+        for i in (0..N).rev() {
+            x[i] = (y[i] - (i + 1..N).map(|k| l[k][i] * x[k]).sum::<f64>()) / l[i][i];
+        }
+        x
+    }
+}
+
+/// The motion of a point's window: offset `o` (fine pixels) goes to `t + (I + M) o`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct WindowWarp {
+    m: [[f64; 2]; 2],
+    t: [f64; 2],
+}
+
+impl WindowWarp {
+    const IDENTITY: WindowWarp = WindowWarp { m: [[0.0; 2]; 2], t: [0.0; 2] };
+
+    /// Where the window's offsets are read in `now`, around `guess`.
+    fn sample_map(&self, guess: [f32; 2]) -> SampleMap {
+        let m = &self.m;
+        SampleMap {
+            centre: [guess[0] + self.t[0] as f32, guess[1] + self.t[1] as f32],
+            m: [[1.0 + m[0][0] as f32, m[0][1] as f32], [m[1][0] as f32, 1.0 + m[1][1] as f32]],
+        }
+    }
+
+    /// The deformation in the parameters' units (fine pixels at the window's edge).
+    fn deformation(&self) -> [f64; 4] {
+        let r = POINT_RADIUS as f64;
+        [self.m[0][0] * r, self.m[0][1] * r, self.m[1][0] * r, self.m[1][1] * r]
+    }
+
+    /// The prior's part of the right-hand side: it pulls the deformation so far back towards
+    /// none (the Gauss-Newton step of `|E|^2 + pull * |deformation|^2`, `pull` on `h`'s
+    /// diagonal too).
+    fn prior_pull(&self, pull: f64) -> [f64; 6] {
+        let p = self.deformation();
+        [pull * p[0], pull * p[1], pull * p[2], pull * p[3], 0.0, 0.0]
+    }
+
+    /// Inverse compositional update `W <- W o W(dp)^-1`, `W(dp)^-1(o) = (I + dA)^-1 (o - dt)`;
+    /// returns how far the translation moved.
+    fn compose_inverse(&mut self, dp: &[f64; 6]) -> f64 {
+        let r = POINT_RADIUS as f64;
+        let da = [[1.0 + dp[0] / r, dp[1] / r], [dp[2] / r, 1.0 + dp[3] / r]];
+        let det = da[0][0] * da[1][1] - da[0][1] * da[1][0];
+        let inv = [[da[1][1] / det, -da[0][1] / det], [-da[1][0] / det, da[0][0] / det]];
+        let f = [[1.0 + self.m[0][0], self.m[0][1]], [self.m[1][0], 1.0 + self.m[1][1]]];
+        let g: [[f64; 2]; 2] =
+            std::array::from_fn(|i| std::array::from_fn(|j| f[i][0] * inv[0][j] + f[i][1] * inv[1][j]));
+        let step = [g[0][0] * dp[4] + g[0][1] * dp[5], g[1][0] * dp[4] + g[1][1] * dp[5]];
+        self.t = [self.t[0] - step[0], self.t[1] - step[1]];
+        self.m = [[g[0][0] - 1.0, g[0][1]], [g[1][0], g[1][1] - 1.0]];
+        step[0].hypot(step[1])
+    }
+
+    /// Within half the window's size in stretch and shear, and finite: a lip stretches, a
+    /// window that folds has lost its point.
+    fn plausible(&self) -> bool {
+        self.t.iter().chain(self.m.iter().flatten()).all(|v| v.is_finite())
+            && self.m.iter().flatten().all(|v| v.abs() < 0.5)
+    }
 }
 
 /// How much of a point's own shift `d` (beyond the face's motion) to keep: `|d|^2 / (|d|^2 +
 /// noise_weight * r^2 / e)`. `r^2 / e` is the shift's own uncertainty (Lucas-Kanade's covariance:
-/// the residual's variance over the window's smaller gradient eigenvalue per pixel). A shift well
+/// the residual's variance over the smaller eigenvalue, per pixel, of the window's information
+/// on its shift once its deformation is fitted too: [`translation_information`]). A shift well
 /// beyond it (an eyelid closing, a jaw dropping) passes almost whole; one within it (noise, blur)
 /// shrinks towards the face's motion. A fixed discount `e / (e + w r^2)` could not tell the two:
 /// it cut a rising expression's shift as much as noise's (models/MODELS.md, "Point registration").
@@ -280,9 +539,9 @@ fn shrinkage(d: [f32; 2], e: f32, residual: f32, noise_weight: f32) -> f32 {
 }
 
 /// The bilinear taps at `p` of a `size`-wide fine image, `None` when the window (and its
-/// gradients' neighbours) would leave it. Every pixel of a window shares one fraction, so one
-/// set of weights serves it all (and one bounds check). The template is interpolated too, not
-/// read at whole pixels: then a point that did not move is read the same way in both images,
+/// gradients' neighbours) would leave it. Every pixel of a template's window shares one fraction,
+/// so one set of weights serves it all (and one bounds check). The template is interpolated, not
+/// read at whole pixels, as the next frame is: then a point that did not move is read the same way in both images,
 /// where whole-pixel templates pull every estimate towards whole pixels (and the smoothed points
 /// drift).
 fn point_taps(p: [f32; 2], size: usize) -> Option<Taps> {
@@ -294,16 +553,15 @@ fn point_taps(p: [f32; 2], size: usize) -> Option<Taps> {
     (inside(x0) && inside(y0)).then_some((x0, y0, [(1.0 - fx) * (1.0 - fy), fx * (1.0 - fy), (1.0 - fx) * fy, fx * fy]))
 }
 
-/// `img` read at `out.len()` offsets `step` apart along a row, the first `(x, y)` from the taps'
+/// `img` read at `out.len()` successive offsets along a row, the first `(x, y)` from the taps'
 /// pixel (all inside it: see [`point_taps`]). A row at a time, so that its two pixel rows are
 /// bounds-checked once, not four times a read.
 #[inline(always)]
-fn read_row(img: &Fine, (x0, y0, w): Taps, [x, y]: [i32; 2], step: usize, out: &mut [f32]) {
+fn read_row(img: &Fine, (x0, y0, w): Taps, [x, y]: [i32; 2], out: &mut [f32]) {
     let (n, i) = (img.size, (y0 + y) as usize * img.size + (x0 + x) as usize);
-    let len = (out.len() - 1) * step + 2;
+    let len = out.len() + 1;
     let (top, bottom) = (&img.grey[i..i + len], &img.grey[i + n..i + n + len]);
-    for (j, o) in out.iter_mut().enumerate() {
-        let k = j * step;
+    for (k, o) in out.iter_mut().enumerate() {
         *o = w[0] * top[k] + w[1] * top[k + 1] + w[2] * bottom[k] + w[3] * bottom[k + 1];
     }
 }
@@ -315,7 +573,7 @@ fn template_window(then: &Fine, taps: Taps) -> [WindowPixel; WINDOW_SIDE * WINDO
     let reach = POINT_RADIUS + 1;
     let mut grid = [0f32; GRID_SIDE * GRID_SIDE];
     for (row, y) in grid.chunks_exact_mut(GRID_SIDE).zip(-reach..) {
-        read_row(then, taps, [-reach, y], 1, row);
+        read_row(then, taps, [-reach, y], row);
     }
     let at = |x: i32, y: i32| grid[(y + reach) as usize * GRID_SIDE + (x + reach) as usize];
     let mut window = [WindowPixel::default(); WINDOW_SIDE * WINDOW_SIDE];
@@ -572,12 +830,12 @@ fn plausible(e: &Similarity) -> bool {
     (e.scale() - 1.0).abs() < 0.2 && e.b.atan2(e.a).abs() < 0.3 && e.tx.hypot(e.ty) < 0.3
 }
 
-/// Solves the 4x4 system `h x = g` (Gaussian elimination with partial pivoting); `None` when it
-/// is singular (a patch without texture).
-fn solve4(mut h: [[f64; 4]; 4], mut g: [f64; 4]) -> Option<[f64; 4]> {
-    let scale = (0..4).map(|i| h[i][i].abs()).fold(0.0, f64::max);
-    for col in 0..4 {
-        let pivot = (col..4).max_by(|&a, &b| h[a][col].abs().total_cmp(&h[b][col].abs()))?;
+/// Solves the `N` x `N` system `h x = g` (Gaussian elimination with partial pivoting); `None`
+/// when it is singular (a patch without texture).
+fn solve<const N: usize>(mut h: [[f64; N]; N], mut g: [f64; N]) -> Option<[f64; N]> {
+    let scale = (0..N).map(|i| h[i][i].abs()).fold(0.0, f64::max);
+    for col in 0..N {
+        let pivot = (col..N).max_by(|&a, &b| h[a][col].abs().total_cmp(&h[b][col].abs()))?;
         let size = h[pivot][col].abs();
         if size.is_nan() || size <= 1e-9 * scale {
             return None;
@@ -585,15 +843,15 @@ fn solve4(mut h: [[f64; 4]; 4], mut g: [f64; 4]) -> Option<[f64; 4]> {
         h.swap(col, pivot);
         g.swap(col, pivot);
         let top = h[col];
-        for row in col + 1..4 {
+        for row in col + 1..N {
             let f = h[row][col] / top[col];
             h[row][col..].iter_mut().zip(&top[col..]).for_each(|(v, t)| *v -= f * t);
             g[row] -= f * g[col];
         }
     }
-    let mut x = [0f64; 4];
-    for row in (0..4).rev() {
-        let rest: f64 = (row + 1..4).map(|k| h[row][k] * x[k]).sum();
+    let mut x = [0f64; N];
+    for row in (0..N).rev() {
+        let rest: f64 = (row + 1..N).map(|k| h[row][k] * x[k]).sum();
         x[row] = (g[row] - rest) / h[row][row];
     }
     x.iter().all(|v| v.is_finite()).then_some(x)
@@ -707,6 +965,61 @@ mod tests {
         assert_moved(&Similarity::IDENTITY, 1e9, [0.0, 0.0], 0.01);
     }
 
+    /// `textured_fine` moved by the affine `f` about `q`, then by `t`: `then(q + o)` is at
+    /// `q + t + f o` now.
+    fn stretched_fine(size: usize, q: [f32; 2], f: [[f32; 2]; 2], t: [f32; 2]) -> Fine {
+        let det = f[0][0] * f[1][1] - f[0][1] * f[1][0];
+        let grey = (0..size * size)
+            .map(|i| {
+                let (x, y) = ((i % size) as f32 - q[0] - t[0], (i / size) as f32 - q[1] - t[1]);
+                let (ox, oy) = ((f[1][1] * x - f[0][1] * y) / det, (-f[1][0] * x + f[0][0] * y) / det);
+                texture(q[0] + ox, q[1] + oy) / 255.0
+            })
+            .collect();
+        Fine { to_frame: Similarity::IDENTITY, size, k: 1, grey }
+    }
+
+    #[test]
+    fn a_stretching_window_follows_its_centre_not_its_average() {
+        // The texture around q stretched 5% across, squeezed 3% down and sheared, then moved
+        // (0.7, -0.4) px: the point itself moved exactly that (hand-set truth). A translation
+        // (the deformation held at none by a prior a million times its curvature) is pulled off
+        // it by the texture's uneven detail (0.16 px); a free affine window finds it.
+        let q = [88.0f32, 93.0];
+        let (f, t) = ([[1.05, 0.03], [0.0, 0.97]], [0.7f32, -0.4]);
+        let (then, now) = (textured_fine(180, 1), stretched_fine(180, q, f, t));
+        let window = PointWindow::new(&template_window(&then, point_taps(q, then.size).expect("inside")));
+        let found = |prior: f64| {
+            let warp = window.register(&now, q, prior).expect("registers").warp;
+            [warp.t[0] as f32 - t[0], warp.t[1] as f32 - t[1]]
+        };
+        let off = |e: [f32; 2]| e[0].hypot(e[1]);
+        assert!(off(found(0.0)) < 0.02, "affine: off by {:?}", found(0.0));
+        let translation = off(found(1e6));
+        assert!(translation > 0.1, "translation: off by only {translation}");
+        // The shipped prior, trusted fully (noise weight 0), is between: its pull towards no
+        // deformation costs some of the stretch (0.06 px), half of what a translation loses.
+        let d = register_point(&then, q, &now, q, 0.0).expect("registers");
+        let shipped = off([d[0] - t[0], d[1] - t[1]]);
+        assert!(shipped < translation / 2.0, "register_point: {d:?}, translation off by {translation}");
+    }
+
+    #[test]
+    fn window_reads_are_the_scalar_reads_to_the_bit() {
+        // A stretched, sheared window read near the image's edge: the dispatched reads (AVX2
+        // here) equal the scalar ones to the bit, and both give up when a read falls outside.
+        let fine = textured_fine(60, 1);
+        let window = PointWindow::new(&template_window(&fine, point_taps([30.4, 29.7], 60).expect("inside")));
+        let map = SampleMap { centre: [31.37, 28.91], m: [[1.07, 0.04], [-0.03, 0.95]] };
+        let (mut fast, mut scalar) = ([0f32; LANES], [0f32; LANES]);
+        window.sample(&fine, &map, &mut fast).expect("inside");
+        window.sample_scalar(&fine, &map, &mut scalar).expect("inside");
+        assert!(fast.iter().zip(&scalar).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let off = SampleMap { centre: [50.0, 28.91], ..map };
+        assert!(window.sample(&fine, &off, &mut fast).is_none());
+        assert!(window.sample_scalar(&fine, &off, &mut scalar).is_none());
+    }
+
     #[test]
     fn a_shift_is_kept_by_how_far_it_goes_beyond_its_own_uncertainty() {
         // Uncertainty w r^2 / e = 0.25 * 1 / 2 = 0.125 px^2. A 5 px shift: 25 / 25.125 of it; a
@@ -804,13 +1117,26 @@ mod tests {
     }
 
     #[test]
+    fn cholesky_solves_as_elimination_does() {
+        // A symmetric positive definite 3x3 (A^T A + I) against elimination, and a singular one.
+        let a = [[2.0, -1.0, 0.5], [0.3, 4.0, 1.0], [1.0, 0.0, 3.0]];
+        let h: [[f64; 3]; 3] = std::array::from_fn(|i| {
+            std::array::from_fn(|j| (0..3).map(|k| a[k][i] * a[k][j]).sum::<f64>() + (i == j) as u8 as f64)
+        });
+        let b = [1.0, -2.0, 0.5];
+        let (got, want) = (Cholesky::new(&h).expect("positive definite").solve(b), solve(h, b).expect("regular"));
+        assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-12), "{got:?} vs {want:?}");
+        assert!(Cholesky::new(&[[1.0, 1.0], [1.0, 1.0]]).is_none());
+    }
+
+    #[test]
     fn solve4_by_hand() {
         // Diagonal 2, 4, 5, 10 with one coupling: x = (1, 2, 3, 4) gives these right-hand sides.
         let h = [[2.0, 1.0, 0.0, 0.0], [0.0, 4.0, 0.0, 0.0], [0.0, 0.0, 5.0, 0.0], [0.0, 0.0, 0.0, 10.0]];
-        let x = solve4(h, [4.0, 8.0, 15.0, 40.0]).unwrap();
+        let x = solve(h, [4.0, 8.0, 15.0, 40.0]).unwrap();
         for (got, want) in x.iter().zip([1.0, 2.0, 3.0, 4.0]) {
             assert!((got - want).abs() < 1e-12, "{x:?}");
         }
-        assert!(solve4([[0.0; 4]; 4], [1.0; 4]).is_none());
+        assert!(solve([[0.0; 4]; 4], [1.0; 4]).is_none());
     }
 }

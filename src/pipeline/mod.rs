@@ -111,7 +111,7 @@ pub const PRESENCE_CHECK_EVERY: u64 = 5;
 
 /// [`TrackerConfig::point_registration`]'s default, chosen on the validation faces
 /// (models/MODELS.md, "Smoothing").
-pub const DEFAULT_POINT_NOISE_WEIGHT: f32 = 0.25;
+pub const DEFAULT_POINT_NOISE_WEIGHT: f32 = 0.35;
 /// The detector sees the track's crop with this much context (side over the crop's side): it
 /// finds faces that fill a part of its input, not all of it.
 const PRESENCE_CONTEXT: f32 = 2.0;
