@@ -13,11 +13,23 @@ fn paced_playback_keeps_up_keeps_each_track_and_answers_its_latency() {
     gststeadyface::plugin_register_static().unwrap();
     let video = testdata("single_face.mp4");
     // The same pipeline without the element, for what this machine renders at all (the first
-    // frame is often late while the decoder starts); the first run of the process warms up.
+    // frame is often late while the decoder starts); the first run of the process warms up. A
+    // shared machine can stall a process for longer than a frame (CI lost 7 frames once in a run
+    // whose frames took 4.3 ms at the median), so a play that loses more than two frames is
+    // tried again, up to three times: an element that is too slow loses them in every try.
     play(&[(&video, false)]);
-    let (without, _) = play(&[(&video, false)]);
-    let (with, latency) = play(&[(&video, true)]);
-    let (s, base) = (&with[0], without[0].rendered);
+    let attempts = 3;
+    let (mut with, mut latency, mut base) = (Vec::new(), None, 0);
+    for attempt in 1..=attempts {
+        let (without, _) = play(&[(&video, false)]);
+        (with, latency) = play(&[(&video, true)]);
+        base = without[0].rendered;
+        eprintln!("one stream, try {attempt}: missing {:?}", missing_frames(&with[0], &without[0]));
+        if with[0].rendered + 2 >= base {
+            break;
+        }
+    }
+    let s = &with[0];
     let ids = s.tracks();
     let (median, p95) = (percentile(s.processing_times(), 0.5), percentile(s.processing_times(), 0.95));
     eprintln!(
@@ -25,7 +37,11 @@ fn paced_playback_keeps_up_keeps_each_track_and_answers_its_latency() {
          track ids {ids:?}; processing median {median:?}, p95 {p95:?}; latency answer {latency:?}",
         s.rendered, s.with_face, s.stabilized
     );
-    assert!(s.rendered + 2 >= base, "the element costs frames: {} rendered against {base}", s.rendered);
+    assert!(
+        s.rendered + 2 >= base,
+        "the element costs frames in each of {attempts} tries: {} rendered against {base}",
+        s.rendered
+    );
     assert_eq!(ids.len(), 1, "one track for the one face: {ids:?}");
     assert!(s.with_face + 1 >= s.rendered, "the face is on every rendered frame");
     assert!(s.stabilized as f64 >= 0.95 * s.with_face as f64, "{} of {} stabilized", s.stabilized, s.with_face);
@@ -40,24 +56,14 @@ fn paced_playback_keeps_up_keeps_each_track_and_answers_its_latency() {
     // than a frame (CI lost two frames at 1.63 s in both streams once, in a run whose every other
     // frame took 4-6 ms), so a play that loses more is tried again, up to three times: an element
     // that is too slow loses frames in every try.
-    let (attempts, mut settled) = (3, false);
+    let mut settled = false;
     for attempt in 1..=attempts {
         let (two_without, _) = play(&[(&video, false), (&video, false)]);
         let (two, _) = play(&[(&video, true), (&video, true)]);
         settled = true;
         for (i, (s, base)) in two.iter().zip(&two_without).enumerate() {
             let ids = s.tracks();
-            let missing: Vec<String> = s
-                .missing(base)
-                .iter()
-                .map(|(t, took)| {
-                    format!(
-                        "{} ms ({})",
-                        t.mseconds(),
-                        took.map_or("not processed".into(), |d| format!("processed in {d:.1?}"))
-                    )
-                })
-                .collect();
+            let missing = missing_frames(s, base);
             eprintln!(
                 "two streams, try {attempt}, stream {i}: {} rendered ({} without the element; missing {missing:?}), track ids {ids:?}",
                 s.rendered, base.rendered
@@ -72,4 +78,19 @@ fn paced_playback_keeps_up_keeps_each_track_and_answers_its_latency() {
         }
     }
     assert!(settled, "in each of {attempts} tries, a stream lost more than one frame after 0.5 s (above)");
+}
+
+/// Each frame `base` rendered and `s` did not: its time, and the element's processing time for
+/// it or "not processed" (dropped by QoS before the element).
+fn missing_frames(s: &Stream, base: &Stream) -> Vec<String> {
+    s.missing(base)
+        .iter()
+        .map(|(t, took)| {
+            format!(
+                "{} ms ({})",
+                t.mseconds(),
+                took.map_or("not processed".into(), |d| format!("processed in {d:.1?}"))
+            )
+        })
+        .collect()
 }
