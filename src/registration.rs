@@ -310,7 +310,7 @@ impl PointWindow {
     fn register(&self, now: &Fine, guess: [f32; 2], prior: f64) -> Option<WindowFit> {
         let h = self.hessian();
         let pull = prior * (h[4][4] + h[5][5]) / 2.0;
-        let h = Cholesky::new(&with_prior(h, pull))?;
+        let h = with_prior(h, pull);
         let information = (translation_information(&h)? / SAMPLES as f64) as f32;
         let mut warp = WindowWarp::IDENTITY;
         let mut values = [0f32; LANES];
@@ -318,7 +318,7 @@ impl PointWindow {
             self.sample(now, &warp.sample_map(guess), &mut values)?;
             let (mut g, abs) = self.gradient(&mut values);
             g.iter_mut().zip(warp.prior_pull(pull)).for_each(|(g, p)| *g += p);
-            let step = warp.compose_inverse(&h.solve(g));
+            let step = warp.compose_inverse(&solve(h, g)?);
             if warp.t[0].hypot(warp.t[1]) > POINT_RADIUS as f64 || !warp.plausible() {
                 return None;
             }
@@ -416,57 +416,16 @@ fn with_prior(mut h: [[f64; 6]; 6], pull: f64) -> [[f64; 6]; 6] {
 }
 
 /// The smaller eigenvalue of the information on the translation when the deformation is
-/// unknown too: the inverse of the translation's block of the inverse of `h` (given factored).
-/// `None` for a window without texture in some direction.
-fn translation_information(h: &Cholesky<6>) -> Option<f64> {
-    let column = |k: usize| h.solve(std::array::from_fn(|i| if i == k { 1.0 } else { 0.0 }));
-    let (cx, cy) = (column(4), column(5));
+/// unknown too: the inverse of the translation's block of the inverse of `h`. `None` for a window
+/// without texture in some direction.
+fn translation_information(h: &[[f64; 6]; 6]) -> Option<f64> {
+    let column = |k: usize| solve(*h, std::array::from_fn(|i| if i == k { 1.0 } else { 0.0 }));
+    let (cx, cy) = (column(4)?, column(5)?);
     let (a, b, d) = (cx[4], cx[5], cy[5]);
     let det = a * d - b * b;
     let (ixx, ixy, iyy) = (d / det, -b / det, a / det);
     let smaller = ((ixx + iyy) - ((ixx - iyy).powi(2) + 4.0 * ixy * ixy).sqrt()) / 2.0;
     (det > 0.0 && smaller > 0.0).then_some(smaller)
-}
-
-/// The Cholesky factor `L` (`h = L L^T`) of a symmetric positive definite matrix: each solve
-/// with it is two triangular substitutions, where [`solve`] would eliminate again every
-/// iteration.
-struct Cholesky<const N: usize>([[f64; N]; N]);
-
-impl<const N: usize> Cholesky<N> {
-    /// `None` when `h` is not positive definite (to the precision of its largest diagonal
-    /// entry): a window without texture in some direction.
-    fn new(h: &[[f64; N]; N]) -> Option<Self> {
-        let scale = (0..N).map(|i| h[i][i].abs()).fold(0.0, f64::max);
-        let mut l = [[0f64; N]; N];
-        for i in 0..N {
-            for j in 0..=i {
-                let rest = h[i][j] - (0..j).map(|k| l[i][k] * l[j][k]).sum::<f64>();
-                if i > j {
-                    l[i][j] = rest / l[j][j];
-                } else if rest > 1e-9 * scale {
-                    l[i][i] = rest.sqrt();
-                } else {
-                    return None;
-                }
-            }
-        }
-        Some(Cholesky(l))
-    }
-
-    /// `x` with `h x = b`.
-    fn solve(&self, b: [f64; N]) -> [f64; N] {
-        let l = &self.0;
-        let mut y = [0f64; N];
-        for i in 0..N {
-            y[i] = (b[i] - (0..i).map(|k| l[i][k] * y[k]).sum::<f64>()) / l[i][i];
-        }
-        let mut x = [0f64; N];
-        for i in (0..N).rev() {
-            x[i] = (y[i] - (i + 1..N).map(|k| l[k][i] * x[k]).sum::<f64>()) / l[i][i];
-        }
-        x
-    }
 }
 
 /// The motion of a point's window: offset `o` (fine pixels) goes to `t + (I + M) o`.
@@ -1114,19 +1073,6 @@ mod tests {
         assert!(outside > 0 && outside < fast.len() / 4, "{outside} of {}", fast.len());
         assert_eq!(inner_span(3), (1, 1));
         assert!(inner_pixels(2).is_empty());
-    }
-
-    #[test]
-    fn cholesky_solves_as_elimination_does() {
-        // A symmetric positive definite 3x3 (A^T A + I) against elimination, and a singular one.
-        let a = [[2.0, -1.0, 0.5], [0.3, 4.0, 1.0], [1.0, 0.0, 3.0]];
-        let h: [[f64; 3]; 3] = std::array::from_fn(|i| {
-            std::array::from_fn(|j| (0..3).map(|k| a[k][i] * a[k][j]).sum::<f64>() + (i == j) as u8 as f64)
-        });
-        let b = [1.0, -2.0, 0.5];
-        let (got, want) = (Cholesky::new(&h).expect("positive definite").solve(b), solve(h, b).expect("regular"));
-        assert!(got.iter().zip(&want).all(|(g, w)| (g - w).abs() < 1e-12), "{got:?} vs {want:?}");
-        assert!(Cholesky::new(&[[1.0, 1.0], [1.0, 1.0]]).is_none());
     }
 
     #[test]
