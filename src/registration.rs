@@ -9,6 +9,7 @@
 use crate::crop::{ChannelScale, Layout, crop_rgb};
 use crate::frame::Frame;
 use crate::geometry::Similarity;
+use crate::scheme::{Contour, tissue_normals};
 
 /// Side of the grayscale patch a face region is registered at (about: a backbone crop is
 /// box-averaged down by a whole factor).
@@ -187,26 +188,35 @@ impl Patch {
     /// by `|d|^2 / (|d|^2 + noise_weight * r^2 / e)`, `e` the smaller eigenvalue of the window's
     /// information on its shift per pixel and `r` the mean absolute residual after it (see
     /// [`shrinkage`]). A flat cheek or a noisy, blurred frame keeps close to `motion`; a lip
-    /// that opens follows its own pixels. `None` for a point whose window leaves either image, does not
-    /// converge, or moves farther than the window (it keeps `motion`'s place).
-    pub fn point_motions(
-        &self,
-        now: &Patch,
-        motion: &Similarity,
-        points: &[[f32; 2]],
-        noise_weight: f32,
-    ) -> Vec<Option<[f32; 2]>> {
+    /// that opens follows its own pixels. A point on one of `follow`'s contours (an eyelid, a
+    /// lip) also gets a window on its tissue's side alone (see [`register_point`]). `None` for
+    /// a point whose windows leave either image, do not converge, or move farther than the
+    /// window (it keeps `motion`'s place).
+    pub fn point_motions(&self, now: &Patch, motion: &Similarity, follow: &Follow) -> Vec<Option<[f32; 2]>> {
         let (from_then, from_now) = (self.fine.to_frame.inverse(), now.fine.to_frame.inverse());
-        points
+        let qs: Vec<[f32; 2]> = follow.points.iter().map(|&p| from_then.apply(p)).collect();
+        // On the fine image, a similarity of the frame: the normals turn with the points.
+        let sides = tissue_normals(&qs, follow.contours);
+        follow
+            .points
             .iter()
-            .map(|&p| {
-                let q = from_then.apply(p);
+            .zip(qs.iter().zip(sides))
+            .map(|(&p, (&q, side))| {
                 let guess = from_now.apply(motion.apply(p));
-                let shift = register_point(&self.fine, q, &now.fine, guess, noise_weight)?;
+                let shift = register_point(&self.fine, q, &now.fine, guess, side, follow.noise_weight)?;
                 Some(now.fine.to_frame.apply([guess[0] + shift[0], guess[1] + shift[1]]))
             })
             .collect()
     }
+}
+
+/// The points [`Patch::point_motions`] registers one by one, the contours that say which side of
+/// a point its tissue lies on ([`crate::scheme::ibug_contours`]; none: every window centred), and
+/// how much a point's own motion is discounted for a poor match.
+pub struct Follow<'a> {
+    pub points: &'a [[f32; 2]],
+    pub contours: &'a [Contour],
+    pub noise_weight: f32,
 }
 
 /// Reads along each row (and column) of a point's window (see [`POINT_STRIDE`]).
@@ -246,17 +256,80 @@ impl WindowPixel {
 /// registration's windows stretch").
 const DEFORMATION_PRIOR: f64 = 0.1;
 
-/// The shift `d` (fine pixels of `now`) of the point `q` of `then`, found at `guess + d` in `now`:
-/// the translation of an affine motion of its window, `now(guess + d + (I + M) o) ~ then(q + o)`
-/// over the window's offsets `o`, already scaled by its trust (see [`Patch::point_motions`]).
-/// A lip that stretches moves its middle beyond its ends; the affine part takes that up, so the
-/// window's centre follows the lip instead of the window's average.
-fn register_point(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], noise_weight: f32) -> Option<[f32; 2]> {
-    let window = PointWindow::new(&template_window(then, point_taps(q, then.size)?));
-    let fit = window.register(now, guess, DEFORMATION_PRIOR)?;
-    let d = fit.warp.t.map(|v| v as f32);
-    let trust = shrinkage(d, fit.information, fit.residual, noise_weight);
+/// How far a one-sided window's shift is believed over the centred window's (see
+/// [`register_point`]): the weight of [`shrinkage`] on their difference. 2 was steadiest on the
+/// validation faces among 0.3 / 1 / 2 / 3 with no column worse than without (models/MODELS.md,
+/// "Lids and lips follow their own side").
+const ONE_SIDED_WEIGHT: f32 = 2.0;
+
+/// The shift `d` (fine pixels of `now`) of the point `q` of `then`, found at `guess + d` in `now`,
+/// already scaled by its trust (see [`Patch::point_motions`]).
+///
+/// The window around `q` moves by an affine motion, `now(guess + d + (I + M) o) ~ then(q + o)`
+/// over its offsets `o`: a lip that stretches moves its middle beyond its ends, the affine part
+/// takes that up, so the window's centre follows the lip instead of the window's average. A point
+/// on an edge whose sides part (an upper eyelid closing over the eye, the lower lip dropping from
+/// the upper) sits where no affine motion fits: that window splits the difference. Given `side`,
+/// the unit normal towards the point's own tissue, a second window lies wholly on that side, and
+/// the point goes where that window's motion takes it; that shift is believed over the centred
+/// one by how far it differs beyond its own uncertainty (as [`shrinkage`] trusts a shift), so
+/// where both sides move together (the head alone, noise) the centred window's double reach
+/// counts.
+fn register_point(
+    then: &Fine,
+    q: [f32; 2],
+    now: &Fine,
+    guess: [f32; 2],
+    side: Option<[f32; 2]>,
+    noise_weight: f32,
+) -> Option<[f32; 2]> {
+    let centred = PointEstimate::fit(then, q, now, guess, None);
+    let estimate = match (centred, side.and_then(|n| PointEstimate::fit(then, q, now, guess, Some(n)))) {
+        (Some(centred), Some(one_sided)) => centred.towards(&one_sided),
+        (centred, one_sided) => centred.or(one_sided)?,
+    };
+    let d = estimate.shift;
+    let trust = shrinkage(d, estimate.uncertainty, noise_weight);
     trust.is_finite().then_some([trust * d[0], trust * d[1]])
+}
+
+/// A point's shift as one window measures it, and its uncertainty: the residual's variance over
+/// the information per pixel on the shift (Lucas-Kanade's covariance, up to the window's size),
+/// `r^2 / e` with `r` the mean absolute residual and `e` from [`translation_information`].
+#[derive(Debug, Clone, Copy)]
+struct PointEstimate {
+    shift: [f32; 2],
+    uncertainty: f32,
+}
+
+impl PointEstimate {
+    /// The point's shift by a window centred on it, or, with `side`, by a window
+    /// [`POINT_RADIUS`] along that normal, read no farther back than the point's own line.
+    fn fit(then: &Fine, q: [f32; 2], now: &Fine, guess: [f32; 2], side: Option<[f32; 2]>) -> Option<PointEstimate> {
+        let n = side.unwrap_or([0.0; 2]);
+        let r = POINT_RADIUS as f32;
+        let off = [r * n[0], r * n[1]];
+        let centre = [q[0] + off[0], q[1] + off[1]];
+        let keep = |x: i32, y: i32| (x as f32 + off[0]) * n[0] + (y as f32 + off[1]) * n[1] >= 0.0;
+        let window = PointWindow::new(&template_window(then, point_taps(centre, then.size)?), keep);
+        let fit = window.register(now, [guess[0] + off[0], guess[1] + off[1]], DEFORMATION_PRIOR)?;
+        // The point lies at -off from the window's centre: where the window's motion takes it.
+        let (m, t) = (fit.warp.m, fit.warp.t);
+        let shift = [0, 1].map(|i| (t[i] - m[i][0] * off[0] as f64 - m[i][1] * off[1] as f64) as f32);
+        Some(PointEstimate { shift, uncertainty: fit.residual * fit.residual / fit.information })
+    }
+
+    /// This shift moved towards `other`'s by how far `other` differs beyond its own uncertainty
+    /// (weighed by [`ONE_SIDED_WEIGHT`]), the uncertainty likewise.
+    fn towards(&self, other: &PointEstimate) -> PointEstimate {
+        let delta = [other.shift[0] - self.shift[0], other.shift[1] - self.shift[1]];
+        let w = shrinkage(delta, other.uncertainty, ONE_SIDED_WEIGHT);
+        let w = if w.is_finite() { w } else { 0.0 };
+        PointEstimate {
+            shift: [self.shift[0] + w * delta[0], self.shift[1] + w * delta[1]],
+            uncertainty: (1.0 - w) * self.uncertainty + w * other.uncertainty,
+        }
+    }
 }
 
 /// A point window's registration: its motion, the mean absolute residual after it and the
@@ -272,18 +345,31 @@ struct WindowFit {
 const SAMPLES: usize = WINDOW_SIDE * WINDOW_SIDE;
 const LANES: usize = SAMPLES.next_multiple_of(8);
 
-/// A template's window laid out for the iterations: per lane its offset, its value and its
-/// steepest-descent weights (see [`WindowPixel::steepest_descent`]).
+/// A template's window laid out for the iterations: per lane its offset, its value, its
+/// steepest-descent weights (see [`WindowPixel::steepest_descent`]) and whether it counts (1) or
+/// not (0: padding, or beyond a one-sided window's point); `count` lanes count.
 struct PointWindow {
+    weight: [f32; LANES],
+    count: f32,
     offset: [[f32; LANES]; 2],
     value: [f32; LANES],
     sd: [[f32; LANES]; 6],
 }
 
 impl PointWindow {
-    fn new(window: &[WindowPixel; SAMPLES]) -> PointWindow {
-        let mut w = PointWindow { offset: [[0.0; LANES]; 2], value: [0.0; LANES], sd: [[0.0; LANES]; 6] };
-        for (k, p) in window.iter().enumerate() {
+    /// The pixels of `window` at the offsets `keep` takes; the others are read (at the centre)
+    /// but weigh nothing.
+    fn new(window: &[WindowPixel; SAMPLES], keep: impl Fn(i32, i32) -> bool) -> PointWindow {
+        let mut w = PointWindow {
+            weight: [0.0; LANES],
+            count: 0.0,
+            offset: [[0.0; LANES]; 2],
+            value: [0.0; LANES],
+            sd: [[0.0; LANES]; 6],
+        };
+        for (k, p) in window.iter().enumerate().filter(|(_, p)| keep(p.x, p.y)) {
+            w.weight[k] = 1.0;
+            w.count += 1.0;
             w.offset[0][k] = p.x as f32;
             w.offset[1][k] = p.y as f32;
             w.value[k] = p.value;
@@ -311,7 +397,7 @@ impl PointWindow {
         let h = self.hessian();
         let pull = prior * (h[4][4] + h[5][5]) / 2.0;
         let h = with_prior(h, pull);
-        let information = (translation_information(&h)? / SAMPLES as f64) as f32;
+        let information = (translation_information(&h)? / self.count as f64) as f32;
         let mut warp = WindowWarp::IDENTITY;
         let mut values = [0f32; LANES];
         for _ in 0..POINT_ITERATIONS {
@@ -323,7 +409,7 @@ impl PointWindow {
                 return None;
             }
             if step < POINT_STEP_DONE as f64 {
-                return Some(WindowFit { warp, residual: abs / SAMPLES as f32, information });
+                return Some(WindowFit { warp, residual: abs / self.count, information });
             }
         }
         None
@@ -375,10 +461,9 @@ impl PointWindow {
     }
 
     /// The right-hand side of a Gauss-Newton step from the reads `values` (turned into their
-    /// differences from the template in place), and the differences' summed magnitude.
+    /// weighed differences from the template in place), and the differences' summed magnitude.
     fn gradient(&self, values: &mut [f32; LANES]) -> ([f64; 6], f32) {
-        values.iter_mut().zip(&self.value).for_each(|(v, t)| *v -= t);
-        values[SAMPLES..].fill(0.0);
+        values.iter_mut().zip(&self.value).zip(&self.weight).for_each(|((v, t), w)| *v = (*v - t) * w);
         let abs = in_lanes(values, values, |e, _| e.abs()) as f32;
         (std::array::from_fn(|i| in_lanes(&self.sd[i], values, |a, b| a * b)), abs)
     }
@@ -486,15 +571,13 @@ impl WindowWarp {
 }
 
 /// How much of a point's own shift `d` (beyond the face's motion) to keep: `|d|^2 / (|d|^2 +
-/// noise_weight * r^2 / e)`. `r^2 / e` is the shift's own uncertainty (Lucas-Kanade's covariance:
-/// the residual's variance over the smaller eigenvalue, per pixel, of the window's information
-/// on its shift once its deformation is fitted too: [`translation_information`]). A shift well
+/// noise_weight * u)`, `u` the shift's own uncertainty ([`PointEstimate`]). A shift well
 /// beyond it (an eyelid closing, a jaw dropping) passes almost whole; one within it (noise, blur)
 /// shrinks towards the face's motion. A fixed discount `e / (e + w r^2)` could not tell the two:
 /// it cut a rising expression's shift as much as noise's (models/MODELS.md, "Point registration").
-fn shrinkage(d: [f32; 2], e: f32, residual: f32, noise_weight: f32) -> f32 {
+fn shrinkage(d: [f32; 2], uncertainty: f32, noise_weight: f32) -> f32 {
     let d2 = d[0] * d[0] + d[1] * d[1];
-    if d2 > 0.0 { d2 / (d2 + noise_weight * residual * residual / e) } else { 0.0 }
+    if d2 > 0.0 { d2 / (d2 + noise_weight * uncertainty) } else { 0.0 }
 }
 
 /// The bilinear taps at `p` of a `size`-wide fine image, `None` when the window (and its
@@ -904,15 +987,16 @@ mod tests {
         let then = Patch::sample(&Frame::rgb(&frame_moved(&Similarity::IDENTITY), 200, 200).unwrap(), region());
         let now = Patch::sample(&Frame::rgb(&frame_moved(&shift), 200, 200).unwrap(), region());
         let points = [[100.0f32, 100.0], [88.0, 108.0], [112.0, 94.0], [42.0, 100.0]];
+        let follow = |noise_weight: f32| Follow { points: &points, contours: &[], noise_weight };
         // The three inner points each end `want` from where they were, within `tol` px.
         let assert_moved = |given: &Similarity, weight: f32, want: [f32; 2], tol: f32| {
-            for (p, m) in points.iter().zip(then.point_motions(&now, given, &points, weight)).take(3) {
+            for (p, m) in points.iter().zip(then.point_motions(&now, given, &follow(weight))).take(3) {
                 let m = m.expect("an inner point registers");
                 assert!((m[0] - p[0] - want[0]).abs() < tol && (m[1] - p[1] - want[1]).abs() < tol, "{p:?} -> {m:?}");
             }
         };
         assert_moved(&Similarity::IDENTITY, 0.0, [1.5, -0.8], 0.05);
-        let moved = then.point_motions(&now, &Similarity::IDENTITY, &points, 0.0);
+        let moved = then.point_motions(&now, &Similarity::IDENTITY, &follow(0.0));
         assert_eq!(moved[3], None, "a window beyond the patch's edge");
         // Told the right motion, nothing is left for the windows: they stay (within 0.05 px).
         assert_moved(&shift, 0.0, [1.5, -0.8], 0.05);
@@ -947,7 +1031,7 @@ mod tests {
         let q = [88.0f32, 93.0];
         let (f, t) = ([[1.05, 0.03], [0.0, 0.97]], [0.7f32, -0.4]);
         let (then, now) = (textured_fine(180, 1), stretched_fine(180, q, f, t));
-        let window = PointWindow::new(&template_window(&then, point_taps(q, then.size).expect("inside")));
+        let window = PointWindow::new(&template_window(&then, point_taps(q, then.size).expect("inside")), |_, _| true);
         let found = |prior: f64| {
             let warp = window.register(&now, q, prior).expect("registers").warp;
             [warp.t[0] as f32 - t[0], warp.t[1] as f32 - t[1]]
@@ -958,7 +1042,7 @@ mod tests {
         assert!(translation > 0.1, "translation: off by only {translation}");
         // The shipped prior, trusted fully (noise weight 0), is between: its pull towards no
         // deformation costs some of the stretch (0.06 px), half of what a translation loses.
-        let d = register_point(&then, q, &now, q, 0.0).expect("registers");
+        let d = register_point(&then, q, &now, q, None, 0.0).expect("registers");
         let shipped = off([d[0] - t[0], d[1] - t[1]]);
         assert!(shipped < translation / 2.0, "register_point: {d:?}, translation off by {translation}");
     }
@@ -968,7 +1052,8 @@ mod tests {
         // A stretched, sheared window read near the image's edge: the dispatched reads (AVX2
         // here) equal the scalar ones to the bit, and both give up when a read falls outside.
         let fine = textured_fine(60, 1);
-        let window = PointWindow::new(&template_window(&fine, point_taps([30.4, 29.7], 60).expect("inside")));
+        let window =
+            PointWindow::new(&template_window(&fine, point_taps([30.4, 29.7], 60).expect("inside")), |_, _| true);
         let map = SampleMap { centre: [31.37, 28.91], m: [[1.07, 0.04], [-0.03, 0.95]] };
         let (mut fast, mut scalar) = ([0f32; LANES], [0f32; LANES]);
         window.sample(&fine, &map, &mut fast).expect("inside");
@@ -981,13 +1066,13 @@ mod tests {
 
     #[test]
     fn a_shift_is_kept_by_how_far_it_goes_beyond_its_own_uncertainty() {
-        // Uncertainty w r^2 / e = 0.25 * 1 / 2 = 0.125 px^2. A 5 px shift: 25 / 25.125 of it; a
-        // 0.5 px one: 0.25 / 0.375 = 2/3; none: nothing; no uncertainty: all of it.
+        // Weighed uncertainty 0.25 * 0.5 = 0.125 px^2. A 5 px shift: 25 / 25.125 of it; a 0.5 px
+        // one: 0.25 / 0.375 = 2/3; none: nothing; no uncertainty: all of it.
         let close = |a: f32, b: f32| (a - b).abs() < 1e-6;
-        assert!(close(shrinkage([3.0, 4.0], 2.0, 1.0, 0.25), 25.0 / 25.125));
-        assert!(close(shrinkage([0.3, -0.4], 2.0, 1.0, 0.25), 2.0 / 3.0));
-        assert_eq!(shrinkage([0.0, 0.0], 2.0, 1.0, 0.25), 0.0);
-        assert_eq!(shrinkage([0.1, 0.0], 2.0, 0.0, 0.25), 1.0);
+        assert!(close(shrinkage([3.0, 4.0], 0.5, 0.25), 25.0 / 25.125));
+        assert!(close(shrinkage([0.3, -0.4], 0.5, 0.25), 2.0 / 3.0));
+        assert_eq!(shrinkage([0.0, 0.0], 0.5, 0.25), 0.0);
+        assert_eq!(shrinkage([0.1, 0.0], 0.0, 0.25), 1.0);
     }
 
     #[test]
@@ -1008,6 +1093,34 @@ mod tests {
     }
 
     /// A `size` x `size` fine image of the texture (grey levels 0..1), `k` of it per patch pixel.
+    #[test]
+    fn a_lid_follows_its_own_side_where_the_sides_part_and_either_window_serves_a_rigid_move() {
+        // Above the point's line the texture moves 1.2 px down over what lies below, which stays
+        // (an upper eyelid closing over the eye): the point, on the lid's edge, moves (0, 1.2)
+        // (hand-set truth). A centred window splits the difference (0.77 px); told that its
+        // tissue is above, the point follows it (within 0.05 px). Trusted fully (noise weight 0).
+        let (q, down) = ([88.0f32, 93.0], 1.2f32);
+        let then = textured_fine(180, 1);
+        let grey = (0..180 * 180)
+            .map(|i| {
+                let (x, y) = ((i % 180) as f32, (i / 180) as f32);
+                texture(x, if y < q[1] + down { y - down } else { y }) / 255.0
+            })
+            .collect();
+        let now = Fine { to_frame: Similarity::IDENTITY, size: 180, k: 1, grey };
+        let off = |d: [f32; 2], want: [f32; 2]| (d[0] - want[0]).hypot(d[1] - want[1]);
+        let centred = register_point(&then, q, &now, q, None, 0.0).expect("registers");
+        let lid = register_point(&then, q, &now, q, Some([0.0, -1.0]), 0.0).expect("registers");
+        assert!(off(centred, [0.0, down]) > 0.3, "centred: {centred:?}");
+        assert!(off(lid, [0.0, down]) < 0.1, "one-sided: {lid:?}");
+        // Everything moves (0.7, -0.4) px: with a side or without, the point moves so.
+        let now = stretched_fine(180, q, [[1.0, 0.0], [0.0, 1.0]], [0.7, -0.4]);
+        for side in [None, Some([0.0, -1.0]), Some([0.6, 0.8])] {
+            let d = register_point(&then, q, &now, q, side, 0.0).expect("registers");
+            assert!(off(d, [0.7, -0.4]) < 0.02, "{side:?}: {d:?}");
+        }
+    }
+
     fn textured_fine(size: usize, k: usize) -> Fine {
         let grey = (0..size * size).map(|i| texture((i % size) as f32, (i / size) as f32) / 255.0).collect();
         Fine { to_frame: Similarity::IDENTITY, size, k, grey }

@@ -22,7 +22,7 @@ use crate::error::Result;
 use crate::frame::Frame;
 use crate::geometry::{Roi, Similarity, eye_angle, points_box};
 use crate::heatmap::heatmap_to_crop;
-use crate::registration::Patch;
+use crate::registration::{Follow, Patch};
 use crate::smoothing::{Smoother, Smoothing};
 use crate::stabilizer::HiddenState;
 use search::Searcher;
@@ -494,11 +494,13 @@ impl Tracker {
             }
             if let Some(smoothing) = cfg.smoothing {
                 let started = Instant::now();
-                let follow = cfg.point_registration.and_then(|w| Some((track.smoother.as_ref()?.last_points()?, w)));
-                let motion = r
-                    .patch
-                    .take()
-                    .and_then(|patch| track.motion(patch, &r.points, follow.as_ref().map(|(f, w)| (f.as_slice(), *w))));
+                let last = cfg.point_registration.and_then(|w| Some((track.smoother.as_ref()?.last_points()?, w)));
+                let follow = last.as_ref().map(|(points, noise_weight)| Follow {
+                    points,
+                    contours: self.models.contours(),
+                    noise_weight: *noise_weight,
+                });
+                let motion = r.patch.take().and_then(|patch| track.motion(patch, &r.points, follow.as_ref()));
                 let (face_motion, moved) = motion.map_or((None, None), |m| (Some(m.face), m.points));
                 track.smoother.get_or_insert_with(|| Smoother::new(smoothing)).smooth(
                     &mut r.points,

@@ -13,7 +13,7 @@ use crate::frame::Frame;
 use crate::geometry::Roi;
 use crate::heatmap::{HeatmapSpec, crop_to_heatmap, render};
 use crate::runtime::Device;
-use crate::scheme::Scheme;
+use crate::scheme::{Contour, Scheme, ibug_contours};
 use crate::stabilizer::{Stabilizer, Windows};
 
 /// Models shared by every stream in the process.
@@ -25,6 +25,9 @@ pub struct Models {
     selection: Vec<usize>,
     /// The two points (backbone indices) whose line gives the face's rotation.
     eye_pair: (usize, usize),
+    /// The reported points' contours whose sides part in expressions (see
+    /// [`crate::registration::Follow`]): iBUG-68's, through the backbone's mapping.
+    contours: Vec<Contour>,
     pub scheme: Scheme,
 }
 
@@ -50,6 +53,10 @@ impl Models {
             ),
         })?;
         let eye_pair = description.eye_pair();
+        let contours = match scheme {
+            Scheme::Ibug68 => ibug_contours(|i| i),
+            Scheme::Full => description.ibug68_selection().map_or_else(Vec::new, |map| ibug_contours(|i| map[i])),
+        };
         let stabilizer = match &paths.stabilizer {
             Some(path) => {
                 let s = Stabilizer::load(path, device)?;
@@ -82,7 +89,7 @@ impl Models {
             }
             None => None,
         };
-        Ok(Arc::new(Models { detector, backbone, stabilizer, selection, eye_pair, scheme }))
+        Ok(Arc::new(Models { detector, backbone, stabilizer, selection, eye_pair, contours, scheme }))
     }
 
     /// [`Models::load`] with `stabilizer` as the shipped default: it is used when it runs with
@@ -138,6 +145,11 @@ impl Models {
     /// The two backbone points whose line gives the face's rotation (crops are made upright).
     pub fn eye_pair(&self) -> (usize, usize) {
         self.eye_pair
+    }
+
+    /// The reported points' contours (see [`crate::scheme::Contour`]).
+    pub fn contours(&self) -> &[Contour] {
+        &self.contours
     }
 
     /// The stabilizer's input for one face: each reported point's window (`windows`) of its

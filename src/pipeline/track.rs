@@ -1,7 +1,7 @@
 //! One tracked face: where its next crop is, and the states that follow it from frame to frame.
 
 use crate::geometry::{Roi, Similarity, fit_similarity};
-use crate::registration::Patch;
+use crate::registration::{Follow, Patch};
 use crate::smoothing::Smoother;
 use crate::stabilizer::HiddenState;
 
@@ -34,15 +34,14 @@ impl Track {
     /// How the face moved since the last frame: the motion of its points (`points`, this
     /// frame's), refined by registering last frame's patch of the face on this frame's (`now`,
     /// from the crop this frame was read from); the points' motion alone where registration
-    /// fails. With `follow` (last frame's smoothed points, and the point registration's noise
-    /// weight), also where each of them is now, registered on its own (see
-    /// [`Patch::point_motions`]). `None` on the track's first frame. Keeps `now` and `points` for
-    /// the next frame.
-    pub fn motion(&mut self, now: Patch, points: &[[f32; 2]], follow: Option<(&[[f32; 2]], f32)>) -> Option<Motion> {
+    /// fails. With `follow` (last frame's smoothed points, and how to register them), also where
+    /// each of them is now, registered on its own (see [`Patch::point_motions`]). `None` on the
+    /// track's first frame. Keeps `now` and `points` for the next frame.
+    pub fn motion(&mut self, now: Patch, points: &[[f32; 2]], follow: Option<&Follow>) -> Option<Motion> {
         let motion = self.last.as_ref().and_then(|(then, then_points)| {
             let guess = fit_similarity(then_points, points)?;
             let motion = then.motion_to(&now, &guess).unwrap_or(guess);
-            let moved = follow.map(|(f, w)| then.point_motions(&now, &motion, f, w));
+            let moved = follow.map(|f| then.point_motions(&now, &motion, f));
             Some(Motion { face: motion, points: moved })
         });
         self.last = Some((now, points.to_vec()));
