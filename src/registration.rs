@@ -583,9 +583,9 @@ fn shrinkage(d: [f32; 2], uncertainty: f32, noise_weight: f32) -> f32 {
 /// The bilinear taps at `p` of a `size`-wide fine image, `None` when the window (and its
 /// gradients' neighbours) would leave it. Every pixel of a template's window shares one fraction,
 /// so one set of weights serves it all (and one bounds check). The template is interpolated, not
-/// read at whole pixels, as the next frame is: then a point that did not move is read the same way in both images,
-/// where whole-pixel templates pull every estimate towards whole pixels (and the smoothed points
-/// drift).
+/// read at whole pixels, as the next frame is: then a point that did not move is read the same
+/// way in both images, where whole-pixel templates pull every estimate towards whole pixels (and
+/// the smoothed points drift).
 fn point_taps(p: [f32; 2], size: usize) -> Option<Taps> {
     let reach = POINT_RADIUS + 2;
     let inside = |c: i32| c - reach >= 0 && c + reach < size as i32;
@@ -1092,7 +1092,6 @@ mod tests {
         }
     }
 
-    /// A `size` x `size` fine image of the texture (grey levels 0..1), `k` of it per patch pixel.
     #[test]
     fn a_lid_follows_its_own_side_where_the_sides_part_and_either_window_serves_a_rigid_move() {
         // Above the point's line the texture moves 1.2 px down over what lies below, which stays
@@ -1121,6 +1120,7 @@ mod tests {
         }
     }
 
+    /// A `size` x `size` fine image of the texture (grey levels 0..1), `k` of it per patch pixel.
     fn textured_fine(size: usize, k: usize) -> Fine {
         let grey = (0..size * size).map(|i| texture((i % size) as f32, (i / size) as f32) / 255.0).collect();
         Fine { to_frame: Similarity::IDENTITY, size, k, grey }
